@@ -1,0 +1,38 @@
+# Finds cria's dependencies (all Debian packages) and stops with the package to install when
+# one is missing. scripts/install-deps.sh installs all of them.
+
+macro(cria_require found_var debian_package what)
+  if(NOT ${found_var})
+    message(FATAL_ERROR
+      "cria needs ${what}: install the Debian package '${debian_package}' "
+      "(or run scripts/install-deps.sh, which installs every dependency)")
+  endif()
+endmacro()
+
+find_package(Threads REQUIRED)
+
+find_package(fmt CONFIG QUIET)
+cria_require(fmt_FOUND libfmt-dev "the fmt library")
+
+find_package(Eigen3 CONFIG QUIET)
+cria_require(Eigen3_FOUND libeigen3-dev "Eigen 3")
+
+find_package(dnnl CONFIG QUIET)
+cria_require(dnnl_FOUND libdnnl-dev "oneDNN")
+
+find_package(PkgConfig QUIET)
+cria_require(PKG_CONFIG_FOUND pkg-config "pkg-config")
+pkg_check_modules(OPENBLAS QUIET IMPORTED_TARGET openblas)
+cria_require(OPENBLAS_FOUND libopenblas-dev "OpenBLAS")
+
+if(CRIA_BUILD_TESTS)
+  find_package(doctest CONFIG QUIET)
+  cria_require(doctest_FOUND doctest-dev "doctest (for the tests)")
+  find_package(Python3 COMPONENTS Interpreter QUIET)
+  # Debian's interpreter carries numpy and sentencepiece; a python3 earlier on PATH may not.
+  if(EXISTS /usr/bin/python3)
+    set(CRIA_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with numpy and sentencepiece")
+  else()
+    set(CRIA_PYTHON ${Python3_EXECUTABLE} CACHE FILEPATH "Python with numpy and sentencepiece")
+  endif()
+endif()

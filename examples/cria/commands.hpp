@@ -1,0 +1,10 @@
+#pragma once
+// The sub-commands of the cria CLI. Each gets the arguments after its name and returns the
+// process exit status.
+
+int cmd_run(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_detokenize(int argc, char** argv);
+int cmd_logits(int argc, char** argv);

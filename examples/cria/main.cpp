@@ -1,0 +1,45 @@
+// cria: run Llama 2 models from the command line.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "commands.hpp"
+
+static void usage() {
+  std::fputs(
+      "usage: cria COMMAND [options]\n"
+      "  run         generate text:  cria run -m MODEL [--tokenizer FILE] [-p PROMPT] [-n N]\n"
+      "              [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS]\n"
+      "  info        hyper-parameters and tensors:  cria info -m MODEL\n"
+      "  perplexity  score a text:  cria perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
+      "  tokenize    text to ids:  cria tokenize (-m MODEL | --vocab FILE) [TEXT | -f FILE]\n"
+      "  detokenize  ids to text:  cria detokenize (-m MODEL | --vocab FILE) [IDS | -f FILE]\n"
+      "Run 'cria COMMAND --help' for a command's options.\n",
+      stderr);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  struct Command { const char* name; int (*fn)(int, char**); };
+  static const Command commands[] = {
+      {"run", cmd_run},           {"info", cmd_info},
+      {"perplexity", cmd_perplexity}, {"tokenize", cmd_tokenize},
+      {"detokenize", cmd_detokenize}, {"logits", cmd_logits},
+  };
+  for (const Command& c : commands) {
+    if (!std::strcmp(argv[1], c.name)) {
+      try {
+        return c.fn(argc - 2, argv + 2);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "cria %s: error: %s\n", c.name, e.what());
+        return 1;
+      }
+    }
+  }
+  std::fprintf(stderr, "cria: unknown command '%s'\n", argv[1]);
+  usage();
+  return 2;
+}

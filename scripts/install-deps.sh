@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs cria's build and test dependencies from Debian packages. Idempotent: does nothing
+# when every package is already present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libeigen3-dev libdnnl-dev libopenblas-dev libfmt-dev doctest-dev
+  libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest
+  golang-go
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
