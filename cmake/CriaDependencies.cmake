@@ -17,8 +17,19 @@ cria_require(fmt_FOUND libfmt-dev "the fmt library")
 find_package(Eigen3 CONFIG QUIET)
 cria_require(Eigen3_FOUND libeigen3-dev "Eigen 3")
 
-find_package(dnnl CONFIG QUIET)
-cria_require(dnnl_FOUND libdnnl-dev "oneDNN")
+# Debian's dnnl-config.cmake insists on OpenCL headers it never uses on CPU; find the
+# library and header directly instead.
+find_path(CRIA_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+find_library(CRIA_DNNL_LIBRARY dnnl)
+if(CRIA_DNNL_INCLUDE_DIR AND CRIA_DNNL_LIBRARY)
+  set(CRIA_DNNL_FOUND TRUE)
+  if(NOT TARGET cria_dnnl)
+    add_library(cria_dnnl UNKNOWN IMPORTED)
+    set_target_properties(cria_dnnl PROPERTIES IMPORTED_LOCATION ${CRIA_DNNL_LIBRARY}
+      INTERFACE_INCLUDE_DIRECTORIES ${CRIA_DNNL_INCLUDE_DIR})
+  endif()
+endif()
+cria_require(CRIA_DNNL_FOUND libdnnl-dev "oneDNN")
 
 find_package(PkgConfig QUIET)
 cria_require(PKG_CONFIG_FOUND pkg-config "pkg-config")

@@ -1,0 +1,71 @@
+// cria run: the prompt, then the completion, on stdout; timings on stderr.
+#include <cstdio>
+#include <random>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "cria/generate.hpp"
+
+int cmd_run(int argc, char** argv) {
+  std::string model_path, tokenizer_path, prompt;
+  cria::GenerateParams params;
+  cria::SessionOptions session_options;
+  int64_t seed = -1;
+  for (cli::Args a(argc, argv); !a.done();) {
+    if (a.is("-m", "--model")) model_path = a.value();
+    else if (a.is("--tokenizer", "-z")) tokenizer_path = a.value();
+    else if (a.is("-p", "--prompt")) prompt = a.value();
+    else if (a.is("-f", "--file")) prompt = cli::read_file(a.value());
+    else if (a.is("-n", "--n-predict")) params.max_tokens = a.int_value();
+    else if (a.is("--temp", "--temperature")) params.sampling.temperature = static_cast<float>(a.float_value());
+    else if (a.is("--top-k")) params.sampling.top_k = static_cast<int32_t>(a.int_value());
+    else if (a.is("--top-p")) params.sampling.top_p = static_cast<float>(a.float_value());
+    else if (a.is("--seed", "-s")) seed = a.int_value();
+    else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
+    else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
+    else if (a.is("-h", "--help")) {
+      std::fputs(
+          "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"
+          "                [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS]\n"
+          "  -n N        tokens to generate (-1: until end of text or a full context)\n"
+          "  --temp T    temperature, 0 for greedy (default 0.8)\n"
+          "  --top-k K   keep the K most likely tokens (default 40, 0: all)\n"
+          "  --top-p P   keep the smallest set with probability >= P (default 0.95)\n"
+          "  --seed S    random seed; -1 picks one (default)\n"
+          "  -c CTX      context length (default: the model's)\n"
+          "  -t THREADS  threads (default: all cores)\n",
+          stdout);
+      return 0;
+    } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
+  }
+  if (session_options.context_length < 0) throw std::invalid_argument("-c must be positive");
+  params.sampling.seed = seed < 0 ? std::random_device{}() : static_cast<uint64_t>(seed);
+
+  double t0 = cli::now_seconds();
+  auto model = cli::load_model(model_path, tokenizer_path, true);
+  cria::Session session(*model, session_options);
+  double load_seconds = cli::now_seconds() - t0;
+
+  const cria::Tokenizer& tokenizer = *model->tokenizer();
+  std::vector<int32_t> tokens = tokenizer.encode(prompt, {});
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  cria::GenerateResult r = cria::generate(session, tokenizer, tokens, params, [](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+
+  size_t generated = r.tokens.size();
+  std::fprintf(stderr,
+               "\nload: %.1f ms | prompt: %lld tokens, %.1f tok/s | generation: %zu tokens, "
+               "%.1f tok/s | threads %d | stop: %s\n",
+               load_seconds * 1e3, static_cast<long long>(r.prompt_tokens),
+               r.prompt_seconds > 0 ? r.prompt_tokens / r.prompt_seconds : 0.0, generated,
+               r.generate_seconds > 0 ? generated / r.generate_seconds : 0.0, session.n_threads(),
+               cria::stop_reason_name(r.reason));
+  return 0;
+}

@@ -1,0 +1,43 @@
+#pragma once
+// Pieces shared by the CLI commands.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "cria/model/model.hpp"
+
+namespace cli {
+
+inline double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Loads a model and insists that it has a tokenizer when `need_tokenizer`.
+inline std::unique_ptr<cria::Model> load_model(const std::string& path,
+                                               const std::string& tokenizer_path,
+                                               bool need_tokenizer) {
+  if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
+  cria::LoadOptions options;
+  options.tokenizer_path = tokenizer_path;
+  auto model = cria::Model::load(path, options);
+  if (need_tokenizer && !model->tokenizer())
+    throw std::invalid_argument(path + " has no vocabulary: give one with --tokenizer FILE");
+  return model;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw std::runtime_error(path + ": cannot open");
+  std::string data;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+  bool failed = std::ferror(f);
+  std::fclose(f);
+  if (failed) throw std::runtime_error(path + ": read error");
+  return data;
+}
+
+}  // namespace cli

@@ -1,0 +1,58 @@
+#pragma once
+// cria::Session: the state of one sequence over a shared model: the KV cache, scratch
+// buffers, the thread pool and the logits of the last evaluated position. A session is used
+// by one thread at a time; many sessions may share one Model.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cria/model/model.hpp"
+
+namespace cria {
+
+namespace cpu { class ThreadPool; }
+
+struct SessionOptions {
+  int64_t context_length = 0;  // KV cache positions; 0: the model's context length
+  int n_threads = 0;           // 0: one per available core
+  int64_t max_batch = 64;      // positions evaluated together in one pass
+};
+
+class Session {
+ public:
+  explicit Session(const Model& model, const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends n tokens at positions n_past() .. n_past()+n-1, evaluated in batches. Afterwards
+  // logits() holds the last position's logits; when all_logits is given it receives every
+  // position's logits ([n][vocab]). Throws cria::Error (ContextFull, InvalidArgument).
+  void eval(const int32_t* tokens, int64_t n, float* all_logits = nullptr);
+  void eval(const std::vector<int32_t>& tokens) { eval(tokens.data(), static_cast<int64_t>(tokens.size())); }
+
+  const std::vector<float>& logits() const { return logits_; }
+  int64_t n_past() const { return n_past_; }
+  int64_t context_length() const { return context_length_; }
+  int n_threads() const;
+  const Model& model() const { return model_; }
+  // Forgets every position (the cache is reused, not freed).
+  void reset() { n_past_ = 0; }
+
+ private:
+  void forward_batch(const int32_t* tokens, int64_t n, float* logits_out, bool all_positions);
+
+  const Model& model_;
+  int64_t context_length_;
+  int64_t max_batch_;
+  int64_t n_past_ = 0;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  std::unique_ptr<float[]> key_cache_;    // [layer][position][kv_dim]
+  std::unique_ptr<float[]> value_cache_;  // [layer][position][kv_dim]
+  std::vector<float> logits_;       // [vocab]
+  // Activations for one batch, [max_batch][width] each.
+  std::vector<float> x_, xb_, q_, k_, v_, attn_out_, gate_, up_;
+  std::vector<float> scores_;  // [thread][context_length] attention weights
+};
+
+}  // namespace cria

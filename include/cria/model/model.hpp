@@ -1,0 +1,64 @@
+#pragma once
+// cria::Model: one entry point that loads a Llama model from GGUF or a llama2.c checkpoint.
+// A loaded model is immutable and may be shared by any number of sessions and threads.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cria/io/gguf.hpp"
+#include "cria/io/mapped_file.hpp"
+#include "cria/model/config.hpp"
+#include "cria/model/weights.hpp"
+#include "cria/tokenizer/tokenizer.hpp"
+
+namespace cria {
+
+enum class ModelFormat { Gguf, Llama2c };
+
+struct LoadOptions {
+  // Vocabulary file (tokenizer.bin, tokenizer.model or GGUF). Required for llama2.c
+  // checkpoints, which carry none; overrides a GGUF's own vocabulary when given.
+  std::string tokenizer_path;
+};
+
+struct TensorDescription {
+  std::string name;
+  std::string type;
+  std::vector<int64_t> shape;  // contiguous dimension first, as GGUF lists it
+  uint64_t offset = 0;         // in the file
+  uint64_t nbytes = 0;
+};
+
+class Model {
+ public:
+  // Detects the format from the file's first bytes. Throws cria::Error naming the file.
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
+
+  const LlamaConfig& config() const { return config_; }
+  const LlamaWeights& weights() const { return weights_; }
+  ModelFormat format() const { return format_; }
+  const std::string& path() const { return path_; }
+  // The tokenizer; nullptr when the file has no vocabulary and none was given.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  // The GGUF metadata when the model came from GGUF.
+  const io::GgufFile* gguf() const { return gguf_.get(); }
+  const std::vector<TensorDescription>& tensors() const { return tensors_; }
+  uint64_t file_size() const { return file_ ? file_->size() : 0; }
+
+ private:
+  Model() = default;
+  void load_gguf(const LoadOptions& options);
+  void load_llama2c(const LoadOptions& options);
+  void validate_weights() const;
+
+  std::string path_;
+  ModelFormat format_ = ModelFormat::Gguf;
+  std::shared_ptr<const io::MappedFile> file_;
+  std::unique_ptr<io::GgufFile> gguf_;
+  LlamaConfig config_;
+  LlamaWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::vector<TensorDescription> tensors_;
+};
+
+}  // namespace cria

@@ -1,0 +1,85 @@
+#include "cpu/ops.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "cria/quant.hpp"
+
+namespace cria::cpu {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
+  for (int k = 0; i < n; ++i, ++k) acc[k] += a[i] * b[i];
+  // Pairwise reduction of the partial sums.
+  for (int width = 8; width > 0; width /= 2)
+    for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+  return acc[0];
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
+            int64_t out_stride, ThreadPool& pool) {
+  const int64_t cols = w.cols;
+  const bool plain = w.dtype == DType::F32;
+  pool.parallel_for(w.rows, [&](int64_t begin, int64_t end, int) {
+    // Each worker keeps one row of decoded weights for the non-f32 types.
+    thread_local std::vector<float> row_buffer;
+    float* decoded = nullptr;
+    if (!plain) {
+      if (row_buffer.size() < static_cast<size_t>(cols)) row_buffer.resize(static_cast<size_t>(cols));
+      decoded = row_buffer.data();
+    }
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row;
+      if (plain) {
+        row = reinterpret_cast<const float*>(w.row(r));
+      } else {
+        dequantize_row(w.dtype, w.row(r), decoded, cols);
+        row = decoded;
+      }
+      for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = dot_f32(row, x + t * x_stride, cols);
+    }
+  });
+}
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  float ss = dot_f32(x, x, n);
+  float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (scale * x[i]);
+}
+
+void softmax(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::fmax(max, x[i]);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  for (int64_t i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t pos, float base) {
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    float freq = 1.0f / std::pow(base, static_cast<float>(i) / static_cast<float>(head_dim));
+    float angle = static_cast<float>(pos) * freq;
+    float c = std::cos(angle), s = std::sin(angle);
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = vec + h * head_dim + i;
+      float v0 = v[0], v1 = v[1];
+      v[0] = v0 * c - v1 * s;
+      v[1] = v0 * s + v1 * c;
+    }
+  }
+}
+
+}  // namespace cria::cpu

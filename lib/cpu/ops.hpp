@@ -1,0 +1,28 @@
+#pragma once
+// Elementwise and row kernels of the forward pass. They see only arrays, never files.
+#include <cstdint>
+
+#include "cpu/thread_pool.hpp"
+#include "cria/tensor.hpp"
+
+namespace cria::cpu {
+
+// Dot product with one fixed summation order (16 interleaved partial sums).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// out[t][r] = dot(w.row(r), x[t]) for t < n_tokens: x is [n_tokens][w.cols] with row stride
+// x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
+// pool by output rows, so the result does not depend on the number of threads.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
+            int64_t out_stride, ThreadPool& pool);
+
+// out = x / sqrt(mean(x^2) + eps) * weight
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+// In-place softmax over n values.
+void softmax(float* x, int64_t n);
+// gate[i] = silu(gate[i]) * up[i]
+void swiglu(float* gate, const float* up, int64_t n);
+// Rotates adjacent pairs (2i, 2i+1) of every head in vec by pos * base^(-2i/head_dim).
+void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t pos, float base);
+
+}  // namespace cria::cpu

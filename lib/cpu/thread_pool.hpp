@@ -1,0 +1,39 @@
+#pragma once
+// A persistent pool of worker threads. parallel_for splits [0, n) into one contiguous range
+// per thread; the calling thread takes the first range, so a pool of 1 runs inline.
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cria::cpu {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+  // Calls fn(begin, end, thread_index) on disjoint ranges covering [0, n); returns when all
+  // are done. The split depends only on n and the pool size, never on timing.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+
+ private:
+  void worker(int index);
+
+  int n_threads_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace cria::cpu

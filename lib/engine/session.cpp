@@ -1,0 +1,188 @@
+// The Llama forward pass over a batch of positions, top to bottom.
+#include "cria/engine/session.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cpu/ops.hpp"
+#include "cpu/thread_pool.hpp"
+#include "cria/error.hpp"
+#include "cria/quant.hpp"
+
+namespace cria {
+
+namespace {
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::unique_ptr<float[]> allocate(uint64_t count, const char* what) {
+  try {
+    return std::unique_ptr<float[]>(new float[count]);  // not zeroed: pages stay untouched
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, std::string("cannot allocate the ") + what + " (" +
+                                            std::to_string(count * 4 >> 20) + " MiB)");
+  }
+}
+
+}  // namespace
+
+Session::Session(const Model& model, const SessionOptions& options)
+    : model_(model),
+      context_length_(options.context_length > 0 ? options.context_length
+                                                 : model.config().context_length),
+      max_batch_(options.max_batch > 0 ? options.max_batch : 64) {
+  const LlamaConfig& c = model.config();
+  if (options.context_length < 0)
+    throw Error(ErrorCode::InvalidArgument, "context length must not be negative");
+  if (options.n_threads < 0 || options.n_threads > 1024)
+    throw Error(ErrorCode::InvalidArgument,
+                "thread count " + std::to_string(options.n_threads) + " is outside [0, 1024]");
+  if (context_length_ > (int64_t{1} << 24))
+    throw Error(ErrorCode::InvalidArgument,
+                "context length " + std::to_string(context_length_) + " is too large");
+  max_batch_ = std::min(max_batch_, context_length_);
+  pool_ = std::make_unique<cpu::ThreadPool>(options.n_threads > 0 ? options.n_threads
+                                                                  : default_threads());
+
+  uint64_t cache_floats = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(c.n_layers * c.kv_dim()),
+                             static_cast<uint64_t>(context_length_), &cache_floats) ||
+      cache_floats > (uint64_t{1} << 40))
+    throw Error(ErrorCode::OutOfMemory, "the KV cache for " + std::to_string(context_length_) +
+                                            " positions is too large");
+  key_cache_ = allocate(cache_floats, "key cache");
+  value_cache_ = allocate(cache_floats, "value cache");
+
+  const size_t batch = static_cast<size_t>(max_batch_);
+  x_.resize(batch * c.dim);
+  xb_.resize(batch * c.dim);
+  q_.resize(batch * c.dim);
+  k_.resize(batch * c.kv_dim());
+  v_.resize(batch * c.kv_dim());
+  attn_out_.resize(batch * c.dim);
+  gate_.resize(batch * c.hidden_dim);
+  up_.resize(batch * c.hidden_dim);
+  scores_.resize(static_cast<size_t>(pool_->size()) * context_length_);
+  logits_.resize(static_cast<size_t>(c.vocab_size));
+}
+
+Session::~Session() = default;
+
+int Session::n_threads() const { return pool_->size(); }
+
+void Session::eval(const int32_t* tokens, int64_t n, float* all_logits) {
+  if (n <= 0) return;
+  if (!tokens) throw Error(ErrorCode::InvalidArgument, "eval: tokens is null");
+  const int64_t vocab = model_.config().vocab_size;
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      throw Error(ErrorCode::InvalidArgument, "token id " + std::to_string(tokens[i]) +
+                                                  " is outside the vocabulary [0, " +
+                                                  std::to_string(vocab) + ")");
+  if (n > context_length_ - n_past_)
+    throw Error(ErrorCode::ContextFull,
+                "the context holds " + std::to_string(context_length_) + " positions; " +
+                    std::to_string(n_past_) + " are used and " + std::to_string(n) +
+                    " more were given");
+  for (int64_t done = 0; done < n; done += max_batch_) {
+    int64_t count = std::min(max_batch_, n - done);
+    bool last_batch = done + count == n;
+    if (all_logits) {
+      forward_batch(tokens + done, count, all_logits + done * vocab, true);
+      if (last_batch)
+        std::copy(all_logits + (n - 1) * vocab, all_logits + n * vocab, logits_.begin());
+    } else {
+      // Only the final position's logits are needed: skip the classifier elsewhere.
+      forward_batch(tokens + done, count, last_batch ? logits_.data() : nullptr, false);
+    }
+  }
+}
+
+void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
+                            bool all_positions) {
+  const LlamaConfig& c = model_.config();
+  const LlamaWeights& w = model_.weights();
+  const int64_t dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim;
+  const int64_t head_dim = c.head_dim(), n_heads = c.n_heads;
+  const int64_t heads_per_kv = c.n_heads / c.n_kv_heads;  // grouped-query attention
+  const int64_t pos0 = n_past_;
+  cpu::ThreadPool& pool = *pool_;
+
+  // Token embeddings: one row each, decoded to f32.
+  for (int64_t t = 0; t < n; ++t)
+    dequantize_row(w.token_embd.dtype, w.token_embd.row(tokens[t]), &x_[t * dim], dim);
+
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LlamaLayerWeights& layer = w.layers[static_cast<size_t>(l)];
+    float* key_cache = key_cache_.get() + l * context_length_ * kv_dim;
+    float* value_cache = value_cache_.get() + l * context_length_ * kv_dim;
+
+    // Attention block: normalise, project to queries/keys/values, rotate, cache.
+    for (int64_t t = 0; t < n; ++t)
+      cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.attn_norm.data),
+                   dim, c.rms_eps);
+    cpu::matmul(layer.wq, xb_.data(), n, dim, q_.data(), dim, pool);
+    cpu::matmul(layer.wk, xb_.data(), n, dim, k_.data(), kv_dim, pool);
+    cpu::matmul(layer.wv, xb_.data(), n, dim, v_.data(), kv_dim, pool);
+    for (int64_t t = 0; t < n; ++t) {
+      cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
+      cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
+      std::copy_n(&k_[t * kv_dim], kv_dim, key_cache + (pos0 + t) * kv_dim);
+      std::copy_n(&v_[t * kv_dim], kv_dim, value_cache + (pos0 + t) * kv_dim);
+    }
+
+    // Causal attention: position pos0+t attends to positions 0..pos0+t. One task per
+    // (position, head); each thread has its own row of attention weights.
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end, int thread) {
+      float* att = &scores_[static_cast<size_t>(thread) * context_length_];
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t t = task / n_heads, h = task % n_heads;
+        const int64_t n_keys = pos0 + t + 1;
+        const float* q = &q_[t * dim + h * head_dim];
+        const int64_t kv_offset = (h / heads_per_kv) * head_dim;
+        for (int64_t j = 0; j < n_keys; ++j)
+          att[j] = cpu::dot_f32(q, key_cache + j * kv_dim + kv_offset, head_dim) * scale;
+        cpu::softmax(att, n_keys);
+        float* out = &attn_out_[t * dim + h * head_dim];
+        std::fill_n(out, head_dim, 0.0f);
+        for (int64_t j = 0; j < n_keys; ++j) {
+          const float* v = value_cache + j * kv_dim + kv_offset;
+          for (int64_t i = 0; i < head_dim; ++i) out[i] += att[j] * v[i];
+        }
+      }
+    });
+
+    // Output projection, added to the residual stream.
+    cpu::matmul(layer.wo, attn_out_.data(), n, dim, xb_.data(), dim, pool);
+    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
+
+    // Feed-forward block: SwiGLU, w_down(silu(w_gate x) * w_up x).
+    for (int64_t t = 0; t < n; ++t)
+      cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.ffn_norm.data),
+                   dim, c.rms_eps);
+    cpu::matmul(layer.w_gate, xb_.data(), n, dim, gate_.data(), hidden, pool);
+    cpu::matmul(layer.w_up, xb_.data(), n, dim, up_.data(), hidden, pool);
+    for (int64_t t = 0; t < n; ++t) cpu::swiglu(&gate_[t * hidden], &up_[t * hidden], hidden);
+    cpu::matmul(layer.w_down, gate_.data(), n, hidden, xb_.data(), dim, pool);
+    for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
+  }
+  n_past_ += n;
+
+  if (!logits_out) return;
+  // Final norm and classifier, for every position or only the last.
+  const int64_t first = all_positions ? 0 : n - 1;
+  const int64_t count = n - first;
+  for (int64_t t = first; t < n; ++t)
+    cpu::rmsnorm(&xb_[(t - first) * dim], &x_[t * dim],
+                 static_cast<const float*>(w.output_norm.data), dim, c.rms_eps);
+  cpu::matmul(w.output, xb_.data(), count, dim, logits_out, c.vocab_size, pool);
+}
+
+}  // namespace cria

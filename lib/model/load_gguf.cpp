@@ -1,0 +1,112 @@
+// GGUF -> LlamaConfig + LlamaWeights. Tensors are views into the mapping.
+#include <cmath>
+
+#include "cria/error.hpp"
+#include "cria/model/model.hpp"
+
+namespace cria {
+
+namespace {
+
+TensorView view_of(const io::GgufTensorInfo& t) {
+  TensorView v;
+  v.data = t.data;
+  v.dtype = t.dtype;
+  v.cols = t.ne[0];
+  v.rows = t.ne[1] * t.ne[2] * t.ne[3];
+  const DTypeTraits* traits = dtype_traits(t.ggml_type);
+  v.row_bytes = traits ? static_cast<size_t>(t.ne[0] / traits->block_elems) * traits->block_bytes : 0;
+  return v;
+}
+
+}  // namespace
+
+void Model::load_gguf(const LoadOptions& options) {
+  gguf_ = io::GgufFile::parse(file_);
+  const io::GgufFile& g = *gguf_;
+
+  std::string arch = g.get_string("general.architecture", "");
+  if (arch != "llama")
+    throw Error(ErrorCode::Unsupported,
+                path_ + ": model architecture '" + arch + "' is not supported (cria runs 'llama')");
+  auto required_int = [&](const std::string& key) {
+    const io::GgufValue* v = g.find(key);
+    if (!v) throw Error(ErrorCode::InvalidFile, path_ + ": metadata '" + key + "' is missing");
+    return v->as_int(path_ + ": metadata '" + key + "'");
+  };
+  LlamaConfig& c = config_;
+  c.dim = required_int("llama.embedding_length");
+  c.hidden_dim = required_int("llama.feed_forward_length");
+  c.n_layers = required_int("llama.block_count");
+  c.n_heads = required_int("llama.attention.head_count");
+  c.n_kv_heads = g.get_int("llama.attention.head_count_kv", c.n_heads);
+  c.context_length = required_int("llama.context_length");
+  c.rms_eps = static_cast<float>(g.get_double("llama.attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_base = static_cast<float>(g.get_double("llama.rope.freq_base", 10000.0));
+  const io::GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
+  c.vocab_size = g.get_int("llama.vocab_size", embd && embd->n_dims == 2 ? embd->ne[1] : 0);
+  c.validate(path_);
+
+  if (g.has("llama.rope.dimension_count") &&
+      g.get_int("llama.rope.dimension_count", 0) != c.head_dim())
+    throw Error(ErrorCode::Unsupported,
+                path_ + ": llama.rope.dimension_count differs from the head size; partial "
+                        "rotary embeddings are not supported");
+  std::string scaling = g.get_string("llama.rope.scaling.type", "none");
+  double factor = g.get_double("llama.rope.scaling.factor", 1.0);
+  if (scaling != "none" && factor != 1.0)
+    throw Error(ErrorCode::Unsupported,
+                path_ + ": RoPE scaling '" + scaling + "' is not supported");
+
+  auto tensor = [&](const std::string& name, bool required = true) -> TensorView {
+    const io::GgufTensorInfo* t = g.find_tensor(name);
+    if (!t) {
+      if (required)
+        throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' is missing");
+      return {};
+    }
+    if (t->dtype == DType::Unknown)
+      throw Error(ErrorCode::Unsupported, path_ + ": tensor '" + name + "' has type " +
+                                              ggml_type_name(t->ggml_type) +
+                                              ", which cria does not support");
+    if (t->n_dims > 2)
+      throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' has " +
+                                              std::to_string(t->n_dims) + " dimensions");
+    return view_of(*t);
+  };
+
+  weights_.token_embd = tensor("token_embd.weight");
+  weights_.layers.resize(static_cast<size_t>(c.n_layers));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+    w.attn_norm = tensor(p + "attn_norm.weight");
+    w.wq = tensor(p + "attn_q.weight");
+    w.wk = tensor(p + "attn_k.weight");
+    w.wv = tensor(p + "attn_v.weight");
+    w.wo = tensor(p + "attn_output.weight");
+    w.ffn_norm = tensor(p + "ffn_norm.weight");
+    w.w_gate = tensor(p + "ffn_gate.weight");
+    w.w_down = tensor(p + "ffn_down.weight");
+    w.w_up = tensor(p + "ffn_up.weight");
+  }
+  weights_.output_norm = tensor("output_norm.weight");
+  weights_.output = tensor("output.weight", /*required=*/false);
+  weights_.tied_output = weights_.output.empty();
+  if (weights_.tied_output) weights_.output = weights_.token_embd;
+
+  for (const io::GgufTensorInfo& t : g.tensors()) {
+    TensorDescription d;
+    d.name = t.name;
+    d.type = ggml_type_name(t.ggml_type);
+    d.shape.assign(t.ne, t.ne + t.n_dims);
+    d.offset = g.data_offset() + t.offset;
+    d.nbytes = t.nbytes;
+    tensors_.push_back(std::move(d));
+  }
+
+  if (options.tokenizer_path.empty() && g.has("tokenizer.ggml.tokens"))
+    tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary_gguf(g));
+}
+
+}  // namespace cria

@@ -1,0 +1,103 @@
+// Model loading: format detection, then one validation of every tensor against the
+// hyper-parameters, whatever the format.
+#include "cria/model/model.hpp"
+
+#include <cstring>
+
+#include "cria/error.hpp"
+#include "cria/io/llama2c.hpp"
+
+namespace cria {
+
+namespace {
+
+bool starts_with_gguf_magic(const io::MappedFile& f) {
+  return f.size() >= 4 && std::memcmp(f.data(), "GGUF", 4) == 0;
+}
+
+std::string supported_types() {
+  std::string s;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const DTypeTraits* t = dtype_traits(id);
+    if (t && t->runs) s += (s.empty() ? "" : ", ") + std::string(t->name);
+  }
+  return s;
+}
+
+// Checks a 2-D weight: `rows` outputs of `cols` inputs, of a type the engine runs.
+void check_matrix(const std::string& path, const char* name, const TensorView& t, int64_t rows,
+                  int64_t cols) {
+  if (t.empty()) throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' is missing");
+  if (t.rows != rows || t.cols != cols)
+    throw Error(ErrorCode::InvalidFile,
+                path + ": tensor '" + name + "' has shape [" + std::to_string(t.cols) + ", " +
+                    std::to_string(t.rows) + "], the hyper-parameters need [" +
+                    std::to_string(cols) + ", " + std::to_string(rows) + "]");
+  const DTypeTraits* traits = dtype_traits(static_cast<uint32_t>(t.dtype));
+  if (!traits || !traits->runs)
+    throw Error(ErrorCode::Unsupported,
+                path + ": tensor '" + name + "' has type " + dtype_name(t.dtype) +
+                    ", which cria cannot run yet (supported: " + supported_types() + ")");
+}
+
+void check_norm(const std::string& path, const char* name, const TensorView& t, int64_t dim) {
+  if (t.empty()) throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' is missing");
+  if (t.rows != 1 || t.cols != dim)
+    throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' has " +
+                                            std::to_string(t.rows * t.cols) +
+                                            " elements, the model width is " + std::to_string(dim));
+  if (t.dtype != DType::F32)
+    throw Error(ErrorCode::Unsupported, path + ": norm tensor '" + name + "' has type " +
+                                            dtype_name(t.dtype) + "; cria expects F32 norms");
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  std::unique_ptr<Model> m(new Model());
+  m->path_ = path;
+  m->file_ = std::make_shared<const io::MappedFile>(path);
+  if (starts_with_gguf_magic(*m->file_)) {
+    m->format_ = ModelFormat::Gguf;
+    m->load_gguf(options);
+  } else if (io::looks_like_llama2c(*m->file_)) {
+    m->format_ = ModelFormat::Llama2c;
+    m->load_llama2c(options);
+  } else {
+    throw Error(ErrorCode::InvalidFile,
+                path + ": unknown model format (neither GGUF nor a llama2.c checkpoint)");
+  }
+  m->validate_weights();
+  if (!options.tokenizer_path.empty())
+    m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
+  if (m->tokenizer_ && m->tokenizer_->n_vocab() != m->config_.vocab_size)
+    throw Error(ErrorCode::InvalidArgument,
+                "the vocabulary has " + std::to_string(m->tokenizer_->n_vocab()) +
+                    " tokens but the model " + path + " has " +
+                    std::to_string(m->config_.vocab_size));
+  return m;
+}
+
+void Model::validate_weights() const {
+  const LlamaConfig& c = config_;
+  check_matrix(path_, "token_embd.weight", weights_.token_embd, c.vocab_size, c.dim);
+  if ((int64_t)weights_.layers.size() != c.n_layers)
+    throw Error(ErrorCode::InvalidFile, path_ + ": layer count mismatch");
+  for (size_t l = 0; l < weights_.layers.size(); ++l) {
+    const LlamaLayerWeights& w = weights_.layers[l];
+    std::string p = "blk." + std::to_string(l) + ".";
+    check_norm(path_, (p + "attn_norm.weight").c_str(), w.attn_norm, c.dim);
+    check_matrix(path_, (p + "attn_q.weight").c_str(), w.wq, c.dim, c.dim);
+    check_matrix(path_, (p + "attn_k.weight").c_str(), w.wk, c.kv_dim(), c.dim);
+    check_matrix(path_, (p + "attn_v.weight").c_str(), w.wv, c.kv_dim(), c.dim);
+    check_matrix(path_, (p + "attn_output.weight").c_str(), w.wo, c.dim, c.dim);
+    check_norm(path_, (p + "ffn_norm.weight").c_str(), w.ffn_norm, c.dim);
+    check_matrix(path_, (p + "ffn_gate.weight").c_str(), w.w_gate, c.hidden_dim, c.dim);
+    check_matrix(path_, (p + "ffn_down.weight").c_str(), w.w_down, c.dim, c.hidden_dim);
+    check_matrix(path_, (p + "ffn_up.weight").c_str(), w.w_up, c.hidden_dim, c.dim);
+  }
+  check_norm(path_, "output_norm.weight", weights_.output_norm, c.dim);
+  check_matrix(path_, "output.weight", weights_.output, c.vocab_size, c.dim);
+}
+
+}  // namespace cria
