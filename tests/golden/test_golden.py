@@ -1,0 +1,59 @@
+"""cria run --temp 0 reproduces llama2.c's greedy outputs in ../shared/golden byte for byte.
+
+llama2.c's -n counts positions including BOS and the prompt, so cria generates
+n - len(prompt tokens with BOS) tokens. Each golden case also runs on every other file that
+holds the same weights (GGUF F32, llama2.c version 1 export)."""
+import os
+import subprocess
+import sys
+
+SHARED = os.environ["CRIA_SHARED_DIR"]
+CLI = os.environ["CRIA_CLI"]
+M = os.path.join(SHARED, "models")
+G = os.path.join(SHARED, "golden")
+
+STORIES = [("stories260K.bin", "stories260K.tok512.bin"),
+           ("stories260K.v1.bin", "stories260K.tok512.bin"),
+           ("stories260K.gguf", None)]
+AIDREAMS = [("aidreams260K.bin", "aidreams260K.tok512.bin")]
+
+CASES = [  # golden file, prompt, llama2.c -n, model files
+    ("stories260K.t0.n200.txt", "", 200, STORIES),
+    ("stories260K.once.t0.n200.txt", "Once upon a time", 200, STORIES),
+    ("stories260K.park.t0.n256.txt", "Tom and Lily went to the park", 256, STORIES),
+    ("aidreams260K.t0.n120.txt", "", 120, AIDREAMS),
+    ("aidreams260K.echoes.t0.n128.txt", "Echoes of", 128, AIDREAMS),
+]
+
+
+def run(args):
+    return subprocess.run([CLI] + args, capture_output=True, check=True).stdout
+
+
+def main():
+    failures = 0
+    for golden, prompt, steps, models in CASES:
+        expected = open(os.path.join(G, golden), "rb").read()
+        for model, vocab in models:
+            vocab_args = ["--tokenizer", os.path.join(M, vocab)] if vocab else []
+            vocab_source = ["--vocab", os.path.join(M, vocab)] if vocab else ["-m", os.path.join(M, model)]
+            ids = run(["tokenize"] + vocab_source + [prompt]).split()
+            n_generate = steps - len(ids)
+            out = run(["run", "-m", os.path.join(M, model), *vocab_args, "-p", prompt,
+                       "-n", str(n_generate), "--temp", "0", "-t", "2"])
+            ok = out == expected
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {golden} with {model}: {len(out)} bytes, "
+                  f"{len(ids)} prompt tokens, {n_generate} generated")
+            if not ok:
+                at = next((i for i, (a, b) in enumerate(zip(out, expected)) if a != b),
+                          min(len(out), len(expected)))
+                print(f"     first difference at byte {at}:\n     cria:     {out[max(0, at-40):at+40]!r}"
+                      f"\n     llama2.c: {expected[max(0, at-40):at+40]!r}")
+    total = sum(len(c[3]) for c in CASES)
+    print(f"{total - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
