@@ -36,6 +36,7 @@ class Tokenizer {
   const Vocabulary& vocabulary() const;
 
  private:
+  friend class StreamDecoder;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -51,8 +52,10 @@ class StreamDecoder {
 
  private:
   const Tokenizer* tokenizer_;
-  std::vector<int32_t> ids_;
-  size_t emitted_ = 0;  // bytes of decode(ids_) already returned
+  std::string pending_;      // bytes of byte pieces whose UTF-8 sequence is not decided yet
+  bool is_bos_ws_ = true;    // decode()'s state: may the next piece's leading "▁" be dropped
+  bool bos_ws_seen_ = false;
+  bool any_output_ = false;
 };
 
 }  // namespace cria

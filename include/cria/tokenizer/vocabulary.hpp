@@ -23,12 +23,21 @@ struct Vocabulary {
   bool add_bos = true;
   bool add_eos = false;
   bool add_space_prefix = true;
+  // SentencePiece normalizer flag (normalizer_spec.remove_extra_whitespaces): drop leading and
+  // trailing spaces and collapse runs of spaces. Llama 2's model sets it false; a .model that
+  // does not mention it gets SentencePiece's default, true. GGUF and llama2.c files: false.
+  bool remove_extra_whitespaces = false;
+  // What decode() prints for the unknown piece (trainer_spec.unk_surface, default " \u2047 ").
+  std::string unk_surface = " \xE2\x81\x87 ";
 
   int32_t size() const { return static_cast<int32_t>(pieces.size()); }
 };
 
 // Readers; each throws cria::Error naming the file and the problem.
 Vocabulary load_vocabulary_llama2c(const std::string& path);        // llama2.c tokenizer.bin
+// The same, reading exactly `n_vocab` pieces (llama2.c's rule: the checkpoint gives the size);
+// the file must hold at least that many.
+Vocabulary load_vocabulary_llama2c(const std::string& path, int32_t n_vocab);
 Vocabulary load_vocabulary_sentencepiece(const std::string& path);  // SentencePiece .model
 Vocabulary load_vocabulary_gguf(const io::GgufFile& gguf);          // tokenizer.ggml.*
 // Picks the reader by content (GGUF magic, protobuf, llama2.c header).
