@@ -1,7 +1,7 @@
 """cria run --temp 0 reproduces llama2.c's greedy outputs in ../shared/golden byte for byte.
 
-llama2.c's -n counts positions including BOS and the prompt, so cria generates
-n - len(prompt tokens with BOS) tokens. Each golden case also runs on every other file that
+llama2.c's -n counts forward passes from position 0: it prints one token per pass (the prompt's,
+then sampled ones), so cria generates n - len(prompt tokens with BOS) + 1 tokens. Each golden case also runs on every other file that
 holds the same weights (GGUF F32, llama2.c version 1 export)."""
 import os
 import subprocess
@@ -38,7 +38,7 @@ def main():
             vocab_args = ["--tokenizer", os.path.join(M, vocab)] if vocab else []
             vocab_source = ["--vocab", os.path.join(M, vocab)] if vocab else ["-m", os.path.join(M, model)]
             ids = run(["tokenize"] + vocab_source + [prompt]).split()
-            n_generate = steps - len(ids)
+            n_generate = steps - len(ids) + 1
             out = run(["run", "-m", os.path.join(M, model), *vocab_args, "-p", prompt,
                        "-n", str(n_generate), "--temp", "0", "-t", "2"])
             ok = out == expected

@@ -1,0 +1,86 @@
+// The forward pass does not depend on threads or batching, and guards its inputs.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "cria/engine/session.hpp"
+#include "cria/error.hpp"
+
+namespace {
+
+const std::string kStories = std::string(CRIA_SHARED_DIR) + "/models/stories260K.bin";
+const std::vector<int32_t> kTokens = {1, 403, 407, 261, 378, 426, 270, 503, 29, 42, 300, 6, 11, 400};
+
+std::vector<float> all_logits(const cria::Model& model, int threads, int64_t batch) {
+  cria::SessionOptions o;
+  o.n_threads = threads;
+  o.max_batch = batch;
+  cria::Session s(model, o);
+  std::vector<float> out(kTokens.size() * model.config().vocab_size);
+  s.eval(kTokens.data(), static_cast<int64_t>(kTokens.size()), out.data());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("logits are bit-identical for 1, 2 and 3 threads") {
+  auto model = cria::Model::load(kStories);
+  auto one = all_logits(*model, 1, 64);
+  CHECK(one == all_logits(*model, 2, 64));
+  CHECK(one == all_logits(*model, 3, 64));
+}
+
+TEST_CASE("logits do not depend on how positions are batched") {
+  auto model = cria::Model::load(kStories);
+  auto whole = all_logits(*model, 2, 64);
+  CHECK(whole == all_logits(*model, 2, 1));
+  CHECK(whole == all_logits(*model, 2, 5));
+
+  // Token by token through eval(): the last position's logits match too.
+  cria::Session s(*model, {});
+  for (int32_t t : kTokens) s.eval(&t, 1);
+  const int64_t vocab = model->config().vocab_size;
+  std::vector<float> last(whole.end() - vocab, whole.end());
+  CHECK(s.logits() == last);
+  CHECK(s.n_past() == static_cast<int64_t>(kTokens.size()));
+}
+
+TEST_CASE("reset starts the sequence over") {
+  auto model = cria::Model::load(kStories);
+  cria::Session s(*model, {});
+  s.eval(kTokens);
+  std::vector<float> first = s.logits();
+  s.reset();
+  CHECK(s.n_past() == 0);
+  s.eval(kTokens);
+  CHECK(s.logits() == first);
+}
+
+TEST_CASE("a full context and invalid tokens are errors, not crashes") {
+  auto model = cria::Model::load(kStories);
+  cria::SessionOptions o;
+  o.context_length = 8;
+  cria::Session s(*model, o);
+  try {
+    s.eval(kTokens);
+    FAIL("expected ContextFull");
+  } catch (const cria::Error& e) {
+    CHECK(e.code() == cria::ErrorCode::ContextFull);
+    CHECK(std::string(e.what()).find("8 positions") != std::string::npos);
+  }
+  CHECK(s.n_past() == 0);
+  std::vector<int32_t> bad = {1, 512};
+  try {
+    s.eval(bad);
+    FAIL("expected InvalidArgument");
+  } catch (const cria::Error& e) {
+    CHECK(e.code() == cria::ErrorCode::InvalidArgument);
+    CHECK(std::string(e.what()).find("512") != std::string::npos);
+  }
+  std::vector<int32_t> negative = {-1};
+  CHECK_THROWS_AS(s.eval(negative), cria::Error);
+  cria::SessionOptions threads;
+  threads.n_threads = -2;
+  CHECK_THROWS_AS(cria::Session(*model, threads), cria::Error);
+}
