@@ -43,7 +43,7 @@ int cmd_info(int argc, char** argv) {
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
-  auto model = cli::load_model(model_path, tokenizer_path, false);
+  auto model = cli::load_model(model_path, tokenizer_path, false, /*inspect_only=*/true);
   const cria::LlamaConfig& c = model->config();
   std::printf("file: %s (%llu bytes)\n", model->path().c_str(),
               static_cast<unsigned long long>(model->file_size()));
@@ -60,6 +60,7 @@ int cmd_info(int argc, char** argv) {
               (long long)c.n_kv_heads, (long long)c.head_dim(), (long long)c.vocab_size,
               (long long)c.context_length, c.rms_eps, c.rope_base,
               model->weights().tied_output ? "tied to token_embd" : "separate");
+  if (!model->runnable()) std::printf("runnable: no (some weight types are not supported)\n");
   if (const cria::Tokenizer* t = model->tokenizer())
     std::printf("vocabulary: %d tokens, bos %d, eos %d\n", t->n_vocab(), t->bos_id(), t->eos_id());
   else

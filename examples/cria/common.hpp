@@ -17,10 +17,11 @@ inline double now_seconds() {
 // Loads a model and insists that it has a tokenizer when `need_tokenizer`.
 inline std::unique_ptr<cria::Model> load_model(const std::string& path,
                                                const std::string& tokenizer_path,
-                                               bool need_tokenizer) {
+                                               bool need_tokenizer, bool inspect_only = false) {
   if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
   cria::LoadOptions options;
   options.tokenizer_path = tokenizer_path;
+  options.inspect_only = inspect_only;
   auto model = cria::Model::load(path, options);
   if (need_tokenizer && !model->tokenizer())
     throw std::invalid_argument(path + " has no vocabulary: give one with --tokenizer FILE");

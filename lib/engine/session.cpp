@@ -38,6 +38,10 @@ Session::Session(const Model& model, const SessionOptions& options)
                                                  : model.config().context_length),
       max_batch_(options.max_batch > 0 ? options.max_batch : 64) {
   const LlamaConfig& c = model.config();
+  if (!model.runnable())
+    throw Error(ErrorCode::Unsupported,
+                model.path() + ": the model was loaded for inspection and has weight types "
+                               "cria cannot run");
   if (options.context_length < 0)
     throw Error(ErrorCode::InvalidArgument, "context length must not be negative");
   if (options.n_threads < 0 || options.n_threads > 1024)

@@ -10,12 +10,12 @@ struct Entry { uint32_t id; DTypeTraits traits; };
 // Block layouts from the GGUF specification. `runs` marks the types the engine executes.
 const Entry kTypes[] = {
     {0, {"F32", 1, 4, true}},      {1, {"F16", 1, 2, true}},
-    {2, {"Q4_0", 32, 18, true}},   {3, {"Q4_1", 32, 20, false}},
-    {6, {"Q5_0", 32, 22, false}},  {7, {"Q5_1", 32, 24, false}},
+    {2, {"Q4_0", 32, 18, true}},   {3, {"Q4_1", 32, 20, true}},
+    {6, {"Q5_0", 32, 22, true}},  {7, {"Q5_1", 32, 24, true}},
     {8, {"Q8_0", 32, 34, true}},   {9, {"Q8_1", 32, 36, false}},
-    {10, {"Q2_K", 256, 84, false}}, {11, {"Q3_K", 256, 110, false}},
-    {12, {"Q4_K", 256, 144, false}}, {13, {"Q5_K", 256, 176, false}},
-    {14, {"Q6_K", 256, 210, false}}, {15, {"Q8_K", 256, 292, false}},
+    {10, {"Q2_K", 256, 84, true}}, {11, {"Q3_K", 256, 110, true}},
+    {12, {"Q4_K", 256, 144, true}}, {13, {"Q5_K", 256, 176, true}},
+    {14, {"Q6_K", 256, 210, true}}, {15, {"Q8_K", 256, 292, false}},
     {24, {"I8", 1, 1, false}},      {25, {"I16", 1, 2, false}},
     {26, {"I32", 1, 4, false}},     {27, {"I64", 1, 8, false}},
     {28, {"F64", 1, 8, false}},     {30, {"BF16", 1, 2, true}},

@@ -65,7 +65,7 @@ void Model::load_gguf(const LoadOptions& options) {
         throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' is missing");
       return {};
     }
-    if (t->dtype == DType::Unknown)
+    if (t->dtype == DType::Unknown && !options.inspect_only)
       throw Error(ErrorCode::Unsupported, path_ + ": tensor '" + name + "' has type " +
                                               ggml_type_name(t->ggml_type) +
                                               ", which cria does not support");

@@ -26,15 +26,15 @@ std::string supported_types() {
 
 // Checks a 2-D weight: `rows` outputs of `cols` inputs, of a type the engine runs.
 void check_matrix(const std::string& path, const char* name, const TensorView& t, int64_t rows,
-                  int64_t cols) {
-  if (t.empty()) throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' is missing");
+                  int64_t cols, bool check_type) {
+  if (t.empty() && (check_type || t.dtype != DType::Unknown)) throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' is missing");
   if (t.rows != rows || t.cols != cols)
     throw Error(ErrorCode::InvalidFile,
                 path + ": tensor '" + name + "' has shape [" + std::to_string(t.cols) + ", " +
                     std::to_string(t.rows) + "], the hyper-parameters need [" +
                     std::to_string(cols) + ", " + std::to_string(rows) + "]");
   const DTypeTraits* traits = dtype_traits(static_cast<uint32_t>(t.dtype));
-  if (!traits || !traits->runs)
+  if (check_type && (!traits || !traits->runs))
     throw Error(ErrorCode::Unsupported,
                 path + ": tensor '" + name + "' has type " + dtype_name(t.dtype) +
                     ", which cria cannot run yet (supported: " + supported_types() + ")");
@@ -67,7 +67,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     throw Error(ErrorCode::InvalidFile,
                 path + ": unknown model format (neither GGUF nor a llama2.c checkpoint)");
   }
-  m->validate_weights();
+  m->validate_weights(!options.inspect_only);
+  if (options.inspect_only) {
+    try {
+      m->validate_weights(true);
+    } catch (const Error&) {
+      m->runnable_ = false;
+    }
+  }
   if (!options.tokenizer_path.empty())
     m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
   if (m->tokenizer_ && m->tokenizer_->n_vocab() != m->config_.vocab_size)
@@ -78,26 +85,26 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   return m;
 }
 
-void Model::validate_weights() const {
+void Model::validate_weights(bool check_types) const {
   const LlamaConfig& c = config_;
-  check_matrix(path_, "token_embd.weight", weights_.token_embd, c.vocab_size, c.dim);
+  check_matrix(path_, "token_embd.weight", weights_.token_embd, c.vocab_size, c.dim, check_types);
   if ((int64_t)weights_.layers.size() != c.n_layers)
     throw Error(ErrorCode::InvalidFile, path_ + ": layer count mismatch");
   for (size_t l = 0; l < weights_.layers.size(); ++l) {
     const LlamaLayerWeights& w = weights_.layers[l];
     std::string p = "blk." + std::to_string(l) + ".";
     check_norm(path_, (p + "attn_norm.weight").c_str(), w.attn_norm, c.dim);
-    check_matrix(path_, (p + "attn_q.weight").c_str(), w.wq, c.dim, c.dim);
-    check_matrix(path_, (p + "attn_k.weight").c_str(), w.wk, c.kv_dim(), c.dim);
-    check_matrix(path_, (p + "attn_v.weight").c_str(), w.wv, c.kv_dim(), c.dim);
-    check_matrix(path_, (p + "attn_output.weight").c_str(), w.wo, c.dim, c.dim);
+    check_matrix(path_, (p + "attn_q.weight").c_str(), w.wq, c.dim, c.dim, check_types);
+    check_matrix(path_, (p + "attn_k.weight").c_str(), w.wk, c.kv_dim(), c.dim, check_types);
+    check_matrix(path_, (p + "attn_v.weight").c_str(), w.wv, c.kv_dim(), c.dim, check_types);
+    check_matrix(path_, (p + "attn_output.weight").c_str(), w.wo, c.dim, c.dim, check_types);
     check_norm(path_, (p + "ffn_norm.weight").c_str(), w.ffn_norm, c.dim);
-    check_matrix(path_, (p + "ffn_gate.weight").c_str(), w.w_gate, c.hidden_dim, c.dim);
-    check_matrix(path_, (p + "ffn_down.weight").c_str(), w.w_down, c.dim, c.hidden_dim);
-    check_matrix(path_, (p + "ffn_up.weight").c_str(), w.w_up, c.hidden_dim, c.dim);
+    check_matrix(path_, (p + "ffn_gate.weight").c_str(), w.w_gate, c.hidden_dim, c.dim, check_types);
+    check_matrix(path_, (p + "ffn_down.weight").c_str(), w.w_down, c.dim, c.hidden_dim, check_types);
+    check_matrix(path_, (p + "ffn_up.weight").c_str(), w.w_up, c.hidden_dim, c.dim, check_types);
   }
   check_norm(path_, "output_norm.weight", weights_.output_norm, c.dim);
-  check_matrix(path_, "output.weight", weights_.output, c.vocab_size, c.dim);
+  check_matrix(path_, "output.weight", weights_.output, c.vocab_size, c.dim, check_types);
 }
 
 }  // namespace cria

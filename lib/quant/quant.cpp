@@ -52,6 +52,16 @@ uint16_t fp32_to_bf16(float f) {
   return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
+// Decoders of the other block formats, in lib/quant/dequantize_more.cpp.
+void dequantize_q4_1(const BlockQ4_1* b, float* y, int64_t n);
+void dequantize_q5_0(const BlockQ5_0* b, float* y, int64_t n);
+void dequantize_q5_1(const BlockQ5_1* b, float* y, int64_t n);
+void dequantize_q2_k(const BlockQ2_K* b, float* y, int64_t n);
+void dequantize_q3_k(const BlockQ3_K* b, float* y, int64_t n);
+void dequantize_q4_k(const BlockQ4_K* b, float* y, int64_t n);
+void dequantize_q5_k(const BlockQ5_K* b, float* y, int64_t n);
+void dequantize_q6_k(const BlockQ6_K* b, float* y, int64_t n);
+
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
   switch (type) {
     case DType::F32:
@@ -86,6 +96,14 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
       }
       return;
     }
+    case DType::Q4_1: dequantize_q4_1(static_cast<const BlockQ4_1*>(src), dst, n); return;
+    case DType::Q5_0: dequantize_q5_0(static_cast<const BlockQ5_0*>(src), dst, n); return;
+    case DType::Q5_1: dequantize_q5_1(static_cast<const BlockQ5_1*>(src), dst, n); return;
+    case DType::Q2_K: dequantize_q2_k(static_cast<const BlockQ2_K*>(src), dst, n); return;
+    case DType::Q3_K: dequantize_q3_k(static_cast<const BlockQ3_K*>(src), dst, n); return;
+    case DType::Q4_K: dequantize_q4_k(static_cast<const BlockQ4_K*>(src), dst, n); return;
+    case DType::Q5_K: dequantize_q5_k(static_cast<const BlockQ5_K*>(src), dst, n); return;
+    case DType::Q6_K: dequantize_q6_k(static_cast<const BlockQ6_K*>(src), dst, n); return;
     default:
       throw Error(ErrorCode::Unsupported,
                   std::string("no decoder for weight type ") + dtype_name(type));

@@ -19,6 +19,9 @@ struct LoadOptions {
   // Vocabulary file (tokenizer.bin, tokenizer.model or GGUF). Required for llama2.c
   // checkpoints, which carry none; overrides a GGUF's own vocabulary when given.
   std::string tokenizer_path;
+  // Load only to inspect (cria info): tensors of types the engine cannot run are accepted.
+  // A Session refuses such a model.
+  bool inspect_only = false;
 };
 
 struct TensorDescription {
@@ -44,12 +47,14 @@ class Model {
   const io::GgufFile* gguf() const { return gguf_.get(); }
   const std::vector<TensorDescription>& tensors() const { return tensors_; }
   uint64_t file_size() const { return file_ ? file_->size() : 0; }
+  // False when loaded with inspect_only and some weight has a type the engine cannot run.
+  bool runnable() const { return runnable_; }
 
  private:
   Model() = default;
   void load_gguf(const LoadOptions& options);
   void load_llama2c(const LoadOptions& options);
-  void validate_weights() const;
+  void validate_weights(bool check_types) const;
 
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;
@@ -59,6 +64,7 @@ class Model {
   LlamaWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<TensorDescription> tensors_;
+  bool runnable_ = true;
 };
 
 }  // namespace cria
