@@ -1,0 +1,120 @@
+"""The Llama 2 forward pass in numpy float64, from the weights a GGUF file holds.
+
+Weights are decoded from the file's own bytes (F32/F16/Q8_0/Q4_0) to float64, so a
+comparison with cria measures cria's arithmetic, not quantization error.
+
+Usage as a script: llama_reference.py MODEL.gguf "ID ID ..." OUT.f32  (writes float32 logits)
+"""
+import sys
+
+import numpy as np
+
+from gguf_read import GGUFFile
+
+
+def load_config(g):
+    m = g.metadata
+    if m.get("general.architecture") != "llama":
+        raise ValueError("not a llama model")
+    dim = int(m["llama.embedding_length"])
+    n_heads = int(m["llama.attention.head_count"])
+    embd_ne = g.tensors["token_embd.weight"][0]
+    return {
+        "dim": dim,
+        "hidden_dim": int(m["llama.feed_forward_length"]),
+        "n_layers": int(m["llama.block_count"]),
+        "n_heads": n_heads,
+        "n_kv_heads": int(m.get("llama.attention.head_count_kv", n_heads)),
+        "context_length": int(m["llama.context_length"]),
+        "rms_eps": float(m.get("llama.attention.layer_norm_rms_epsilon", 1e-5)),
+        "rope_base": float(m.get("llama.rope.freq_base", 10000.0)),
+        "vocab_size": int(embd_ne[1]),
+    }
+
+
+def load_model(path):
+    """(config, weights as float64 arrays shaped (ne1, ne0)) from a GGUF file."""
+    g = GGUFFile(path)
+    cfg = load_config(g)
+    w = {name: g.tensor(name) for name in g.tensors}
+    if "output.weight" not in w:
+        w["output.weight"] = w["token_embd.weight"]  # tied classifier
+    return cfg, w
+
+
+def rmsnorm(x, weight, eps):
+    # x: [n, dim]
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def rope(x, n_heads, head_dim, positions, base):
+    """Rotates adjacent pairs (2i, 2i+1) of each head by pos * base^(-2i/head_dim).
+    x: [n, n_heads*head_dim]."""
+    n = x.shape[0]
+    x = x.reshape(n, n_heads, head_dim // 2, 2)
+    i2 = np.arange(0, head_dim, 2, dtype=np.float64)  # 2i
+    freq = base ** (-i2 / head_dim)
+    angle = np.asarray(positions, dtype=np.float64)[:, None] * freq[None, :]  # [n, head_dim/2]
+    c = np.cos(angle)[:, None, :]
+    s = np.sin(angle)[:, None, :]
+    x0, x1 = x[..., 0], x[..., 1]
+    out = np.empty_like(x)
+    out[..., 0] = x0 * c - x1 * s
+    out[..., 1] = x0 * s + x1 * c
+    return out.reshape(n, n_heads * head_dim)
+
+
+def silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def forward(cfg, w, tokens):
+    """Logits [n_tokens, vocab] (float64) for tokens evaluated from position 0."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    n = tokens.shape[0]
+    dim, n_heads, n_kv = cfg["dim"], cfg["n_heads"], cfg["n_kv_heads"]
+    head_dim = dim // n_heads
+    group = n_heads // n_kv
+    eps, base = cfg["rms_eps"], cfg["rope_base"]
+    positions = np.arange(n)
+    causal = np.tril(np.ones((n, n), dtype=bool))
+
+    x = w["token_embd.weight"][tokens].astype(np.float64)  # [n, dim]
+    for l in range(cfg["n_layers"]):
+        p = "blk.%d." % l
+        xb = rmsnorm(x, w[p + "attn_norm.weight"], eps)
+        q = xb @ w[p + "attn_q.weight"].T  # weights are (out, in)
+        k = xb @ w[p + "attn_k.weight"].T
+        v = xb @ w[p + "attn_v.weight"].T
+        q = rope(q, n_heads, head_dim, positions, base).reshape(n, n_heads, head_dim)
+        k = rope(k, n_kv, head_dim, positions, base).reshape(n, n_kv, head_dim)
+        v = v.reshape(n, n_kv, head_dim)
+        att_out = np.empty((n, n_heads, head_dim))
+        for h in range(n_heads):
+            kh = k[:, h // group, :]
+            vh = v[:, h // group, :]
+            scores = (q[:, h, :] @ kh.T) / np.sqrt(head_dim)  # [n query, n key]
+            scores = np.where(causal, scores, -np.inf)
+            scores = scores - scores.max(axis=1, keepdims=True)
+            e = np.exp(scores)
+            probs = e / e.sum(axis=1, keepdims=True)
+            att_out[:, h, :] = probs @ vh
+        x = x + att_out.reshape(n, dim) @ w[p + "attn_output.weight"].T
+        xb = rmsnorm(x, w[p + "ffn_norm.weight"], eps)
+        gate = xb @ w[p + "ffn_gate.weight"].T
+        up = xb @ w[p + "ffn_up.weight"].T
+        x = x + (silu(gate) * up) @ w[p + "ffn_down.weight"].T
+    x = rmsnorm(x, w["output_norm.weight"], eps)
+    return x @ w["output.weight"].T
+
+
+def reference_logits(path, tokens):
+    cfg, w = load_model(path)
+    return forward(cfg, w, tokens)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: llama_reference.py MODEL.gguf \"ID ID ...\" OUT.f32")
+    ids = [int(t) for t in sys.argv[2].split()]
+    reference_logits(sys.argv[1], ids).astype("<f4").tofile(sys.argv[3])
