@@ -743,7 +743,8 @@ std::string Tokenizer::decode(const int32_t* ids, size_t count) const {
       const std::string& s = m.surface[id];
       bool consumed = is_bos_ws && strip && m.vocab.pieces[id].compare(0, 3, kSpace) == 0;
       out.append(s, consumed ? 1 : 0, std::string::npos);
-      bos_ws_seen = consumed;
+      // With remove_extra_whitespaces SentencePiece drops every leading space piece.
+      bos_ws_seen = consumed && !m.vocab.remove_extra_whitespaces;
     }
   }
   if (!bytes.empty()) m.flush_bytes(bytes, out, true);
@@ -798,7 +799,7 @@ std::string StreamDecoder::push(int32_t id) {
     const std::string& s = m.surface[id];
     bool consumed = is_bos_ws_ && strip && m.vocab.pieces[id].compare(0, 3, kSpace) == 0;
     out.append(s, consumed ? 1 : 0, std::string::npos);
-    bos_ws_seen_ = consumed;
+    bos_ws_seen_ = consumed && !m.vocab.remove_extra_whitespaces;
   }
   any_output_ |= !out.empty();
   return out;
