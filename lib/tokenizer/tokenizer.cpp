@@ -259,6 +259,7 @@ struct Tokenizer::Impl {
   int32_t ascii_key[128];
   U64Map char_keys;  // code point -> key (a piece id, or n + k for a bare character)
   U64Map pairs;      // (key, key) -> merged piece id and its score
+  U64Map adjacent;   // (char key, char key) of characters side by side inside some piece
   int32_t byte_id[256];
   std::vector<int16_t> byte_value;  // per id: the byte of a BYTE piece, else -1
   std::vector<std::string> surface;  // per id: decode text of a normal piece (▁ as space)
@@ -338,6 +339,7 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
   // fresh key above n when it occurs inside some mergeable piece, else none (it never merges).
   for (int c = 0; c < 128; ++c) ascii_key[c] = -1;
   char_keys.reserve(4096);
+  adjacent.reserve(P.size() * 2);
   int32_t next_key = n;
   auto char_key_of = [&](const uint8_t* p, size_t len) -> int32_t {
     uint32_t cp = decode_cp(p, len);
@@ -358,11 +360,16 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
     const std::string& s = P[id];
     const auto* p = reinterpret_cast<const uint8_t*>(s.data());
     bool prev_non_space = false;
+    int32_t prev_key = -1;
     for (size_t i = 0; i < s.size();) {
       size_t len = utf8_valid_len(p + i, s.size() - i);
       if (len == 0) break;  // not UTF-8: cannot arise from normalized text
       uint32_t cp = decode_cp(p + i, len);
       if (!char_keys.find(cp)) char_keys.insert(cp, next_key++, 0);
+      const U64Map::Entry* ck = char_keys.find(cp);
+      if (prev_key >= 0)
+        adjacent.insert((static_cast<uint64_t>(prev_key) << 32) | static_cast<uint32_t>(ck->value), 0, 0);
+      prev_key = ck->value;
       bool is_space = cp == 0x2581;
       if (is_space && prev_non_space) chunkable = false;
       prev_non_space = !is_space;
@@ -550,29 +557,45 @@ void Tokenizer::Impl::bpe(const std::string& norm, size_t begin, size_t end, Scr
     heap.push_back(Candidate{e->score, l, r, a.len + b.len, e->value});
     std::push_heap(heap.begin(), heap.end(), Scratch::Worse{});
   };
-  for (size_t k = 1; k < sym.size(); ++k)
-    try_add(static_cast<int32_t>(k - 1), static_cast<int32_t>(k));
-
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), Scratch::Worse{});
-    const Candidate top = heap.back();
-    heap.pop_back();
-    Symbol& a = sym[top.left];
-    Symbol& b = sym[top.right];
-    if (a.len == 0 || b.len == 0 || a.len + b.len != top.size) continue;  // stale
-    a.key = top.merged;
-    a.len += b.len;
-    a.next = b.next;
-    a.frozen = false;
-    if (b.next >= 0) sym[b.next].prev = top.left;
-    b.len = 0;
-    if (has_unused) {
-      int32_t node = static_cast<int32_t>(sc.nodes.size());
-      sc.nodes.push_back({top.merged, a.node, b.node, a.start, a.len});
-      a.node = node;
+  auto merge_queue = [&]() {
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), Scratch::Worse{});
+      const Candidate top = heap.back();
+      heap.pop_back();
+      Symbol& a = sym[top.left];
+      Symbol& b = sym[top.right];
+      if (a.len == 0 || b.len == 0 || a.len + b.len != top.size) continue;  // stale
+      a.key = top.merged;
+      a.len += b.len;
+      a.next = b.next;
+      a.frozen = false;
+      if (b.next >= 0) sym[b.next].prev = top.left;
+      b.len = 0;
+      if (has_unused) {
+        int32_t node = static_cast<int32_t>(sc.nodes.size());
+        sc.nodes.push_back({top.merged, a.node, b.node, a.start, a.len});
+        a.node = node;
+      }
+      try_add(a.prev, top.left);
+      try_add(top.left, a.next);
     }
-    try_add(a.prev, top.left);
-    try_add(top.left, a.next);
+  };
+  // Where no piece holds the two characters side by side, no merge can ever cross: the runs
+  // between such places are merged independently, each with its own (small) queue.
+  const int32_t count = static_cast<int32_t>(sym.size());
+  for (int32_t seg = 0; seg < count;) {
+    int32_t seg_end = seg + 1;
+    while (seg_end < count) {
+      const Symbol& a = sym[seg_end - 1];
+      const Symbol& b = sym[seg_end];
+      if (a.key < 0 || b.key < 0 || a.frozen || b.frozen ||
+          !adjacent.find((static_cast<uint64_t>(a.key) << 32) | static_cast<uint32_t>(b.key)))
+        break;
+      ++seg_end;
+    }
+    for (int32_t k = seg + 1; k < seg_end; ++k) try_add(k - 1, k);
+    merge_queue();
+    seg = seg_end;
   }
 
   // Emits a node, undoing merges that produced unused pieces (SentencePiece's resegment).
