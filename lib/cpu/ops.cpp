@@ -3,6 +3,10 @@
 #include <cmath>
 #include <vector>
 
+#include <string>
+
+#include "cpu/kernels.hpp"
+#include "cria/error.hpp"
 #include "cria/quant.hpp"
 
 namespace cria::cpu {
@@ -21,25 +25,21 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
             int64_t out_stride, ThreadPool& pool) {
+  const Kernels& k = active_kernels();
+  const DotFn dot = k.dot[static_cast<int>(w.dtype)];
+  if (!dot) throw Error(ErrorCode::Unsupported, std::string("no kernel for weight type ") + dtype_name(w.dtype));
   const int64_t cols = w.cols;
-  const bool plain = w.dtype == DType::F32;
+  // Activations are converted once into the format the weight type's kernel reads.
+  const size_t act_bytes = activation_row_bytes(w.dtype, cols);
+  thread_local std::vector<uint8_t> activations;
+  if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    quantize_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, cols);
+  const uint8_t* act = activations.data();
   pool.parallel_for(w.rows, [&](int64_t begin, int64_t end, int) {
-    // Each worker keeps one row of decoded weights for the non-f32 types.
-    thread_local std::vector<float> row_buffer;
-    float* decoded = nullptr;
-    if (!plain) {
-      if (row_buffer.size() < static_cast<size_t>(cols)) row_buffer.resize(static_cast<size_t>(cols));
-      decoded = row_buffer.data();
-    }
     for (int64_t r = begin; r < end; ++r) {
-      const float* row;
-      if (plain) {
-        row = reinterpret_cast<const float*>(w.row(r));
-      } else {
-        dequantize_row(w.dtype, w.row(r), decoded, cols);
-        row = decoded;
-      }
-      for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = dot_f32(row, x + t * x_stride, cols);
+      const uint8_t* row = w.row(r);
+      for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = dot(row, act + t * act_bytes, cols);
     }
   });
 }

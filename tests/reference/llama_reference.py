@@ -1,7 +1,11 @@
 """The Llama 2 forward pass in numpy float64, from the weights a GGUF file holds.
 
 Weights are decoded from the file's own bytes (F32/F16/Q8_0/Q4_0) to float64, so a
-comparison with cria measures cria's arithmetic, not quantization error.
+comparison with cria measures cria's arithmetic, not quantization error. cria multiplies
+weights of the 8-bit-and-below block formats with activations quantized to 8 bits (one
+scale per 32 values: d = max|x| / 127, q = round-half-even(x * 127 / max|x|), computed in
+float32); the reference applies the same rounding before those products, so the comparison
+stays tight and checks the integer kernels exactly.
 
 Usage as a script: llama_reference.py MODEL.gguf "ID ID ..." OUT.f32  (writes float32 logits)
 """
@@ -32,13 +36,54 @@ def load_config(g):
     }
 
 
+# ggml types whose products cria computes with 8-bit activations, and the block size of
+# those activations (32 for the 32-element formats, 256 for the K-quants).
+ACTIVATION_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256, 13: 256, 14: 256}
+
+
+class Weight:
+    """A decoded weight (float64, shape (out, in)) and how cria feeds it activations."""
+
+    __array_ufunc__ = None  # makes numpy defer `array @ Weight` to __rmatmul__
+
+    def __init__(self, values, ggml_type):
+        self.values = values
+        self.act_block = ACTIVATION_BLOCK.get(ggml_type)
+
+    def __rmatmul__(self, x):  # x @ weight: x [n, in] times weight^T
+        if self.act_block:
+            x = quantize_activations(x, self.act_block)
+        return x @ self.values.T
+
+
+def quantize_activations(x, block):
+    """x rounded the way cria's kernels quantize activations (see the module docstring)."""
+    n = x.shape[0]
+    xf = x.astype(np.float32).reshape(n, -1, block)
+    amax = np.abs(xf).max(axis=-1, keepdims=True)
+    d = amax / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax != 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint(xf * inv)
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(n, -1)
+
+
 def load_model(path):
-    """(config, weights as float64 arrays shaped (ne1, ne0)) from a GGUF file."""
+    """(config, weights) from a GGUF file: norms and embeddings as float64 arrays, matrices
+    as Weight objects."""
     g = GGUFFile(path)
     cfg = load_config(g)
     w = {name: g.tensor(name) for name in g.tensors}
     if "output.weight" not in w:
         w["output.weight"] = w["token_embd.weight"]  # tied classifier
+        output_type = g.tensors["token_embd.weight"][1]
+    else:
+        output_type = g.tensors["output.weight"][1]
+    for name in list(w):
+        if name.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+                          "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")):
+            w[name] = Weight(w[name], g.tensors[name][1])
+    w["output.weight"] = Weight(w["output.weight"], output_type)
     return cfg, w
 
 
@@ -83,9 +128,9 @@ def forward(cfg, w, tokens):
     for l in range(cfg["n_layers"]):
         p = "blk.%d." % l
         xb = rmsnorm(x, w[p + "attn_norm.weight"], eps)
-        q = xb @ w[p + "attn_q.weight"].T  # weights are (out, in)
-        k = xb @ w[p + "attn_k.weight"].T
-        v = xb @ w[p + "attn_v.weight"].T
+        q = xb @ w[p + "attn_q.weight"]  # Weight: x @ W^T, weights stored (out, in)
+        k = xb @ w[p + "attn_k.weight"]
+        v = xb @ w[p + "attn_v.weight"]
         q = rope(q, n_heads, head_dim, positions, base).reshape(n, n_heads, head_dim)
         k = rope(k, n_kv, head_dim, positions, base).reshape(n, n_kv, head_dim)
         v = v.reshape(n, n_kv, head_dim)
@@ -99,13 +144,13 @@ def forward(cfg, w, tokens):
             e = np.exp(scores)
             probs = e / e.sum(axis=1, keepdims=True)
             att_out[:, h, :] = probs @ vh
-        x = x + att_out.reshape(n, dim) @ w[p + "attn_output.weight"].T
+        x = x + att_out.reshape(n, dim) @ w[p + "attn_output.weight"]
         xb = rmsnorm(x, w[p + "ffn_norm.weight"], eps)
-        gate = xb @ w[p + "ffn_gate.weight"].T
-        up = xb @ w[p + "ffn_up.weight"].T
-        x = x + (silu(gate) * up) @ w[p + "ffn_down.weight"].T
+        gate = xb @ w[p + "ffn_gate.weight"]
+        up = xb @ w[p + "ffn_up.weight"]
+        x = x + (silu(gate) * up) @ w[p + "ffn_down.weight"]
     x = rmsnorm(x, w["output_norm.weight"], eps)
-    return x @ w["output.weight"].T
+    return x @ w["output.weight"]
 
 
 def reference_logits(path, tokens):

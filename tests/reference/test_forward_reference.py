@@ -43,6 +43,14 @@ from gguf_read import GGUFFile, decode_tensor  # noqa: E402
 from llama_reference import forward, load_model  # noqa: E402
 
 TOLERANCE = 1e-4
+# Models with weights that cria multiplies with 8-bit activations (Q8_0, Q4_0, ...): the
+# reference rounds activations the same way, but it rounds cria's float32 values computed in
+# float64, so a value within ~1e-6 of a rounding boundary can land one step (max|x|/127) away
+# from cria's: about 1 in 10^4 activations. One such step moves a dot product by about 1/127 of
+# one term, well under 1e-2 of the logit scale even after it propagates through the layers
+# (measured: 2e-7 to 5e-3). A wrong block layout or scale moves logits by O(1), so 1e-2 still
+# catches every kernel bug; the F32/F16 cases keep the tight bound for the forward pass itself.
+TOLERANCE_8BIT_ACTIVATIONS = 1e-2
 
 __test__ = False  # a plain script (run by CTest), not a pytest module: keep pytest off it
 
@@ -244,9 +252,12 @@ def compare(name, model, ids, batch=None, ctx=None, threads=2):
     scale = max(1.0, float(np.abs(ref).max()))
     err = float(np.abs(got - ref).max())
     rows = np.abs(got - ref).max(axis=1)
-    ok = np.isfinite(got).all() and err <= TOLERANCE * scale
-    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e)"
-           % (name, err, float(np.abs(ref).max()), err / scale, TOLERANCE * scale))
+    eight_bit = any(getattr(v, "act_block", None) for v in w.values())
+    tolerance = TOLERANCE_8BIT_ACTIVATIONS if eight_bit else TOLERANCE
+    ok = np.isfinite(got).all() and err <= tolerance * scale
+    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s)"
+           % (name, err, float(np.abs(ref).max()), err / scale, tolerance * scale,
+              ", 8-bit activations" if eight_bit else ""))
     if not ok:
         msg += "\n      per-position max|diff|: " + " ".join("%.1e" % e for e in rows)
         msg += "\n      same argmax at %d/%d positions" % (

@@ -1,0 +1,55 @@
+#pragma once
+// Dot-product kernels of one weight row with one activation row, per weight type and
+// instruction set. Quantized weights meet activations quantized to 8 bits (BlockQ8 for the
+// 32-element formats, BlockQ8K for the K-quants) so that the inner loops are integer dot
+// products; F32, F16 and BF16 weights meet f32 activations.
+//
+// Only plain structs and function pointers here: the SIMD translation units are compiled
+// for wider instruction sets and must not instantiate shared inline code.
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/cpu_features.hpp"
+#include "cria/tensor.hpp"
+
+namespace cria::cpu {
+
+struct BlockQ8 {     // 32 activations: x ~= d * qs
+  float d;
+  int32_t sum;       // sum of qs, for formats with an offset or a min
+  int8_t qs[32];
+};
+struct BlockQ8K {    // 256 activations
+  float d;
+  int16_t bsums[16]; // sums of each 16 consecutive qs
+  int8_t qs[256];
+};
+static_assert(sizeof(BlockQ8) == 40 && sizeof(BlockQ8K) == 292, "activation block layouts");
+
+enum class ActFormat { F32, Q8, Q8K };
+
+using DotFn = float (*)(const void* w_row, const void* x_row, int64_t n);
+using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
+
+constexpr int kMaxTypes = 32;
+
+struct Kernels {
+  Isa isa;
+  QuantizeFn quantize_q8;    // n a multiple of 32
+  QuantizeFn quantize_q8k;   // n a multiple of 256
+  DotFn dot[kMaxTypes];      // indexed by DType value; null: type not supported
+};
+
+ActFormat activation_format(DType weight_type);
+// Bytes of one activation row of n elements in the format `weight_type` needs.
+size_t activation_row_bytes(DType weight_type, int64_t n);
+// Converts a row of activations into the format `weight_type` needs (a copy for F32).
+void quantize_activations(const Kernels& k, DType weight_type, const float* x, void* y, int64_t n);
+
+const Kernels& scalar_kernels();
+const Kernels& avx2_kernels();
+const Kernels& avx512_kernels();
+const Kernels& kernels_for(Isa isa);
+const Kernels& active_kernels();  // for active_isa()
+
+}  // namespace cria::cpu
