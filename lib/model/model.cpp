@@ -51,12 +51,19 @@ void check_norm(const std::string& path, const char* name, const TensorView& t, 
                                             dtype_name(t.dtype) + "; cria expects F32 norms");
 }
 
+void report_progress(const LoadOptions& options, float fraction) {
+  if (options.progress && !options.progress(fraction))
+    throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  report_progress(options, 0.0f);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
   m->file_ = std::make_shared<const io::MappedFile>(path);
+  report_progress(options, 0.1f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;
     m->load_gguf(options);
@@ -67,6 +74,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     throw Error(ErrorCode::InvalidFile,
                 path + ": unknown model format (neither GGUF nor a llama2.c checkpoint)");
   }
+  report_progress(options, 0.5f);
   m->validate_weights(!options.inspect_only);
   if (options.inspect_only) {
     try {
@@ -75,6 +83,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       m->runnable_ = false;
     }
   }
+  report_progress(options, 0.8f);
   if (!options.tokenizer_path.empty())
     m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
   if (m->tokenizer_ && m->tokenizer_->n_vocab() != m->config_.vocab_size)
@@ -82,6 +91,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
                 "the vocabulary has " + std::to_string(m->tokenizer_->n_vocab()) +
                     " tokens but the model " + path + " has " +
                     std::to_string(m->config_.vocab_size));
+  report_progress(options, 1.0f);
   return m;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // cria::Model: one entry point that loads a Llama model from GGUF or a llama2.c checkpoint.
 // A loaded model is immutable and may be shared by any number of sessions and threads.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct LoadOptions {
   // Load only to inspect (cria info): tensors of types the engine cannot run are accepted.
   // A Session refuses such a model.
   bool inspect_only = false;
+  // Called with the fraction loaded (0 to 1) a few times during load; returning false
+  // cancels the load, which then throws Error(ErrorCode::Cancelled).
+  std::function<bool(float)> progress;
 };
 
 struct TensorDescription {

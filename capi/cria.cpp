@@ -1,0 +1,929 @@
+// The C ABI (capi/cria.h) over the C++ library. Every entry point runs its body inside
+// guard(), which turns every exception into a cria_status and a thread-local message: no
+// exception crosses the boundary.
+#define CRIA_BUILDING_LIBRARY 1
+#include "cria.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "cria/engine/session.hpp"
+#include "cria/error.hpp"
+#include "cria/model/model.hpp"
+#include "cria/sampling/sampler.hpp"
+#include "cria/tokenizer/tokenizer.hpp"
+
+struct cria_model {
+  std::unique_ptr<cria::Model> model;
+};
+
+struct cria_session {
+  const cria_model* owner = nullptr;
+  std::unique_ptr<cria::Session> session;
+  cria::SamplerParams sampling;
+  std::optional<cria::Sampler> sampler;
+  std::optional<cria::StreamDecoder> decoder;  // absent when the model has no vocabulary
+  int64_t max_batch = 64;
+  bool has_logits = false;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+// A failure detected by the C layer itself.
+struct Failure {
+  cria_status status;
+  std::string message;
+};
+
+[[noreturn]] void fail(cria_status status, std::string message) {
+  throw Failure{status, std::move(message)};
+}
+
+cria_status status_of(cria::ErrorCode code) {
+  switch (code) {
+    case cria::ErrorCode::InvalidArgument: return CRIA_ERROR_INVALID_ARGUMENT;
+    case cria::ErrorCode::InvalidFile: return CRIA_ERROR_INVALID_FILE;
+    case cria::ErrorCode::Unsupported: return CRIA_ERROR_UNSUPPORTED;
+    case cria::ErrorCode::Io: return CRIA_ERROR_IO;
+    case cria::ErrorCode::OutOfMemory: return CRIA_ERROR_OUT_OF_MEMORY;
+    case cria::ErrorCode::ContextFull: return CRIA_ERROR_CONTEXT_FULL;
+    case cria::ErrorCode::Cancelled: return CRIA_ERROR_CANCELLED;
+  }
+  return CRIA_ERROR_INTERNAL;
+}
+
+void set_error(const char* text) noexcept {
+  try {
+    t_last_error = text;
+  } catch (...) {
+    // Out of memory while recording the message: keep whatever was there.
+  }
+}
+
+template <class F>
+cria_status guard(const char* function, F&& body) noexcept {
+  try {
+    body();
+    return CRIA_OK;
+  } catch (const Failure& f) {
+    set_error((std::string(function) + ": " + f.message).c_str());
+    return f.status;
+  } catch (const cria::Error& e) {
+    set_error((std::string(function) + ": " + e.what()).c_str());
+    return status_of(e.code());
+  } catch (const std::bad_alloc&) {
+    set_error("out of memory");
+    return CRIA_ERROR_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    try {
+      set_error((std::string(function) + ": internal error: " + e.what()).c_str());
+    } catch (...) {
+      set_error("internal error");
+    }
+    return CRIA_ERROR_INTERNAL;
+  } catch (...) {
+    set_error("internal error: unknown exception");
+    return CRIA_ERROR_INTERNAL;
+  }
+}
+
+template <class T>
+void require(const T* p, const char* name) {
+  if (!p) fail(CRIA_ERROR_INVALID_ARGUMENT, std::string(name) + " is NULL");
+}
+
+// Parameter structs: fields are read only when the caller's struct holds them entirely.
+#define CRIA_FITS(ptr, field) \
+  (offsetof(std::remove_pointer_t<decltype(ptr)>, field) + sizeof((ptr)->field) <= (ptr)->struct_size)
+#define CRIA_READ(dst, src, field) \
+  do { if (CRIA_FITS(src, field)) (dst).field = (src)->field; } while (0)
+#define CRIA_WRITE(dst, src, field) \
+  do { if (CRIA_FITS(dst, field)) (dst)->field = (src).field; } while (0)
+
+template <class T>
+void check_struct_size(const T* p, const char* name) {
+  if (p->struct_size < sizeof(uint32_t))
+    fail(CRIA_ERROR_STRUCT_SIZE, std::string(name) + "->struct_size is " +
+                                     std::to_string(p->struct_size) +
+                                     ": initialise the struct with its _init function");
+  if (p->struct_size > sizeof(T))
+    fail(CRIA_ERROR_STRUCT_SIZE,
+         std::string(name) + "->struct_size is " + std::to_string(p->struct_size) +
+             " but this library (ABI " + std::to_string(CRIA_ABI_VERSION) + ", version " +
+             CRIA_VERSION_STRING + ") knows at most " + std::to_string(sizeof(T)) +
+             " bytes: the program was built against a newer cria.h");
+}
+
+bool valid_utf8(const char* s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s);
+  while (*p) {
+    unsigned c = *p;
+    int extra;
+    uint32_t cp;
+    if (c < 0x80) { ++p; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { extra = 1; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { extra = 2; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { extra = 3; cp = c & 0x07; }
+    else return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
+void check_path(const char* path, const char* name) {
+  require(path, name);
+  if (!*path) fail(CRIA_ERROR_INVALID_ARGUMENT, std::string(name) + " is empty");
+  if (!valid_utf8(path)) fail(CRIA_ERROR_INVALID_ARGUMENT, std::string(name) + " is not valid UTF-8");
+}
+
+const cria::Tokenizer& tokenizer_of(const cria_model* model) {
+  require(model, "model");
+  const cria::Tokenizer* t = model->model->tokenizer();
+  if (!t)
+    fail(CRIA_ERROR_INVALID_STATE,
+         "the model has no vocabulary (llama2.c checkpoints need a tokenizer_path)");
+  return *t;
+}
+
+void check_token(const cria_model* model, int32_t token) {
+  int64_t n = model->model->config().vocab_size;
+  if (token < 0 || token >= n)
+    fail(CRIA_ERROR_INVALID_ARGUMENT, "token id " + std::to_string(token) +
+                                          " is outside the vocabulary [0, " + std::to_string(n) + ")");
+}
+
+// Copies text into a caller buffer (NUL-terminated), or reports the size it needs.
+void put_text(const std::string& text, char* buffer, size_t capacity, size_t* out_length) {
+  require(out_length, "out_length");
+  if (!buffer && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "buffer is NULL but capacity is not 0");
+  if (capacity < text.size() + 1) {
+    *out_length = text.size();
+    fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the text needs " + std::to_string(text.size() + 1) +
+                                          " bytes with its NUL; the buffer has " +
+                                          std::to_string(capacity));
+  }
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
+  *out_length = text.size();
+}
+
+void put_tokens(const std::vector<int32_t>& ids, int32_t* tokens, size_t capacity, size_t* out_count) {
+  require(out_count, "out_count");
+  if (!tokens && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL but capacity is not 0");
+  if (capacity < ids.size()) {
+    *out_count = ids.size();
+    fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the result has " + std::to_string(ids.size()) +
+                                          " tokens; the buffer holds " + std::to_string(capacity));
+  }
+  std::copy(ids.begin(), ids.end(), tokens);
+  *out_count = ids.size();
+}
+
+cria::SamplerParams read_sampling(const cria_sampling_params* p) {
+  cria_sampling_params d;
+  cria_sampling_params_init(&d);
+  if (p) {
+    check_struct_size(p, "sampling");
+    CRIA_READ(d, p, temperature);
+    CRIA_READ(d, p, top_k);
+    CRIA_READ(d, p, top_p);
+    CRIA_READ(d, p, seed);
+  }
+  cria::SamplerParams s;
+  s.temperature = d.temperature;
+  s.top_k = d.top_k;
+  s.top_p = d.top_p;
+  s.seed = d.seed;
+  return s;
+}
+
+void require_session(const cria_session* s) {
+  require(s, "session");
+  if (!s->session) fail(CRIA_ERROR_INVALID_ARGUMENT, "session is not a live session");
+}
+
+void new_decoder(cria_session* s) {
+  const cria::Tokenizer* t = s->owner->model->tokenizer();
+  s->decoder.reset();
+  if (t) s->decoder.emplace(*t);
+}
+
+// Evaluates tokens and feeds them to the stream decoder (their text is the prompt's, not
+// output).
+void eval_tokens(cria_session* s, const int32_t* tokens, int64_t n) {
+  if (n <= 0) return;
+  s->session->eval(tokens, n);
+  s->has_logits = true;
+  if (s->decoder)
+    for (int64_t i = 0; i < n; ++i) s->decoder->push(tokens[i]);
+}
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\n\r\f\v";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return std::string();
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+// Holds back text that may be the start of a stop string until it is decided.
+class StopFilter {
+ public:
+  StopFilter(std::vector<std::string> stops, cria_text_fn fn, void* user)
+      : stops_(std::move(stops)), fn_(fn), user_(user) {}
+
+  // false: stop (a stop string was found, *hit set, or the callback declined).
+  bool push(const std::string& text, bool* hit) {
+    pending_ += text;
+    size_t cut = std::string::npos;
+    for (const std::string& s : stops_) {
+      size_t at = pending_.find(s);
+      if (at != std::string::npos) cut = std::min(cut, at);
+    }
+    if (cut != std::string::npos) {
+      *hit = true;
+      if (cut > 0) emit(pending_.substr(0, cut));
+      pending_.clear();
+      return false;
+    }
+    size_t keep = 0;
+    for (const std::string& s : stops_)
+      for (size_t len = std::min(s.size() - 1, pending_.size()); len > keep; --len)
+        if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
+          keep = len;
+          break;
+        }
+    if (pending_.size() > keep) {
+      std::string out = pending_.substr(0, pending_.size() - keep);
+      pending_.erase(0, pending_.size() - keep);
+      return emit(out);
+    }
+    return true;
+  }
+  bool finish() {
+    std::string out;
+    out.swap(pending_);
+    return out.empty() ? true : emit(out);
+  }
+
+ private:
+  bool emit(const std::string& text) { return fn_ ? fn_(text.c_str(), text.size(), user_) : true; }
+
+  std::vector<std::string> stops_;
+  cria_text_fn fn_;
+  void* user_;
+  std::string pending_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+cria_status run_generate(const char* function, cria_session* session,
+                         const std::vector<int32_t>* prompt_ids, const char* prompt_text,
+                         const cria_generate_params* params, cria_text_fn on_text,
+                         void* user_data, cria_generate_result* result) {
+  bool cancelled = false;
+  cria_generate_result res;
+  cria_generate_result_init(&res);
+  res.stop_reason = CRIA_STOP_MAX_TOKENS;
+  cria_status st = guard(function, [&] {
+    require_session(session);
+    if (result) check_struct_size(result, "result");
+    cria_generate_params p;
+    cria_generate_params_init(&p);
+    if (params) {
+      check_struct_size(params, "params");
+      CRIA_READ(p, params, temperature);
+      CRIA_READ(p, params, top_k);
+      CRIA_READ(p, params, top_p);
+      CRIA_READ(p, params, seed);
+      CRIA_READ(p, params, max_tokens);
+      CRIA_READ(p, params, stop_strings);
+      CRIA_READ(p, params, n_stop_strings);
+      CRIA_READ(p, params, prompt_progress);
+      CRIA_READ(p, params, prompt_progress_user_data);
+    }
+    std::vector<std::string> stops;
+    if (p.n_stop_strings) {
+      require(p.stop_strings, "params->stop_strings");
+      for (size_t i = 0; i < p.n_stop_strings; ++i) {
+        if (!p.stop_strings[i])
+          fail(CRIA_ERROR_INVALID_ARGUMENT, "params->stop_strings[" + std::to_string(i) + "] is NULL");
+        if (*p.stop_strings[i]) stops.emplace_back(p.stop_strings[i]);
+      }
+    }
+    cria::SamplerParams sp;
+    sp.temperature = p.temperature;
+    sp.top_k = p.top_k;
+    sp.top_p = p.top_p;
+    sp.seed = p.seed;
+    cria::Sampler sampler(sp);
+
+    const cria::Tokenizer& tok = tokenizer_of(session->owner);
+    cria::Session& s = *session->session;
+    std::vector<int32_t> prompt;
+    if (prompt_ids) {
+      prompt = *prompt_ids;
+    } else {
+      require(prompt_text, "prompt");
+      cria::EncodeOptions eo;
+      eo.add_bos = s.n_past() == 0;
+      prompt = tok.encode(prompt_text, eo);
+    }
+    const int64_t free_positions = s.context_length() - s.n_past();
+    if (free_positions <= 0)
+      fail(CRIA_ERROR_CONTEXT_FULL, "the session's context (" + std::to_string(s.context_length()) +
+                                        " positions) is full: reset it or create a larger one");
+    if (static_cast<int64_t>(prompt.size()) > free_positions)
+      fail(CRIA_ERROR_CONTEXT_FULL, "the prompt has " + std::to_string(prompt.size()) +
+                                        " tokens but the context has " +
+                                        std::to_string(free_positions) + " free positions");
+    if (prompt.empty() && !session->has_logits)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "the prompt is empty and the session holds nothing");
+    for (int32_t id : prompt) check_token(session->owner, id);
+
+    auto start = std::chrono::steady_clock::now();
+    res.n_prompt_tokens = static_cast<int32_t>(prompt.size());
+    const int64_t n = static_cast<int64_t>(prompt.size());
+    for (int64_t done = 0; done < n;) {
+      int64_t count = std::min(session->max_batch, n - done);
+      eval_tokens(session, prompt.data() + done, count);
+      done += count;
+      if (p.prompt_progress &&
+          !p.prompt_progress(static_cast<float>(done) / static_cast<float>(n),
+                             p.prompt_progress_user_data)) {
+        cancelled = true;
+        res.stop_reason = CRIA_STOP_CANCELLED;
+        res.prompt_seconds = seconds_since(start);
+        fail(CRIA_ERROR_CANCELLED, "the prompt_progress callback cancelled");
+      }
+    }
+    res.prompt_seconds = seconds_since(start);
+
+    start = std::chrono::steady_clock::now();
+    StopFilter filter(std::move(stops), on_text, user_data);
+    const int64_t n_vocab = s.model().config().vocab_size;
+    bool flush = false;
+    for (;;) {
+      if (p.max_tokens >= 0 && res.n_tokens >= p.max_tokens) {
+        res.stop_reason = CRIA_STOP_MAX_TOKENS;
+        flush = true;
+        break;
+      }
+      if (s.n_past() >= s.context_length()) {
+        res.stop_reason = CRIA_STOP_CONTEXT_FULL;
+        flush = true;
+        break;
+      }
+      int32_t next = sampler.sample(s.logits().data(), n_vocab);
+      if (next == tok.eos_id() || next == tok.bos_id()) {
+        res.stop_reason = CRIA_STOP_END_OF_SEQUENCE;
+        flush = true;
+        break;
+      }
+      ++res.n_tokens;
+      std::string text = session->decoder->push(next);
+      bool hit = false;
+      bool go_on = filter.push(text, &hit);
+      s.eval(&next, 1);  // the session holds every generated token
+      if (!go_on) {
+        res.stop_reason = hit ? CRIA_STOP_STOP_STRING : CRIA_STOP_CANCELLED;
+        break;
+      }
+    }
+    if (flush) {
+      bool go_on = true;
+      if (res.stop_reason != CRIA_STOP_MAX_TOKENS) {
+        bool hit = false;
+        go_on = filter.push(session->decoder->finish(), &hit);
+        if (hit) res.stop_reason = CRIA_STOP_STOP_STRING;
+      }
+      if (go_on && res.stop_reason != CRIA_STOP_STOP_STRING) go_on = filter.finish();
+      if (!go_on && res.stop_reason != CRIA_STOP_STOP_STRING) res.stop_reason = CRIA_STOP_CANCELLED;
+    }
+    res.generate_seconds = seconds_since(start);
+    if (res.stop_reason == CRIA_STOP_CANCELLED) {
+      cancelled = true;
+      fail(CRIA_ERROR_CANCELLED, "the text callback cancelled");
+    }
+  });
+  if (result && result->struct_size >= sizeof(uint32_t) && result->struct_size <= sizeof(*result) &&
+      (st == CRIA_OK || cancelled)) {
+    CRIA_WRITE(result, res, stop_reason);
+    CRIA_WRITE(result, res, n_prompt_tokens);
+    CRIA_WRITE(result, res, n_tokens);
+    CRIA_WRITE(result, res, prompt_seconds);
+    CRIA_WRITE(result, res, generate_seconds);
+  }
+  return st;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- versions and errors ---------------------------------------------------------------
+
+const char* cria_version(void) { return CRIA_VERSION_STRING; }
+
+uint32_t cria_abi_version(void) { return CRIA_ABI_VERSION; }
+
+bool cria_abi_check(uint32_t abi_version) {
+  if (abi_version == CRIA_ABI_VERSION) return true;
+  try {
+    set_error(("cria_abi_check: the program was built for cria ABI " + std::to_string(abi_version) +
+               " but the library (version " CRIA_VERSION_STRING ") implements ABI " +
+               std::to_string(CRIA_ABI_VERSION))
+                  .c_str());
+  } catch (...) {
+  }
+  return false;
+}
+
+const char* cria_status_name(cria_status status) {
+  switch (status) {
+    case CRIA_OK: return "ok";
+    case CRIA_ERROR_INVALID_ARGUMENT: return "invalid_argument";
+    case CRIA_ERROR_STRUCT_SIZE: return "struct_size";
+    case CRIA_ERROR_BUFFER_TOO_SMALL: return "buffer_too_small";
+    case CRIA_ERROR_INVALID_FILE: return "invalid_file";
+    case CRIA_ERROR_UNSUPPORTED: return "unsupported";
+    case CRIA_ERROR_IO: return "io";
+    case CRIA_ERROR_OUT_OF_MEMORY: return "out_of_memory";
+    case CRIA_ERROR_CONTEXT_FULL: return "context_full";
+    case CRIA_ERROR_CANCELLED: return "cancelled";
+    case CRIA_ERROR_INVALID_STATE: return "invalid_state";
+    case CRIA_ERROR_INTERNAL: return "internal";
+  }
+  return "unknown";
+}
+
+const char* cria_last_error(void) { return t_last_error.c_str(); }
+
+// ---- models ------------------------------------------------------------------------------
+
+void cria_model_params_init(cria_model_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof(*params));
+  params->struct_size = sizeof(*params);
+}
+
+cria_status cria_model_load(const char* path, const cria_model_params* params,
+                            cria_model** out_model) {
+  return guard("cria_model_load", [&] {
+    require(out_model, "out_model");
+    check_path(path, "path");
+    cria_model_params p;
+    cria_model_params_init(&p);
+    if (params) {
+      check_struct_size(params, "params");
+      CRIA_READ(p, params, tokenizer_path);
+      CRIA_READ(p, params, progress);
+      CRIA_READ(p, params, progress_user_data);
+    }
+    cria::LoadOptions options;
+    if (p.tokenizer_path) {
+      check_path(p.tokenizer_path, "params->tokenizer_path");
+      options.tokenizer_path = p.tokenizer_path;
+    }
+    if (p.progress) {
+      cria_progress_fn fn = p.progress;
+      void* user = p.progress_user_data;
+      options.progress = [fn, user](float f) { return fn(f, user); };
+    }
+    auto m = std::make_unique<cria_model>();
+    m->model = cria::Model::load(path, options);
+    if (!m->model->runnable())
+      fail(CRIA_ERROR_UNSUPPORTED, std::string(path) + ": the model cannot run");
+    *out_model = m.release();
+  });
+}
+
+void cria_model_free(cria_model* model) { delete model; }
+
+void cria_model_info_init(cria_model_info* info) {
+  if (!info) return;
+  std::memset(info, 0, sizeof(*info));
+  info->struct_size = sizeof(*info);
+}
+
+cria_status cria_model_get_info(const cria_model* model, cria_model_info* info) {
+  return guard("cria_model_get_info", [&] {
+    require(model, "model");
+    require(info, "info");
+    check_struct_size(info, "info");
+    const cria::LlamaConfig& c = model->model->config();
+    cria_model_info v;
+    cria_model_info_init(&v);
+    v.format = model->model->format() == cria::ModelFormat::Gguf ? CRIA_FORMAT_GGUF : CRIA_FORMAT_LLAMA2C;
+    v.dim = static_cast<int32_t>(c.dim);
+    v.hidden_dim = static_cast<int32_t>(c.hidden_dim);
+    v.n_layers = static_cast<int32_t>(c.n_layers);
+    v.n_heads = static_cast<int32_t>(c.n_heads);
+    v.n_kv_heads = static_cast<int32_t>(c.n_kv_heads);
+    v.vocab_size = static_cast<int32_t>(c.vocab_size);
+    v.context_length = static_cast<int32_t>(std::min<int64_t>(c.context_length, INT32_MAX));
+    v.rms_norm_eps = c.rms_eps;
+    v.rope_theta = c.rope_base;
+    v.has_vocabulary = model->model->tokenizer() != nullptr;
+    CRIA_WRITE(info, v, format);
+    CRIA_WRITE(info, v, dim);
+    CRIA_WRITE(info, v, hidden_dim);
+    CRIA_WRITE(info, v, n_layers);
+    CRIA_WRITE(info, v, n_heads);
+    CRIA_WRITE(info, v, n_kv_heads);
+    CRIA_WRITE(info, v, vocab_size);
+    CRIA_WRITE(info, v, context_length);
+    CRIA_WRITE(info, v, rms_norm_eps);
+    CRIA_WRITE(info, v, rope_theta);
+    CRIA_WRITE(info, v, has_vocabulary);
+  });
+}
+
+cria_status cria_model_vocab_size(const cria_model* model, int32_t* out_size) {
+  return guard("cria_model_vocab_size", [&] {
+    require(model, "model");
+    require(out_size, "out_size");
+    *out_size = static_cast<int32_t>(model->model->config().vocab_size);
+  });
+}
+
+cria_status cria_model_bos(const cria_model* model, int32_t* out_token) {
+  return guard("cria_model_bos", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    require(out_token, "out_token");
+    *out_token = t.bos_id();
+  });
+}
+
+cria_status cria_model_eos(const cria_model* model, int32_t* out_token) {
+  return guard("cria_model_eos", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    require(out_token, "out_token");
+    *out_token = t.eos_id();
+  });
+}
+
+cria_status cria_model_token_piece(const cria_model* model, int32_t token, char* buffer,
+                                   size_t capacity, size_t* out_length) {
+  return guard("cria_model_token_piece", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    check_token(model, token);
+    put_text(t.piece(token), buffer, capacity, out_length);
+  });
+}
+
+// ---- tokenizer ---------------------------------------------------------------------------
+
+cria_status cria_tokenize(const cria_model* model, const char* text, size_t text_length,
+                          uint32_t flags, int32_t* tokens, size_t capacity, size_t* out_count) {
+  return guard("cria_tokenize", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    if (!text && text_length) fail(CRIA_ERROR_INVALID_ARGUMENT, "text is NULL");
+    const uint32_t known = CRIA_TOKENIZE_ADD_BOS | CRIA_TOKENIZE_ADD_EOS | CRIA_TOKENIZE_PARSE_SPECIAL;
+    if (flags & ~known)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "unknown flags 0x" + std::to_string(flags & ~known));
+    cria::EncodeOptions eo;
+    eo.add_bos = (flags & CRIA_TOKENIZE_ADD_BOS) != 0;
+    eo.add_eos = (flags & CRIA_TOKENIZE_ADD_EOS) != 0;
+    eo.parse_special = (flags & CRIA_TOKENIZE_PARSE_SPECIAL) != 0;
+    std::vector<int32_t> ids = t.encode(std::string_view(text ? text : "", text_length), eo);
+    put_tokens(ids, tokens, capacity, out_count);
+  });
+}
+
+cria_status cria_detokenize(const cria_model* model, const int32_t* tokens, size_t count,
+                            char* buffer, size_t capacity, size_t* out_length) {
+  return guard("cria_detokenize", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    if (!tokens && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL");
+    for (size_t i = 0; i < count; ++i) check_token(model, tokens[i]);
+    put_text(count ? t.decode(tokens, count) : std::string(), buffer, capacity, out_length);
+  });
+}
+
+// ---- chat template -----------------------------------------------------------------------
+
+cria_status cria_chat_apply_template(const cria_model* model, const cria_chat_message* messages,
+                                     size_t n_messages, int32_t* tokens, size_t capacity,
+                                     size_t* out_count) {
+  return guard("cria_chat_apply_template", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    if (n_messages == 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "the conversation has no message");
+    require(messages, "messages");
+    for (size_t i = 0; i < n_messages; ++i) {
+      if (!messages[i].content)
+        fail(CRIA_ERROR_INVALID_ARGUMENT, "messages[" + std::to_string(i) + "].content is NULL");
+      int32_t r = messages[i].role;
+      if (r != CRIA_ROLE_SYSTEM && r != CRIA_ROLE_USER && r != CRIA_ROLE_ASSISTANT)
+        fail(CRIA_ERROR_INVALID_ARGUMENT, "messages[" + std::to_string(i) + "].role " +
+                                              std::to_string(r) + " is not a cria_role");
+    }
+    // Meta's chat_completion: a leading system message is folded into the first user turn.
+    std::vector<std::string> turns;  // user, assistant, user, ..., user
+    size_t first = 0;
+    std::string system;
+    bool has_system = messages[0].role == CRIA_ROLE_SYSTEM;
+    if (has_system) {
+      system = messages[0].content;
+      first = 1;
+      if (n_messages < 2)
+        fail(CRIA_ERROR_INVALID_ARGUMENT, "a system message must be followed by a user message");
+    }
+    for (size_t i = first; i < n_messages; ++i) {
+      int32_t want = ((i - first) % 2 == 0) ? CRIA_ROLE_USER : CRIA_ROLE_ASSISTANT;
+      if (messages[i].role != want)
+        fail(CRIA_ERROR_INVALID_ARGUMENT,
+             "messages[" + std::to_string(i) + "] should be a" +
+                 (want == CRIA_ROLE_USER ? " user" : "n assistant") +
+                 " message: after an optional system message, user and assistant messages "
+                 "alternate, beginning and ending with a user message");
+      turns.emplace_back(messages[i].content);
+    }
+    if (turns.size() % 2 == 0)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "the conversation must end with a user message");
+    if (has_system) turns[0] = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + turns[0];
+    std::vector<int32_t> ids;
+    cria::EncodeOptions eo;
+    eo.parse_special = false;
+    for (size_t i = 0; i + 1 < turns.size(); i += 2) {
+      eo.add_bos = true;
+      eo.add_eos = true;
+      std::vector<int32_t> part =
+          t.encode("[INST] " + trim(turns[i]) + " [/INST] " + trim(turns[i + 1]) + " ", eo);
+      ids.insert(ids.end(), part.begin(), part.end());
+    }
+    eo.add_bos = true;
+    eo.add_eos = false;
+    std::vector<int32_t> last = t.encode("[INST] " + trim(turns.back()) + " [/INST]", eo);
+    ids.insert(ids.end(), last.begin(), last.end());
+    put_tokens(ids, tokens, capacity, out_count);
+  });
+}
+
+// ---- sessions ----------------------------------------------------------------------------
+
+void cria_sampling_params_init(cria_sampling_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof(*params));
+  params->struct_size = sizeof(*params);
+  params->temperature = 0.8f;
+  params->top_k = 40;
+  params->top_p = 0.95f;
+  params->seed = 0;
+}
+
+void cria_session_params_init(cria_session_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof(*params));
+  params->struct_size = sizeof(*params);
+  params->context_length = 0;
+  params->n_threads = 0;
+  params->max_batch = 64;
+  params->sampling = nullptr;
+}
+
+cria_status cria_session_create(const cria_model* model, const cria_session_params* params,
+                                cria_session** out_session) {
+  return guard("cria_session_create", [&] {
+    require(model, "model");
+    require(out_session, "out_session");
+    cria_session_params p;
+    cria_session_params_init(&p);
+    if (params) {
+      check_struct_size(params, "params");
+      CRIA_READ(p, params, context_length);
+      CRIA_READ(p, params, n_threads);
+      CRIA_READ(p, params, max_batch);
+      CRIA_READ(p, params, sampling);
+    }
+    if (p.context_length < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "context_length is negative");
+    if (p.n_threads < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "n_threads is negative");
+    if (p.max_batch < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "max_batch is negative");
+    auto s = std::make_unique<cria_session>();
+    s->owner = model;
+    s->sampling = read_sampling(p.sampling);
+    s->sampler.emplace(s->sampling);
+    cria::SessionOptions so;
+    so.context_length = p.context_length;
+    so.n_threads = p.n_threads;
+    so.max_batch = p.max_batch > 0 ? p.max_batch : 64;
+    s->session = std::make_unique<cria::Session>(*model->model, so);
+    s->max_batch = std::max<int64_t>(1, std::min<int64_t>(so.max_batch, s->session->context_length()));
+    new_decoder(s.get());
+    *out_session = s.release();
+  });
+}
+
+void cria_session_free(cria_session* session) { delete session; }
+
+cria_status cria_session_reset(cria_session* session) {
+  return guard("cria_session_reset", [&] {
+    require_session(session);
+    session->session->reset();
+    session->has_logits = false;
+    session->sampler.emplace(session->sampling);
+    new_decoder(session);
+  });
+}
+
+cria_status cria_session_set_sampling(cria_session* session, const cria_sampling_params* params) {
+  return guard("cria_session_set_sampling", [&] {
+    require_session(session);
+    require(params, "params");
+    cria::SamplerParams sp = read_sampling(params);
+    cria::Sampler sampler(sp);  // validates
+    session->sampling = sp;
+    session->sampler.emplace(sp);
+  });
+}
+
+cria_status cria_session_n_past(const cria_session* session, int32_t* out_n_past) {
+  return guard("cria_session_n_past", [&] {
+    require_session(session);
+    require(out_n_past, "out_n_past");
+    *out_n_past = static_cast<int32_t>(session->session->n_past());
+  });
+}
+
+cria_status cria_session_context_length(const cria_session* session, int32_t* out_context_length) {
+  return guard("cria_session_context_length", [&] {
+    require_session(session);
+    require(out_context_length, "out_context_length");
+    *out_context_length = static_cast<int32_t>(session->session->context_length());
+  });
+}
+
+// ---- step API ----------------------------------------------------------------------------
+
+cria_status cria_session_eval(cria_session* session, const int32_t* tokens, size_t count,
+                              size_t max_positions, size_t* out_evaluated) {
+  return guard("cria_session_eval", [&] {
+    require_session(session);
+    if (!tokens && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL");
+    size_t n = max_positions == 0 ? count : std::min(count, max_positions);
+    cria::Session& s = *session->session;
+    const int64_t free_positions = s.context_length() - s.n_past();
+    if (static_cast<uint64_t>(n) > static_cast<uint64_t>(free_positions))
+      fail(CRIA_ERROR_CONTEXT_FULL, "the context holds " + std::to_string(s.context_length()) +
+                                        " positions; " + std::to_string(s.n_past()) +
+                                        " are used and " + std::to_string(n) + " more were given");
+    for (size_t i = 0; i < n; ++i) check_token(session->owner, tokens[i]);
+    eval_tokens(session, tokens, static_cast<int64_t>(n));
+    if (out_evaluated) *out_evaluated = n;
+  });
+}
+
+cria_status cria_session_logits(const cria_session* session, float* logits, size_t capacity,
+                                size_t* out_count) {
+  return guard("cria_session_logits", [&] {
+    require_session(session);
+    require(out_count, "out_count");
+    if (!session->has_logits)
+      fail(CRIA_ERROR_INVALID_STATE, "no position has been evaluated yet");
+    const std::vector<float>& l = session->session->logits();
+    if (!logits && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "logits is NULL but capacity is not 0");
+    if (capacity < l.size()) {
+      *out_count = l.size();
+      fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the logits need " + std::to_string(l.size()) +
+                                            " floats; the buffer holds " + std::to_string(capacity));
+    }
+    std::copy(l.begin(), l.end(), logits);
+    *out_count = l.size();
+  });
+}
+
+cria_status cria_session_sample(cria_session* session, int32_t* out_token) {
+  return guard("cria_session_sample", [&] {
+    require_session(session);
+    require(out_token, "out_token");
+    if (!session->has_logits)
+      fail(CRIA_ERROR_INVALID_STATE, "no position has been evaluated yet: eval a prompt first");
+    const std::vector<float>& l = session->session->logits();
+    *out_token = session->sampler->sample(l.data(), static_cast<int64_t>(l.size()));
+  });
+}
+
+cria_status cria_session_sample_logits(cria_session* session, const float* logits, size_t count,
+                                       int32_t* out_token) {
+  return guard("cria_session_sample_logits", [&] {
+    require_session(session);
+    require(logits, "logits");
+    require(out_token, "out_token");
+    size_t n = static_cast<size_t>(session->owner->model->config().vocab_size);
+    if (count != n)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "count is " + std::to_string(count) +
+                                            " but the vocabulary has " + std::to_string(n) + " tokens");
+    *out_token = session->sampler->sample(logits, static_cast<int64_t>(n));
+  });
+}
+
+cria_status cria_session_accept(cria_session* session, int32_t token, char* text, size_t capacity,
+                                size_t* out_length) {
+  return guard("cria_session_accept", [&] {
+    require_session(session);
+    require(out_length, "out_length");
+    check_token(session->owner, token);
+    cria::Session& s = *session->session;
+    if (s.n_past() >= s.context_length())
+      fail(CRIA_ERROR_CONTEXT_FULL, "the session's context (" + std::to_string(s.context_length()) +
+                                        " positions) is full");
+    std::string piece;
+    std::optional<cria::StreamDecoder> next = session->decoder;
+    if (next) piece = next->push(token);
+    const bool discard = !text && capacity == 0;
+    if (!discard) {
+      if (!text) fail(CRIA_ERROR_INVALID_ARGUMENT, "text is NULL but capacity is not 0");
+      if (capacity < piece.size() + 1) {
+        *out_length = piece.size();
+        fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the token's text needs " + std::to_string(piece.size() + 1) +
+                                              " bytes with its NUL; the buffer has " +
+                                              std::to_string(capacity) + " (token not accepted)");
+      }
+    }
+    s.eval(&token, 1);
+    session->has_logits = true;
+    session->decoder = std::move(next);
+    if (!discard) {
+      std::memcpy(text, piece.data(), piece.size());
+      text[piece.size()] = '\0';
+    }
+    *out_length = piece.size();
+  });
+}
+
+cria_status cria_session_flush_text(cria_session* session, char* text, size_t capacity,
+                                    size_t* out_length) {
+  return guard("cria_session_flush_text", [&] {
+    require_session(session);
+    require(out_length, "out_length");
+    std::string rest;
+    std::optional<cria::StreamDecoder> next = session->decoder;
+    if (next) rest = next->finish();
+    put_text(rest, text, capacity, out_length);
+    session->decoder = std::move(next);
+  });
+}
+
+// ---- generation --------------------------------------------------------------------------
+
+void cria_generate_params_init(cria_generate_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof(*params));
+  params->struct_size = sizeof(*params);
+  params->temperature = 0.8f;
+  params->top_k = 40;
+  params->top_p = 0.95f;
+  params->seed = 0;
+  params->max_tokens = -1;
+  params->stop_strings = nullptr;
+  params->n_stop_strings = 0;
+  params->prompt_progress = nullptr;
+  params->prompt_progress_user_data = nullptr;
+}
+
+void cria_generate_result_init(cria_generate_result* result) {
+  if (!result) return;
+  std::memset(result, 0, sizeof(*result));
+  result->struct_size = sizeof(*result);
+}
+
+cria_status cria_generate(cria_session* session, const char* prompt,
+                          const cria_generate_params* params, cria_text_fn on_text,
+                          void* user_data, cria_generate_result* result) {
+  return run_generate("cria_generate", session, nullptr, prompt ? prompt : nullptr, params,
+                      on_text, user_data, result);
+}
+
+cria_status cria_generate_tokens(cria_session* session, const int32_t* prompt, size_t count,
+                                 const cria_generate_params* params, cria_text_fn on_text,
+                                 void* user_data, cria_generate_result* result) {
+  std::vector<int32_t> ids;
+  cria_status st = guard("cria_generate_tokens", [&] {
+    if (!prompt && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "prompt is NULL");
+    if (count) ids.assign(prompt, prompt + count);
+  });
+  if (st != CRIA_OK) return st;
+  return run_generate("cria_generate_tokens", session, &ids, nullptr, params, on_text, user_data,
+                      result);
+}
+
+}  // extern "C"

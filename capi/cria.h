@@ -1,0 +1,447 @@
+/*
+** cria.h -- the C interface of cria, a library that runs Llama 2 models on the CPU.
+**
+** This header is the reference for the stable C ABI. It is plain C99 and includes only
+** <stddef.h>, <stdint.h> and <stdbool.h>. Link with -lcria (libcria.so.1 or libcria.a; the
+** static library also needs the C++ runtime: see cria.pc or the CMake package cria::c_static).
+**
+** CONVENTIONS
+**
+**   Handles      cria_model and cria_session are opaque. Each is created by one call
+**                (cria_model_load, cria_session_create) and released by its _free function,
+**                which accepts NULL.
+**
+**   Status       Every call that can fail returns a cria_status: CRIA_OK (0) on success, a
+**                CRIA_ERROR_* code otherwise. On failure, out-parameters are left unchanged
+**                unless their documentation says otherwise, and cria_last_error() describes
+**                the problem in English. No C++ exception ever leaves the library; running
+**                out of memory is reported as CRIA_ERROR_OUT_OF_MEMORY.
+**
+**   Parameters   Option structs begin with `uint32_t struct_size`. Always fill them with the
+**                matching _init function, which sets struct_size = sizeof(the struct as this
+**                header declares it) and every field to its default, then change what you
+**                need. Fields are only ever appended to these structs, so the library knows
+**                from struct_size which fields a caller was compiled with:
+**                  - a smaller struct_size (a caller built against an older cria.h) is
+**                    accepted; the fields it does not contain take their defaults;
+**                  - a struct_size larger than the library knows (a caller built against a
+**                    newer cria.h, running with an older library) is refused with
+**                    CRIA_ERROR_STRUCT_SIZE, as is a struct_size smaller than 4 (0: a struct
+**                    that was not initialised).
+**                Passing NULL for a parameter struct means "all defaults". Output structs
+**                (cria_model_info, cria_generate_result) follow the same rule: the library
+**                writes only the fields that fit in the caller's struct_size.
+**
+**   Buffers      The caller owns every buffer. A call that produces a variable amount of
+**                data takes (buffer, capacity) and an out-parameter receiving the size the
+**                full result needs. When the capacity is too small it returns
+**                CRIA_ERROR_BUFFER_TOO_SMALL, stores the needed size, and changes nothing
+**                else, so the caller can retry with a larger buffer; passing NULL with
+**                capacity 0 is the way to ask for the size. Text is UTF-8; text buffers need
+**                room for the text plus a terminating NUL, which is written after it (the
+**                reported size excludes the NUL). The library never returns memory for the
+**                caller to free.
+**
+**   Threads      A cria_model is immutable once loaded: any number of threads and sessions
+**                may use it at the same time. A cria_session is used by one thread at a time
+**                (it may move between threads); sessions are independent of each other. Free
+**                every session of a model before the model. cria_last_error() is per thread.
+**
+**   Callbacks    Callbacks receive the `void *user_data` given with them and return true to
+**                go on or false to cancel; a cancelled call returns CRIA_ERROR_CANCELLED.
+**                Callbacks must not call into the session that is running them.
+**
+**   Tokens       Token ids are int32_t in [0, vocabulary size). Counts of tokens and sizes of
+**                buffers are size_t; positions in a session are int32_t.
+**
+**   Paths        File names are NUL-terminated UTF-8 (invalid UTF-8 is refused).
+**
+** VERSIONING
+**
+**   CRIA_ABI_VERSION is the major version of this ABI; it is also the number in the shared
+**   library's SONAME (libcria.so.1). It changes only when an existing declaration changes
+**   incompatibly. A program should check at start-up that the library it runs with has the
+**   ABI it was compiled for:
+**
+**       if (!CRIA_ABI_COMPATIBLE()) { fprintf(stderr, "%s\n", cria_last_error()); return 1; }
+*/
+#ifndef CRIA_H
+#define CRIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(CRIA_BUILDING_LIBRARY)
+#    define CRIA_API __declspec(dllexport)
+#  else
+#    define CRIA_API
+#  endif
+#elif defined(__GNUC__)
+#  define CRIA_API __attribute__((visibility("default")))
+#else
+#  define CRIA_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Versions                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+#define CRIA_ABI_VERSION 1
+#define CRIA_VERSION_MAJOR 0
+#define CRIA_VERSION_MINOR 1
+#define CRIA_VERSION_PATCH 0
+#define CRIA_VERSION_STRING "0.1.0"
+
+/* The library's version, e.g. "0.1.0" (a static string). */
+CRIA_API const char *cria_version(void);
+
+/* The ABI major version the library was built with (CRIA_ABI_VERSION of its cria.h). */
+CRIA_API uint32_t cria_abi_version(void);
+
+/* true when the library implements ABI `abi_version` (pass CRIA_ABI_VERSION). When not,
+** cria_last_error() says which versions were expected and found. */
+CRIA_API bool cria_abi_check(uint32_t abi_version);
+#define CRIA_ABI_COMPATIBLE() cria_abi_check(CRIA_ABI_VERSION)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Status                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef enum cria_status {
+  CRIA_OK = 0,
+  CRIA_ERROR_INVALID_ARGUMENT = 1, /* NULL where a value is needed, value out of range,
+                                      token id outside the vocabulary, invalid UTF-8 path */
+  CRIA_ERROR_STRUCT_SIZE = 2,      /* struct_size 0, < 4, or larger than this library knows */
+  CRIA_ERROR_BUFFER_TOO_SMALL = 3, /* the needed size was stored; nothing else changed */
+  CRIA_ERROR_INVALID_FILE = 4,     /* a model or vocabulary file is malformed */
+  CRIA_ERROR_UNSUPPORTED = 5,      /* well-formed but uses something cria cannot run */
+  CRIA_ERROR_IO = 6,               /* the file cannot be opened, mapped or read */
+  CRIA_ERROR_OUT_OF_MEMORY = 7,
+  CRIA_ERROR_CONTEXT_FULL = 8,     /* the session has no room for more positions */
+  CRIA_ERROR_CANCELLED = 9,        /* a callback returned false */
+  CRIA_ERROR_INVALID_STATE = 10,   /* the call does not fit the object's state: no logits to
+                                      sample from yet, a model without vocabulary, ... */
+  CRIA_ERROR_INTERNAL = 11         /* a bug in cria: please report it with the message */
+} cria_status;
+
+/* The enumerator's name without prefix, e.g. "context_full"; "unknown" for other values. */
+CRIA_API const char *cria_status_name(cria_status status);
+
+/* The message of the most recent failed call made by this thread ("" if none). The text
+** stays valid until the next failing cria call on this thread. */
+CRIA_API const char *cria_last_error(void);
+
+/* Callback type for progress (model loading, prompt evaluation): `progress` goes from 0 to
+** 1. Return true to go on, false to cancel. */
+typedef bool (*cria_progress_fn)(float progress, void *user_data);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Models                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct cria_model cria_model;
+
+typedef struct cria_model_params {
+  uint32_t struct_size;
+  /* Vocabulary file (llama2.c tokenizer.bin, SentencePiece tokenizer.model or GGUF), UTF-8.
+  ** Needed for llama2.c checkpoints, which carry none; replaces a GGUF file's own vocabulary.
+  ** Default NULL. */
+  const char *tokenizer_path;
+  /* Called a few times during loading with the fraction done; returning false cancels the
+  ** load (CRIA_ERROR_CANCELLED). Default NULL. */
+  cria_progress_fn progress;
+  void *progress_user_data;
+} cria_model_params;
+
+CRIA_API void cria_model_params_init(cria_model_params *params);
+
+/* Loads a GGUF (v2, v3) or llama2.c model file; the format is detected from its content.
+** The file is memory-mapped, and every size in it is checked before use: a truncated or
+** malformed file gives CRIA_ERROR_INVALID_FILE, a missing one CRIA_ERROR_IO. On success
+** *out_model receives a new model, to release with cria_model_free. */
+CRIA_API cria_status cria_model_load(const char *path, const cria_model_params *params,
+                                     cria_model **out_model);
+CRIA_API void cria_model_free(cria_model *model);
+
+typedef enum cria_model_format {
+  CRIA_FORMAT_GGUF = 0,
+  CRIA_FORMAT_LLAMA2C = 1
+} cria_model_format;
+
+/* Hyper-parameters. */
+typedef struct cria_model_info {
+  uint32_t struct_size;
+  int32_t format;          /* a cria_model_format */
+  int32_t dim;             /* embedding width */
+  int32_t hidden_dim;      /* feed-forward width */
+  int32_t n_layers;
+  int32_t n_heads;
+  int32_t n_kv_heads;      /* < n_heads: grouped-query attention */
+  int32_t vocab_size;
+  int32_t context_length;  /* the context the model was trained for */
+  float rms_norm_eps;
+  float rope_theta;
+  bool has_vocabulary;     /* false: tokenizer calls fail with CRIA_ERROR_INVALID_STATE */
+} cria_model_info;
+
+/* Fills `info`, whose struct_size the caller sets (cria_model_info_init does). */
+CRIA_API void cria_model_info_init(cria_model_info *info);
+CRIA_API cria_status cria_model_get_info(const cria_model *model, cria_model_info *info);
+
+/* Vocabulary queries. The vocabulary size is also known without a vocabulary (it is the
+** model's). The others need one (CRIA_ERROR_INVALID_STATE otherwise). */
+CRIA_API cria_status cria_model_vocab_size(const cria_model *model, int32_t *out_size);
+CRIA_API cria_status cria_model_bos(const cria_model *model, int32_t *out_token);
+CRIA_API cria_status cria_model_eos(const cria_model *model, int32_t *out_token);
+
+/* The vocabulary's piece for `token` in SentencePiece form ("\xE2\x96\x81" for a space,
+** "<0x0A>" for a byte), written to `buffer` with a NUL after it; *out_length receives its
+** length in bytes. */
+CRIA_API cria_status cria_model_token_piece(const cria_model *model, int32_t token,
+                                            char *buffer, size_t capacity,
+                                            size_t *out_length);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tokenizer                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Flags for cria_tokenize. */
+#define CRIA_TOKENIZE_ADD_BOS       0x1u /* begin with the BOS token */
+#define CRIA_TOKENIZE_ADD_EOS       0x2u /* end with the EOS token */
+#define CRIA_TOKENIZE_PARSE_SPECIAL 0x4u /* turn control-token text ("<s>", "</s>") into its
+                                            id; without it such text is ordinary text */
+
+/* Encodes `text_length` bytes of UTF-8 `text` (SentencePiece BPE, as Llama 2 does) into
+** `tokens`; *out_count receives the number of tokens. `flags` is a combination of
+** CRIA_TOKENIZE_* (unknown bits: CRIA_ERROR_INVALID_ARGUMENT). */
+CRIA_API cria_status cria_tokenize(const cria_model *model, const char *text,
+                                   size_t text_length, uint32_t flags, int32_t *tokens,
+                                   size_t capacity, size_t *out_count);
+
+/* Decodes `count` tokens into UTF-8 text as SentencePiece does (a leading space of the
+** first piece is dropped; BOS and EOS produce no text), NUL-terminated; *out_length
+** receives its length in bytes. An id outside the vocabulary: CRIA_ERROR_INVALID_ARGUMENT. */
+CRIA_API cria_status cria_detokenize(const cria_model *model, const int32_t *tokens,
+                                     size_t count, char *buffer, size_t capacity,
+                                     size_t *out_length);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Chat template                                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef enum cria_role {
+  CRIA_ROLE_SYSTEM = 0,
+  CRIA_ROLE_USER = 1,
+  CRIA_ROLE_ASSISTANT = 2
+} cria_role;
+
+/* One message of a conversation. This struct is frozen (it is used in arrays). */
+typedef struct cria_chat_message {
+  int32_t role;         /* a cria_role */
+  const char *content;  /* NUL-terminated UTF-8 */
+} cria_chat_message;
+
+/* Applies the Llama 2 chat template to a conversation and produces TOKEN IDS, exactly as
+** Meta's reference code (llama/generation.py, chat_completion) does:
+**
+**   <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s><s>[INST] {user} [/INST]
+**
+** Each user turn with the answer that follows it is tokenized separately, as
+** "[INST] {user} [/INST] {assistant} " with BOS and EOS added as token ids; the final user
+** turn as "[INST] {user} [/INST]" with BOS. Contents are stripped of surrounding white space
+** and never parsed for control tokens: a user writing "</s>" gets that text, not EOS.
+**
+** Messages: an optional system message first, then user and assistant messages alternating,
+** beginning and ending with a user message (anything else: CRIA_ERROR_INVALID_ARGUMENT).
+** To continue a conversation in a session that already holds the previous turns and the
+** model's answer, evaluate EOS and then the template of just the new user message. */
+CRIA_API cria_status cria_chat_apply_template(const cria_model *model,
+                                              const cria_chat_message *messages,
+                                              size_t n_messages, int32_t *tokens,
+                                              size_t capacity, size_t *out_count);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sessions                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A session holds the state of one sequence over a model: the KV cache of the positions
+** evaluated so far, the logits of the last one, the sampler (with its random generator) and
+** a stream decoder for text. Create as many sessions over one model as you need; use each
+** from one thread at a time. */
+typedef struct cria_session cria_session;
+
+typedef struct cria_sampling_params {
+  uint32_t struct_size;
+  float temperature;  /* 0: greedy (the most likely token); default 0.8 */
+  int32_t top_k;      /* keep the k most likely tokens; <= 0: all; default 40 */
+  float top_p;        /* then the smallest set with probability >= top_p; 1: all; default 0.95 */
+  uint64_t seed;      /* random generator seed: the same seed reproduces a run; default 0 */
+} cria_sampling_params;
+
+CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
+
+typedef struct cria_session_params {
+  uint32_t struct_size;
+  int32_t context_length;  /* KV cache positions; 0 (default): the model's context length */
+  int32_t n_threads;       /* worker threads; 0 (default): one per core */
+  int32_t max_batch;       /* positions evaluated together in one pass; default 64 */
+  /* Sampling used by cria_session_sample; NULL: defaults. Copied at creation. */
+  const cria_sampling_params *sampling;
+} cria_session_params;
+
+CRIA_API void cria_session_params_init(cria_session_params *params);
+
+/* Creates a session (allocates the KV cache). The model must outlive the session. */
+CRIA_API cria_status cria_session_create(const cria_model *model,
+                                         const cria_session_params *params,
+                                         cria_session **out_session);
+CRIA_API void cria_session_free(cria_session *session);
+
+/* Forgets every position and the pending text; re-seeds the sampler with its seed. The
+** cache memory is kept. */
+CRIA_API cria_status cria_session_reset(cria_session *session);
+
+/* Replaces the sampling parameters (and re-seeds the sampler). */
+CRIA_API cria_status cria_session_set_sampling(cria_session *session,
+                                               const cria_sampling_params *params);
+
+/* Positions evaluated so far, and the session's capacity. */
+CRIA_API cria_status cria_session_n_past(const cria_session *session, int32_t *out_n_past);
+CRIA_API cria_status cria_session_context_length(const cria_session *session,
+                                                 int32_t *out_context_length);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Step API: evaluate, read logits, sample, accept                                          */
+/* ---------------------------------------------------------------------------------------- */
+/*
+** For callers that drive generation themselves, e.g. a game that must not block a frame:
+**
+**     size_t done = 0;                      // prompt tokens from cria_tokenize
+**     every frame:
+**       if (done < n_prompt) {              // spread the prompt over frames
+**         size_t k; cria_session_eval(s, prompt + done, n_prompt - done, 8, &k); done += k;
+**       } else {                            // then one token per step
+**         int32_t t; cria_session_sample(s, &t);
+**         if (t == eos) stop;
+**         cria_session_accept(s, t, text, sizeof text, &len);   // evaluates t, gives its text
+**       }
+**
+** Each call does a bounded amount of work, so cancelling is simply not calling again.
+*/
+
+/* Evaluates up to `max_positions` of the `count` tokens (all of them when max_positions is
+** 0) at the next positions of the session; *out_evaluated (may be NULL) receives how many
+** were evaluated. Afterwards the logits are those of the last evaluated position. Tokens
+** that do not fit in the context: CRIA_ERROR_CONTEXT_FULL, and nothing is evaluated. */
+CRIA_API cria_status cria_session_eval(cria_session *session, const int32_t *tokens,
+                                       size_t count, size_t max_positions,
+                                       size_t *out_evaluated);
+
+/* Copies the logits of the last evaluated position (vocabulary-size floats) to `logits`;
+** *out_count receives the vocabulary size. No position evaluated since creation or reset:
+** CRIA_ERROR_INVALID_STATE. */
+CRIA_API cria_status cria_session_logits(const cria_session *session, float *logits,
+                                         size_t capacity, size_t *out_count);
+
+/* Draws the next token from the current logits with the session's sampler (which advances
+** its random generator). Does not change the sequence: pass the token to accept. */
+CRIA_API cria_status cria_session_sample(cria_session *session, int32_t *out_token);
+
+/* The same, from caller-supplied logits (e.g. the session's logits after applying a bias);
+** `count` must be the vocabulary size. */
+CRIA_API cria_status cria_session_sample_logits(cria_session *session, const float *logits,
+                                                size_t count, int32_t *out_token);
+
+/* Appends `token` to the sequence: evaluates it (one position, so the logits for the next
+** token are ready) and writes the text it completes (possibly "" while a multi-byte UTF-8
+** character is incomplete) to `text` with a NUL; *out_length receives the text's length.
+** `text` may be NULL when `capacity` is 0 and the caller does not want text, but when the
+** token completes text that does not fit, CRIA_ERROR_BUFFER_TOO_SMALL is returned and the
+** token is NOT accepted (retry with the needed size). The concatenated texts continue the
+** text of the tokens evaluated before exactly. Full context: CRIA_ERROR_CONTEXT_FULL. */
+CRIA_API cria_status cria_session_accept(cria_session *session, int32_t token, char *text,
+                                         size_t capacity, size_t *out_length);
+
+/* Ends a stream of accepted tokens: writes bytes still held back (an incomplete UTF-8
+** sequence at the end, decoded as U+FFFD) and clears them. Same buffer rules as accept. */
+CRIA_API cria_status cria_session_flush_text(cria_session *session, char *text,
+                                             size_t capacity, size_t *out_length);
+
+/* ---------------------------------------------------------------------------------------- */
+/* High-level generation                                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Receives each piece of generated text: `length` bytes of complete UTF-8 (also
+** NUL-terminated), valid only during the call. Return true to go on, false to stop. */
+typedef bool (*cria_text_fn)(const char *text, size_t length, void *user_data);
+
+typedef enum cria_stop_reason {
+  CRIA_STOP_END_OF_SEQUENCE = 0, /* the model produced EOS (or BOS, a document boundary) */
+  CRIA_STOP_MAX_TOKENS = 1,
+  CRIA_STOP_CONTEXT_FULL = 2,
+  CRIA_STOP_STOP_STRING = 3,     /* a stop string was produced (it is not passed on) */
+  CRIA_STOP_CANCELLED = 4        /* a callback returned false */
+} cria_stop_reason;
+
+typedef struct cria_generate_params {
+  uint32_t struct_size;
+  float temperature;        /* as in cria_sampling_params; defaults 0.8, 40, 0.95, 0 */
+  int32_t top_k;
+  float top_p;
+  uint64_t seed;
+  int32_t max_tokens;       /* tokens to generate at most; < 0 (default -1): no limit */
+  /* Text that ends generation when produced; it is held back and not passed on. */
+  const char *const *stop_strings;  /* n_stop_strings NUL-terminated UTF-8 strings */
+  size_t n_stop_strings;
+  /* Called after each batch of prompt positions with the fraction of the prompt done;
+  ** returning false cancels. Default NULL. */
+  cria_progress_fn prompt_progress;
+  void *prompt_progress_user_data;
+} cria_generate_params;
+
+CRIA_API void cria_generate_params_init(cria_generate_params *params);
+
+typedef struct cria_generate_result {
+  uint32_t struct_size;
+  int32_t stop_reason;       /* a cria_stop_reason */
+  int32_t n_prompt_tokens;   /* prompt tokens evaluated */
+  int32_t n_tokens;          /* tokens generated */
+  double prompt_seconds;     /* time spent evaluating the prompt */
+  double generate_seconds;   /* time spent generating */
+} cria_generate_result;
+
+CRIA_API void cria_generate_result_init(cria_generate_result *result);
+
+/* Evaluates `prompt` (NUL-terminated UTF-8; tokenized with BOS when the session is empty,
+** without when it continues) after what the session holds, then samples tokens with the
+** parameters (a sampler seeded for this call; the session's own sampler is not used) until
+** EOS, max_tokens, a stop string, a full context, or `on_text` returns false, passing the
+** text to `on_text` (may be NULL) as it is produced. `result` may be NULL.
+**
+** Afterwards the session holds the prompt and the generated tokens (not the final EOS), so
+** a later call continues the text. Returns CRIA_OK when generation ended by itself
+** (reasons end_of_sequence, max_tokens, stop_string, context_full) and CRIA_ERROR_CANCELLED
+** when a callback cancelled (result->stop_reason is then CRIA_STOP_CANCELLED). A prompt
+** that does not fit in the free context gives CRIA_ERROR_CONTEXT_FULL before any work. */
+CRIA_API cria_status cria_generate(cria_session *session, const char *prompt,
+                                   const cria_generate_params *params, cria_text_fn on_text,
+                                   void *user_data, cria_generate_result *result);
+
+/* The same with a prompt of token ids (e.g. from cria_chat_apply_template), used as given.
+** With count 0 it continues from the session's current logits. */
+CRIA_API cria_status cria_generate_tokens(cria_session *session, const int32_t *prompt,
+                                          size_t count, const cria_generate_params *params,
+                                          cria_text_fn on_text, void *user_data,
+                                          cria_generate_result *result);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* CRIA_H */
