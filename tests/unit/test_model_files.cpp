@@ -3,6 +3,7 @@
 // llama2.c checkpoints (legacy and version 1) load the same weights and reject damage.
 #include <doctest/doctest.h>
 
+#include <climits>
 #include <cstring>
 #include <set>
 
@@ -413,6 +414,20 @@ TEST_CASE("model files: the architecture must be llama") {
                    "string");
 }
 
+TEST_CASE("model files: every header prefix and sampled data prefixes of a GGUF model fail") {
+  const std::vector<uint8_t> full = TinyLlama{}.writer().to_bytes();
+  const std::string path = tmp_path("model_gguf_prefix.gguf");
+  cria_test::write_file(path, full);
+  const uint64_t data_offset = Model::load(path)->gguf()->data_offset();
+  for (size_t n = 0; n < full.size(); n += n < data_offset + 64 ? 1 : 97) {
+    CAPTURE(n);
+    cria_test::write_file(path, std::vector<uint8_t>(full.begin(), full.begin() + n));
+    Caught c = catch_error([&] { Model::load(path); });
+    CHECK(c.thrown);
+    CHECK_MESSAGE(c.code == ErrorCode::InvalidFile, c.message);
+  }
+}
+
 TEST_CASE("model files: neither GGUF nor llama2.c") {
   cria_test::Bytes b;
   b.b.assign(64, 0);
@@ -561,6 +576,17 @@ TEST_CASE("model files: llama2.c headers with bad hyper-parameters") {
         CHECK_MESSAGE(loaded.message.find(c.words) != std::string::npos, loaded.message);
     }
   }
+}
+
+TEST_CASE("model files: llama2.c vocabulary size INT32_MIN is rejected, not negated") {
+  std::vector<uint8_t> b = stories("stories260K.bin");
+  set_i32(b, 20, INT32_MIN);
+  CHECK_CRIA_ERROR(load_bytes("vocab_int_min", b), ErrorCode::InvalidFile,
+                   "vocab_size = 2147483648");
+  std::vector<uint8_t> v1 = stories("stories260K.v1.bin");
+  set_i32(v1, 8 + 20, INT32_MIN);
+  CHECK_CRIA_ERROR(load_bytes("vocab_int_min_v1", v1), ErrorCode::InvalidFile,
+                   "vocab_size = -2147483648");
 }
 
 TEST_CASE("model files: llama2.c legacy seq_len sizes the RoPE tables it stores") {
