@@ -24,6 +24,7 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("--seed", "-s")) seed = a.int_value();
     else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
     else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
+    else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"

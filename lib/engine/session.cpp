@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "cpu/gemm.hpp"
 #include "cpu/ops.hpp"
 #include "cpu/thread_pool.hpp"
 #include "cria/error.hpp"
@@ -36,7 +37,8 @@ Session::Session(const Model& model, const SessionOptions& options)
     : model_(model),
       context_length_(options.context_length > 0 ? options.context_length
                                                  : model.config().context_length),
-      max_batch_(options.max_batch > 0 ? options.max_batch : 64) {
+      max_batch_(options.max_batch > 0 ? options.max_batch : 64),
+      gemm_(options.gemm) {
   const LlamaConfig& c = model.config();
   if (!model.runnable())
     throw Error(ErrorCode::Unsupported,
@@ -108,6 +110,13 @@ void Session::eval(const int32_t* tokens, int64_t n, float* all_logits) {
   }
 }
 
+// Prompts go to the GEMM backend when it applies; single tokens to the dot kernels.
+static void project(const TensorView& w, const float* x, int64_t n, int64_t x_stride, float* out,
+                    int64_t out_stride, GemmBackend backend, cpu::ThreadPool& pool) {
+  if (!cpu::gemm(backend, w, x, n, x_stride, out, out_stride, pool))
+    cpu::matmul(w, x, n, x_stride, out, out_stride, pool);
+}
+
 void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
                             bool all_positions) {
   const LlamaConfig& c = model_.config();
@@ -131,9 +140,9 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     for (int64_t t = 0; t < n; ++t)
       cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.attn_norm.data),
                    dim, c.rms_eps);
-    cpu::matmul(layer.wq, xb_.data(), n, dim, q_.data(), dim, pool);
-    cpu::matmul(layer.wk, xb_.data(), n, dim, k_.data(), kv_dim, pool);
-    cpu::matmul(layer.wv, xb_.data(), n, dim, v_.data(), kv_dim, pool);
+    project(layer.wq, xb_.data(), n, dim, q_.data(), dim, gemm_, pool);
+    project(layer.wk, xb_.data(), n, dim, k_.data(), kv_dim, gemm_, pool);
+    project(layer.wv, xb_.data(), n, dim, v_.data(), kv_dim, gemm_, pool);
     for (int64_t t = 0; t < n; ++t) {
       cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
       cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
@@ -164,17 +173,17 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     });
 
     // Output projection, added to the residual stream.
-    cpu::matmul(layer.wo, attn_out_.data(), n, dim, xb_.data(), dim, pool);
+    project(layer.wo, attn_out_.data(), n, dim, xb_.data(), dim, gemm_, pool);
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
 
     // Feed-forward block: SwiGLU, w_down(silu(w_gate x) * w_up x).
     for (int64_t t = 0; t < n; ++t)
       cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.ffn_norm.data),
                    dim, c.rms_eps);
-    cpu::matmul(layer.w_gate, xb_.data(), n, dim, gate_.data(), hidden, pool);
-    cpu::matmul(layer.w_up, xb_.data(), n, dim, up_.data(), hidden, pool);
+    project(layer.w_gate, xb_.data(), n, dim, gate_.data(), hidden, gemm_, pool);
+    project(layer.w_up, xb_.data(), n, dim, up_.data(), hidden, gemm_, pool);
     for (int64_t t = 0; t < n; ++t) cpu::swiglu(&gate_[t * hidden], &up_[t * hidden], hidden);
-    cpu::matmul(layer.w_down, gate_.data(), n, hidden, xb_.data(), dim, pool);
+    project(layer.w_down, gate_.data(), n, hidden, xb_.data(), dim, gemm_, pool);
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
   }
   n_past_ += n;
@@ -186,7 +195,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   for (int64_t t = first; t < n; ++t)
     cpu::rmsnorm(&xb_[(t - first) * dim], &x_[t * dim],
                  static_cast<const float*>(w.output_norm.data), dim, c.rms_eps);
-  cpu::matmul(w.output, xb_.data(), count, dim, logits_out, c.vocab_size, pool);
+  project(w.output, xb_.data(), count, dim, logits_out, c.vocab_size, gemm_, pool);
 }
 
 }  // namespace cria

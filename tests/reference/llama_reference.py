@@ -46,9 +46,9 @@ class Weight:
 
     __array_ufunc__ = None  # makes numpy defer `array @ Weight` to __rmatmul__
 
-    def __init__(self, values, ggml_type):
+    def __init__(self, values, ggml_type, quantized_activations=True):
         self.values = values
-        self.act_block = ACTIVATION_BLOCK.get(ggml_type)
+        self.act_block = ACTIVATION_BLOCK.get(ggml_type) if quantized_activations else None
 
     def __rmatmul__(self, x):  # x @ weight: x [n, in] times weight^T
         if self.act_block:
@@ -68,9 +68,10 @@ def quantize_activations(x, block):
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(n, -1)
 
 
-def load_model(path):
+def load_model(path, quantized_activations=True):
     """(config, weights) from a GGUF file: norms and embeddings as float64 arrays, matrices
-    as Weight objects."""
+    as Weight objects. quantized_activations=False models a float32 GEMM path instead of the
+    8-bit dot kernels."""
     g = GGUFFile(path)
     cfg = load_config(g)
     w = {name: g.tensor(name) for name in g.tensors}
@@ -82,8 +83,8 @@ def load_model(path):
     for name in list(w):
         if name.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                           "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")):
-            w[name] = Weight(w[name], g.tensors[name][1])
-    w["output.weight"] = Weight(w["output.weight"], output_type)
+            w[name] = Weight(w[name], g.tensors[name][1], quantized_activations)
+    w["output.weight"] = Weight(w["output.weight"], output_type, quantized_activations)
     return cfg, w
 
 

@@ -51,6 +51,13 @@ TOLERANCE = 1e-4
 # (measured: 2e-7 to 5e-3). A wrong block layout or scale moves logits by O(1), so 1e-2 still
 # catches every kernel bug; the F32/F16 cases keep the tight bound for the forward pass itself.
 TOLERANCE_8BIT_ACTIVATIONS = 1e-2
+# Prompts run through a GEMM backend (--gemm). The cases run with onednn-f32, which keeps
+# every operand in float32, so the bounds above apply. The default for F16/BF16 weights,
+# onednn-bf16, rounds weights and activations to bf16 (8 significant bits: each product off by
+# up to 2^-8 relative, random in sign, so a dot product of n terms drifts by ~2^-8/sqrt(n) of
+# its terms' magnitude; measured 4e-3 to 1e-2 of the logit scale): checked separately with
+TOLERANCE_BF16 = 3e-2
+EXACT_GEMM = "onednn-f32"
 
 __test__ = False  # a plain script (run by CTest), not a pytest module: keep pytest off it
 
@@ -222,10 +229,10 @@ def test_reference_causal_and_golden():
 # ---------------------------------------------------------------------------------------
 # Part 2: cria against the reference.
 
-def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out"):
+def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", gemm="auto"):
     out = os.path.join(TMP, "%s.f32" % tag)
     cmd = [CLI, "logits", "-m", model, "--tokens", " ".join(str(int(i)) for i in ids),
-           "-o", out, "-t", str(threads)]
+           "-o", out, "-t", str(threads), "--gemm", gemm]
     if batch:
         cmd += ["-b", str(batch)]
     if ctx:
@@ -240,24 +247,30 @@ def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out"):
     return raw.reshape(len(ids), vocab), open(out, "rb").read()
 
 
-def compare(name, model, ids, batch=None, ctx=None, threads=2):
-    cfg, w = load_model(model)
+def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolerance=None):
+    """gemm None: onednn-f32 for float weights, the 8-bit dot kernels for the block formats,
+    each against the reference of that arithmetic. A float GEMM named explicitly is compared
+    with the reference without activation rounding."""
+    float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16")
+    cfg, w = load_model(model, quantized_activations=not float_gemm)
+    eight_bit = any(getattr(v, "act_block", None) for v in w.values())
+    if gemm is None:
+        gemm = "kernels" if eight_bit else EXACT_GEMM
     ref = forward(cfg, w, ids)
     try:
         got, _ = cria_logits(model, ids, cfg["vocab_size"], threads=threads, batch=batch,
-                             ctx=ctx, tag=name)
+                             ctx=ctx, tag=name.replace("/", "_"), gemm=gemm)
     except Exception as e:  # report and go on with the other cases
         check(False, "%s: %s" % (name, e))
         return None
     scale = max(1.0, float(np.abs(ref).max()))
     err = float(np.abs(got - ref).max())
     rows = np.abs(got - ref).max(axis=1)
-    eight_bit = any(getattr(v, "act_block", None) for v in w.values())
-    tolerance = TOLERANCE_8BIT_ACTIVATIONS if eight_bit else TOLERANCE
+    tolerance = tolerance or (TOLERANCE_8BIT_ACTIVATIONS if eight_bit else TOLERANCE)
     ok = np.isfinite(got).all() and err <= tolerance * scale
-    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s)"
+    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --gemm %s)"
            % (name, err, float(np.abs(ref).max()), err / scale, tolerance * scale,
-              ", 8-bit activations" if eight_bit else ""))
+              ", 8-bit activations" if eight_bit else "", gemm))
     if not ok:
         msg += "\n      per-position max|diff|: " + " ".join("%.1e" % e for e in rows)
         msg += "\n      same argmax at %d/%d positions" % (
@@ -331,16 +344,38 @@ def test_cria_shared():
         compare(fname, path, ids, batch=(8 if fname == "synth256.q8_0.gguf" else None))
 
 
+def test_gemm_backends(models):
+    """The other prompt paths: the dot kernels and OpenBLAS in float32 (tight bound), the
+    default onednn-bf16 for F16 weights (bf16 bound)."""
+    for name in ("mha_f32", "gqa_f16"):
+        path, cfg, ids = models[name]
+        for gemm in ("kernels", "openblas", "onednn-f32"):
+            compare("%s/%s" % (name, gemm), path, ids, gemm=gemm)
+    for name in ("gqa_f16", "hd6_mqa_f16_tied"):
+        path, cfg, ids = models[name]
+        compare("%s/bf16" % name, path, ids, gemm="onednn-bf16", tolerance=TOLERANCE_BF16)
+    # Block formats through the float GEMMs: weights decoded to float32, activations exact.
+    for name in ("hd10_q4", "mixed_q4_q8_f16"):
+        path, cfg, ids = models[name]
+        for gemm in ("onednn-f32", "openblas"):
+            compare("%s/%s" % (name, gemm), path, ids, gemm=gemm)
+    compare("synth256.f16/bf16", shared("synth256.f16.gguf"), [1] + list(range(40, 60)),
+            gemm="onednn-bf16", tolerance=TOLERANCE_BF16)
+
+
 def test_threads(models):
-    for name in ("gqa_f16", "hd10_q4", "mixed_q4_q8_f16"):
+    for name, gemm in (("gqa_f16", "onednn-bf16"), ("gqa_f16", "kernels"), ("hd10_q4", "auto"),
+                       ("mixed_q4_q8_f16", "auto"), ("mha_f32", "onednn-f32")):
         path, cfg, ids = models[name]
         try:
-            outs = [cria_logits(path, ids, cfg["vocab_size"], threads=t, tag="%s_t%d" % (name, t))[1]
+            outs = [cria_logits(path, ids, cfg["vocab_size"], threads=t, gemm=gemm,
+                                tag="%s_t%d" % (name, t))[1]
                     for t in (1, 2, 3)]
         except Exception as e:
             check(False, "%s threads: %s" % (name, e))
             continue
-        check(outs[0] == outs[1] == outs[2], "%s: threads 1, 2, 3 give bit-identical logits" % name)
+        check(outs[0] == outs[1] == outs[2],
+              "%s (--gemm %s): threads 1, 2, 3 give bit-identical logits" % (name, gemm))
 
 
 def perplexity(logits, ids):
@@ -425,6 +460,7 @@ def main():
         models = test_cria_synthetic()
         test_cria_shared()
         test_threads(models)
+        test_gemm_backends(models)
         test_perplexity()
         test_perplexity_command()
     if failures:

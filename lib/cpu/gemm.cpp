@@ -1,0 +1,170 @@
+#include "cpu/gemm.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <vector>
+
+#include "cria/error.hpp"
+#include "cria/quant.hpp"
+
+namespace cria {
+
+const char* gemm_backend_name(GemmBackend b) {
+  switch (b) {
+    case GemmBackend::Auto: return "auto";
+    case GemmBackend::Kernels: return "kernels";
+    case GemmBackend::OneDnnF32: return "onednn-f32";
+    case GemmBackend::OneDnnBf16: return "onednn-bf16";
+    case GemmBackend::OpenBlas: return "openblas";
+  }
+  return "?";
+}
+
+GemmBackend parse_gemm_backend(const std::string& name) {
+  for (GemmBackend b : {GemmBackend::Auto, GemmBackend::Kernels, GemmBackend::OneDnnF32,
+                        GemmBackend::OneDnnBf16, GemmBackend::OpenBlas})
+    if (name == gemm_backend_name(b)) return b;
+  throw Error(ErrorCode::InvalidArgument,
+              "unknown GEMM backend '" + name +
+                  "' (auto, kernels, onednn-f32, onednn-bf16, openblas)");
+}
+
+namespace cpu {
+
+namespace {
+
+// Rows converted per chunk: bounds the scratch to chunk * cols elements.
+constexpr int64_t kChunkRows = 512;
+
+using dnnl::memory;
+
+struct OneDnn {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  std::mutex mutex;
+  // Primitives are costly to create: keep one per shape and type.
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
+
+  dnnl::matmul& get(int64_t m, int64_t n, int64_t k, int64_t src_stride, int64_t dst_stride,
+                    bool bf16) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto key = std::make_tuple(m, n, k, src_stride, dst_stride, bf16);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    memory::desc src({m, k}, type, memory::dims{src_stride, 1});
+    memory::desc weights({k, n}, type, memory::dims{1, k});  // stored as n rows of k
+    memory::desc dst({m, n}, memory::data_type::f32, memory::dims{dst_stride, 1});
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), engine);
+    return cache.emplace(key, dnnl::matmul(pd)).first->second;
+  }
+};
+
+OneDnn& onednn() {
+  static OneDnn instance;
+  return instance;
+}
+
+void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weights, int64_t n,
+                int64_t k, float* dst, int64_t dst_stride, bool bf16, int threads) {
+  OneDnn& d = onednn();
+  dnnl::matmul& prim = d.get(m, n, k, src_stride, dst_stride, bf16);
+  const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  memory src_mem({{m, k}, type, memory::dims{src_stride, 1}}, d.engine, const_cast<void*>(src));
+  memory w_mem({{k, n}, type, memory::dims{1, k}}, d.engine, const_cast<void*>(weights));
+  memory dst_mem({{m, n}, memory::data_type::f32, memory::dims{dst_stride, 1}}, d.engine, dst);
+  omp_set_num_threads(threads);
+  dnnl::stream stream(d.engine);
+  prim.execute(stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, dst_mem}});
+  stream.wait();
+}
+
+void to_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+}  // namespace
+
+GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_tokens) {
+  if (requested != GemmBackend::Auto) return requested;
+  if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
+  if (t == DType::F32) return GemmBackend::OneDnnF32;
+  if (t == DType::F16 || t == DType::BF16) return GemmBackend::OneDnnBf16;
+  return GemmBackend::Kernels;
+}
+
+bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
+          int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
+  const GemmBackend backend = resolve_gemm_backend(requested, w.dtype, n_tokens);
+  if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
+  const int64_t k = w.cols;
+  const int threads = pool.size();
+
+  if (backend == GemmBackend::OneDnnF32 && w.dtype == DType::F32) {
+    run_onednn(x, n_tokens, x_stride, w.data, w.rows, k, out, out_stride, false, threads);
+    return true;
+  }
+  if (backend == GemmBackend::OpenBlas && w.dtype == DType::F32) {
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
+                static_cast<blasint>(w.rows), static_cast<blasint>(k), 1.0f, x,
+                static_cast<blasint>(x_stride), static_cast<const float*>(w.data),
+                static_cast<blasint>(k), 0.0f, out, static_cast<blasint>(out_stride));
+    return true;
+  }
+
+  const bool bf16 = backend == GemmBackend::OneDnnBf16;
+  // Activations in the GEMM's input type.
+  thread_local std::vector<uint16_t> x_bf16;
+  if (bf16) {
+    x_bf16.resize(static_cast<size_t>(n_tokens * k));
+    for (int64_t t = 0; t < n_tokens; ++t) to_bf16(x + t * x_stride, &x_bf16[t * k], k);
+  }
+  if (bf16 && w.dtype == DType::BF16) {
+    run_onednn(x_bf16.data(), n_tokens, k, w.data, w.rows, k, out, out_stride, true, threads);
+    return true;
+  }
+
+  // Other weight types: decode a chunk of rows (in parallel), multiply, next chunk.
+  thread_local std::vector<float> chunk_f32;
+  thread_local std::vector<uint16_t> chunk_bf16;
+  const int64_t chunk_rows = std::min<int64_t>(kChunkRows, w.rows);
+  if (bf16) chunk_bf16.resize(static_cast<size_t>(chunk_rows * k));
+  else chunk_f32.resize(static_cast<size_t>(chunk_rows * k));
+  float* f32_rows = chunk_f32.data();
+  uint16_t* bf16_rows = chunk_bf16.data();
+  for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, w.rows - r0);
+    pool.parallel_for(rows, [&](int64_t begin, int64_t end, int) {
+      thread_local std::vector<float> row;
+      if (bf16 && row.size() < static_cast<size_t>(k)) row.resize(static_cast<size_t>(k));
+      for (int64_t r = begin; r < end; ++r) {
+        if (bf16) {
+          dequantize_row(w.dtype, w.row(r0 + r), row.data(), k);
+          to_bf16(row.data(), bf16_rows + r * k, k);
+        } else {
+          dequantize_row(w.dtype, w.row(r0 + r), f32_rows + r * k, k);
+        }
+      }
+    });
+    if (backend == GemmBackend::OpenBlas) {
+      openblas_set_num_threads(threads);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
+                  static_cast<blasint>(rows), static_cast<blasint>(k), 1.0f, x,
+                  static_cast<blasint>(x_stride), f32_rows, static_cast<blasint>(k), 0.0f,
+                  out + r0, static_cast<blasint>(out_stride));
+    } else if (bf16) {
+      run_onednn(x_bf16.data(), n_tokens, k, bf16_rows, rows, k, out + r0, out_stride, true, threads);
+    } else {
+      run_onednn(x, n_tokens, x_stride, f32_rows, rows, k, out + r0, out_stride, false, threads);
+    }
+  }
+  return true;
+}
+
+}  // namespace cpu
+}  // namespace cria

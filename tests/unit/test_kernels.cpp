@@ -1,0 +1,151 @@
+// Every dot-product kernel, for every instruction set this CPU has, equals the dot product of
+// the dequantized weights (the format's reference decoder) with the dequantized activations.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels.hpp"
+#include "cria/quant.hpp"
+
+using namespace cria;
+using namespace cria::cpu;
+
+namespace {
+
+// A row of random weight blocks: random bytes, with every fp16 scale field set to a sane
+// value so that the row holds finite numbers.
+std::vector<uint8_t> random_row(DType t, int64_t n, std::mt19937& rng) {
+  std::vector<uint8_t> row(row_bytes(t, n));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (uint8_t& b : row) b = static_cast<uint8_t>(byte(rng));
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  auto set_half = [&](size_t at) {
+    uint16_t h = fp32_to_fp16(scale(rng));
+    std::memcpy(&row[at], &h, 2);
+  };
+  const DTypeTraits* tr = dtype_traits(static_cast<uint32_t>(t));
+  for (size_t b = 0; b < row.size() / tr->block_bytes; ++b) {
+    size_t base = b * tr->block_bytes;
+    switch (t) {
+      case DType::Q4_0: case DType::Q8_0: case DType::Q5_0: set_half(base); break;
+      case DType::Q4_1: case DType::Q5_1: set_half(base); set_half(base + 2); break;
+      case DType::Q2_K: set_half(base + 80); set_half(base + 82); break;
+      case DType::Q3_K: set_half(base + 108); break;
+      case DType::Q4_K: case DType::Q5_K: set_half(base); set_half(base + 2); break;
+      case DType::Q6_K: set_half(base + 208); break;
+      default: break;
+    }
+  }
+  if (t == DType::F32 || t == DType::F16 || t == DType::BF16) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> values(n);
+    for (float& v : values) v = normal(rng);
+    quantize_row(t, values.data(), row.data(), n);
+  }
+  return row;
+}
+
+// The activations a kernel sees, decoded back to floats.
+std::vector<float> decoded_activations(const Kernels& k, DType t, const std::vector<float>& x,
+                                       std::vector<uint8_t>& encoded) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  encoded.assign(activation_row_bytes(t, n), 0);
+  quantize_activations(k, t, x.data(), encoded.data(), n);
+  std::vector<float> out(n);
+  switch (activation_format(t)) {
+    case ActFormat::F32: return x;
+    case ActFormat::Q8: {
+      const BlockQ8* b = reinterpret_cast<const BlockQ8*>(encoded.data());
+      for (int64_t i = 0; i < n; ++i) out[i] = b[i / 32].d * b[i / 32].qs[i % 32];
+      for (int64_t j = 0; j < n / 32; ++j) {
+        int s = 0;
+        for (int i = 0; i < 32; ++i) s += b[j].qs[i];
+        CHECK(s == b[j].sum);
+      }
+      return out;
+    }
+    case ActFormat::Q8K: {
+      const BlockQ8K* b = reinterpret_cast<const BlockQ8K*>(encoded.data());
+      for (int64_t i = 0; i < n; ++i) out[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+      for (int64_t j = 0; j < n / 256; ++j)
+        for (int g = 0; g < 16; ++g) {
+          int s = 0;
+          for (int i = 0; i < 16; ++i) s += b[j].qs[16 * g + i];
+          CHECK(s == b[j].bsums[g]);
+        }
+      return out;
+    }
+  }
+  return out;
+}
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> isas = {Isa::Scalar};
+  if (detected_isa() >= Isa::Avx2) isas.push_back(Isa::Avx2);
+  if (detected_isa() >= Isa::Avx512) isas.push_back(Isa::Avx512);
+  return isas;
+}
+
+}  // namespace
+
+TEST_CASE("activation quantization rounds to the nearest step of max|x|/127") {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> x(512);
+  for (float& v : x) v = normal(rng);
+  for (Isa isa : available_isas()) {
+    CAPTURE(isa_name(isa));
+    for (DType t : {DType::Q8_0, DType::Q4_K}) {
+      std::vector<uint8_t> enc;
+      std::vector<float> dec = decoded_activations(kernels_for(isa), t, x, enc);
+      const int block = t == DType::Q8_0 ? 32 : 256;
+      for (size_t b = 0; b < x.size() / block; ++b) {
+        float amax = 0;
+        for (int i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(x[b * block + i]));
+        for (int i = 0; i < block; ++i)
+          {
+          const float bound = amax / 127 * 0.5001f + 1e-7f;
+          CHECK(std::fabs(dec[b * block + i] - x[b * block + i]) <= bound);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("dot kernels equal the reference decoders for every type and instruction set") {
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                         DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                         DType::Q4_K, DType::Q5_K, DType::Q6_K};
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 1024;
+  for (DType t : types) {
+    for (int trial = 0; trial < 8; ++trial) {
+      std::vector<uint8_t> row = random_row(t, n, rng);
+      std::vector<float> w(n);
+      dequantize_row(t, row.data(), w.data(), n);
+      std::vector<float> x(n);
+      for (float& v : x) v = normal(rng);
+      for (Isa isa : available_isas()) {
+        const Kernels& k = kernels_for(isa);
+        std::vector<uint8_t> enc;
+        std::vector<float> xd = decoded_activations(k, t, x, enc);
+        double ref = 0, magnitude = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          ref += double(w[i]) * xd[i];
+          magnitude += std::fabs(double(w[i]) * xd[i]);
+        }
+        const DotFn dot = k.dot[static_cast<int>(t)];
+        REQUIRE(static_cast<bool>(dot));
+        const float got = dot(row.data(), enc.data(), n);
+        CAPTURE(dtype_name(t));
+        CAPTURE(isa_name(isa));
+        CHECK(std::fabs(got - ref) <= 1e-5 * magnitude + 1e-6);
+      }
+    }
+  }
+}
