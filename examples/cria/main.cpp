@@ -14,6 +14,9 @@ static void usage() {
       "  perplexity  score a text:  cria perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
       "  tokenize    text to ids:  cria tokenize (-m MODEL | --vocab FILE) [TEXT | -f FILE]\n"
       "  detokenize  ids to text:  cria detokenize (-m MODEL | --vocab FILE) [IDS | -f FILE]\n"
+      "  bench       speed:  cria bench -m MODEL [-p 512] [-n 128] [-t THREADS] [--json]\n"
+      "  synth       random-weight model:  cria synth --shape 7b --type Q4_0 -o OUT.gguf\n"
+      "  logits      raw logits:  cria logits -m MODEL --tokens \"1 2 3\" -o OUT.f32\n"
       "Run 'cria COMMAND --help' for a command's options.\n",
       stderr);
 }
@@ -28,6 +31,7 @@ int main(int argc, char** argv) {
       {"run", cmd_run},           {"info", cmd_info},
       {"perplexity", cmd_perplexity}, {"tokenize", cmd_tokenize},
       {"detokenize", cmd_detokenize}, {"logits", cmd_logits},
+      {"synth", cmd_synth},           {"bench", cmd_bench},
   };
   for (const Command& c : commands) {
     if (!std::strcmp(argv[1], c.name)) {

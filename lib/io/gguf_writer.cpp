@@ -146,8 +146,8 @@ uint64_t GgufWriter::alignment() const {
   return kDefaultAlignment;
 }
 
-void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
-                            const void* data, size_t nbytes) {
+uint64_t GgufWriter::check_tensor(const std::string& name, DType type,
+                                  const std::vector<int64_t>& ne) const {
   for (const Tensor& t : tensors_)
     if (t.name == name) invalid("tensor '" + name + "' added twice");
   if (ne.empty() || ne.size() > 4)
@@ -158,21 +158,52 @@ void GgufWriter::add_tensor(const std::string& name, DType type, const std::vect
     if (d < 1 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n) ||
         n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       invalid("tensor '" + name + "' has an invalid shape");
-  uint32_t id = static_cast<uint32_t>(type);
-  if (const DTypeTraits* traits = dtype_traits(id)) {
-    if (ne[0] % traits->block_elems != 0)
-      invalid("tensor '" + name + "': a row of " + std::to_string(ne[0]) + " elements is not a " +
-              "multiple of the " + traits->name + " block size " +
-              std::to_string(traits->block_elems));
-    uint64_t expected = 0;
-    if (__builtin_mul_overflow(n / traits->block_elems, uint64_t{traits->block_bytes}, &expected) ||
-        expected != nbytes)
-      invalid("tensor '" + name + "' of type " + traits->name + " needs " +
-              std::to_string(expected) + " bytes, " + std::to_string(nbytes) + " given");
-  }
+  const DTypeTraits* traits = dtype_traits(static_cast<uint32_t>(type));
+  if (!traits) return 0;
+  if (ne[0] % traits->block_elems != 0)
+    invalid("tensor '" + name + "': a row of " + std::to_string(ne[0]) + " elements is not a " +
+            "multiple of the " + traits->name + " block size " +
+            std::to_string(traits->block_elems));
+  uint64_t expected = 0;
+  if (__builtin_mul_overflow(n / traits->block_elems, uint64_t{traits->block_bytes}, &expected))
+    invalid("tensor '" + name + "' is too large");
+  return expected;
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                            const void* data, size_t nbytes) {
+  const uint64_t expected = check_tensor(name, type, ne);
+  if (dtype_traits(static_cast<uint32_t>(type)) && expected != nbytes)
+    invalid("tensor '" + name + "' of type " + dtype_name(type) + " needs " +
+            std::to_string(expected) + " bytes, " + std::to_string(nbytes) + " given");
   if (nbytes > 0 && data == nullptr) invalid("tensor '" + name + "' has no data");
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  tensors_.push_back({name, id, ne, std::vector<uint8_t>(p, p + nbytes)});
+  tensors_.push_back({name, static_cast<uint32_t>(type), ne, std::vector<uint8_t>(p, p + nbytes),
+                      nbytes, nullptr});
+}
+
+void GgufWriter::add_tensor_rows(const std::string& name, DType type,
+                                 const std::vector<int64_t>& ne, RowProducer produce) {
+  if (!dtype_traits(static_cast<uint32_t>(type)))
+    invalid("tensor '" + name + "': rows can only be produced for a known type");
+  if (!produce) invalid("tensor '" + name + "' has no row producer");
+  const uint64_t nbytes = check_tensor(name, type, ne);
+  tensors_.push_back({name, static_cast<uint32_t>(type), ne, {}, nbytes, std::move(produce)});
+}
+
+void GgufWriter::emit(const Tensor& t,
+                      const std::function<void(const uint8_t*, size_t)>& sink) const {
+  if (!t.produce) {
+    sink(t.data.data(), t.data.size());
+    return;
+  }
+  const size_t row = row_bytes(static_cast<DType>(t.type), t.ne[0]);
+  const int64_t rows = static_cast<int64_t>(t.nbytes / row);
+  std::vector<uint8_t> buffer(row);
+  for (int64_t r = 0; r < rows; ++r) {
+    t.produce(r, buffer.data());
+    sink(buffer.data(), row);
+  }
 }
 
 std::vector<uint8_t> GgufWriter::header(uint64_t alignment) const {
@@ -193,7 +224,7 @@ std::vector<uint8_t> GgufWriter::header(uint64_t alignment) const {
     for (int64_t d : t.ne) put<uint64_t>(out, static_cast<uint64_t>(d));
     put<uint32_t>(out, t.type);
     put<uint64_t>(out, offset);
-    offset = align_up(offset + t.data.size(), alignment);
+    offset = align_up(offset + t.nbytes, alignment);
   }
   out.resize(align_up(out.size(), alignment), 0);
   return out;
@@ -203,7 +234,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   uint64_t alignment = this->alignment();
   std::vector<uint8_t> out = header(alignment);
   for (size_t k = 0; k < tensors_.size(); ++k) {
-    out.insert(out.end(), tensors_[k].data.begin(), tensors_[k].data.end());
+    emit(tensors_[k], [&](const uint8_t* p, size_t n) { out.insert(out.end(), p, p + n); });
     // Padding between tensors; the last one ends the file.
     if (k + 1 < tensors_.size()) out.resize(align_up(out.size(), alignment), 0);
   }
@@ -232,9 +263,8 @@ void GgufWriter::write(const std::string& path) const {
   put_bytes(head.data(), head.size());
   uint64_t pos = 0;  // within the data section
   for (size_t k = 0; k < tensors_.size(); ++k) {
-    const std::vector<uint8_t>& data = tensors_[k].data;
-    put_bytes(data.data(), data.size());
-    pos += data.size();
+    emit(tensors_[k], put_bytes);
+    pos += tensors_[k].nbytes;
     if (k + 1 == tensors_.size()) break;  // the last tensor ends the file
     for (uint64_t pad = align_up(pos, alignment) - pos; pad > 0;) {
       size_t n = pad < sizeof(zeros) ? static_cast<size_t>(pad) : sizeof(zeros);

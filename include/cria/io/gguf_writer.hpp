@@ -11,6 +11,7 @@
 //   w.write("model.gguf");
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,13 @@ class GgufWriter {
   void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
                   const void* data, size_t nbytes);
 
+  // Adds a tensor whose rows are produced while the file is written, so that tensors larger
+  // than memory can be written: produce(row, dst) fills row `row` (0 .. rows-1, rows being
+  // the product of ne[1..]) with row_bytes(type, ne[0]) bytes. `type` must be a known type.
+  using RowProducer = std::function<void(int64_t row, uint8_t* dst)>;
+  void add_tensor_rows(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                       RowProducer produce);
+
   uint32_t version() const { return version_; }
   // general.alignment when set (validated at write), else 32.
   uint64_t alignment() const;
@@ -113,7 +121,13 @@ class GgufWriter {
     uint32_t type;
     std::vector<int64_t> ne;
     std::vector<uint8_t> data;
+    uint64_t nbytes = 0;
+    RowProducer produce;  // set instead of data for add_tensor_rows
   };
+  // Checks name, shape and type; returns the byte size of the tensor (0 for unknown types).
+  uint64_t check_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne) const;
+  // Calls sink(bytes, n) with the tensor's data in order.
+  void emit(const Tensor& t, const std::function<void(const uint8_t*, size_t)>& sink) const;
   // Header, metadata, tensor table and the padding up to the data section.
   std::vector<uint8_t> header(uint64_t alignment) const;
 

@@ -1,0 +1,134 @@
+// cria bench: prompt and generation speed of a model, with the machine's limits measured in
+// the same run: generation bytes/s over the read bandwidth, prompt FLOP/s over the GEMM peak.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "cria/engine/session.hpp"
+#include "cria/probes.hpp"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Bytes of weights one generated token reads: every matrix once, one embedding row.
+uint64_t weight_bytes_per_token(const cria::Model& m) {
+  const cria::LlamaWeights& w = m.weights();
+  auto bytes = [](const cria::TensorView& t) { return static_cast<uint64_t>(t.rows) * t.row_bytes; };
+  uint64_t total = w.token_embd.row_bytes + bytes(w.output) + bytes(w.output_norm);
+  for (const cria::LlamaLayerWeights& l : w.layers)
+    total += bytes(l.attn_norm) + bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) +
+             bytes(l.ffn_norm) + bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
+  return total;
+}
+
+// Multiply-adds of the weight matrices per token, times two (attention scores not counted).
+double matrix_flops_per_token(const cria::Model& m) {
+  const cria::LlamaConfig& c = m.config();
+  double per_layer = 2.0 * c.dim * c.dim + 2.0 * c.dim * c.kv_dim() + 3.0 * c.dim * c.hidden_dim;
+  return 2.0 * (c.n_layers * per_layer + static_cast<double>(c.dim) * c.vocab_size);
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  std::string model_path;
+  int64_t n_prompt = 512, n_gen = 128;
+  int reps = 3;
+  bool json = false;
+  cria::SessionOptions options;
+  for (cli::Args a(argc, argv); !a.done();) {
+    if (a.is("-m", "--model")) model_path = a.value();
+    else if (a.is("-p", "--n-prompt")) n_prompt = a.int_value();
+    else if (a.is("-n", "--n-gen")) n_gen = a.int_value();
+    else if (a.is("-r", "--repetitions")) reps = static_cast<int>(a.int_value());
+    else if (a.is("-t", "--threads")) options.n_threads = static_cast<int>(a.int_value());
+    else if (a.is("--gemm")) options.gemm = cria::parse_gemm_backend(a.value());
+    else if (a.is("--json")) json = true;
+    else if (a.is("-h", "--help")) {
+      std::fputs(
+          "usage: cria bench -m MODEL [-p 512] [-n 128] [-r 3] [-t THREADS] [--gemm B] [--json]\n"
+          "Prompt (-p tokens in one pass) and generation (-n tokens one by one) speed, medians of\n"
+          "-r runs, with a read-bandwidth and a GEMM-peak probe measured in the same run.\n",
+          stdout);
+      return 0;
+    } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
+  }
+  if (n_prompt < 0 || n_gen < 0 || reps < 1) throw std::invalid_argument("-p, -n >= 0 and -r >= 1");
+
+  double t0 = cli::now_seconds();
+  auto model = cli::load_model(model_path, "", false);
+  double load_s = cli::now_seconds() - t0;
+  const cria::LlamaConfig& c = model->config();
+  options.context_length = std::max<int64_t>(n_prompt, n_gen) + 1;
+  options.max_batch = std::max<int64_t>(n_prompt, 1);
+  cria::Session session(*model, options);
+  const int threads = session.n_threads();
+
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  for (size_t i = 0; i < tokens.size(); ++i)
+    tokens[i] = static_cast<int32_t>((i * 7919 + 13) % static_cast<uint64_t>(c.vocab_size));
+
+  std::vector<double> pp, tg;
+  for (int r = 0; r <= reps; ++r) {  // the first round warms caches and is not counted
+    if (n_prompt > 0) {
+      session.reset();
+      double s = cli::now_seconds();
+      session.eval(tokens.data(), n_prompt);
+      if (r > 0) pp.push_back(n_prompt / (cli::now_seconds() - s));
+    }
+    if (n_gen > 0) {
+      session.reset();
+      double s = cli::now_seconds();
+      for (int64_t i = 0; i < n_gen; ++i) session.eval(&tokens[static_cast<size_t>(i)], 1);
+      if (r > 0) tg.push_back(n_gen / (cli::now_seconds() - s));
+    }
+  }
+  const double pp_tps = median(pp), tg_tps = median(tg);
+
+  const double bandwidth = cria::measure_read_bandwidth(threads);
+  const double gemm_bf16 = cria::measure_gemm_peak(threads, true);
+  const double gemm_f32 = cria::measure_gemm_peak(threads, false);
+  const double bytes_per_token = static_cast<double>(weight_bytes_per_token(*model));
+  const double gen_bytes_per_s = tg_tps * bytes_per_token;
+  const double prompt_flops = pp_tps * matrix_flops_per_token(*model);
+
+  if (json) {
+    std::printf(
+        "{\"model\": \"%s\", \"file_bytes\": %llu, \"threads\": %d, \"isa\": \"%s\", \"gemm\": \"%s\", "
+        "\"load_ms\": %.1f, \"n_prompt\": %lld, \"n_gen\": %lld, \"repetitions\": %d, "
+        "\"prompt_tokens_per_s\": %.3f, \"gen_tokens_per_s\": %.3f, "
+        "\"weight_bytes_per_token\": %.0f, \"gen_bytes_per_s\": %.4g, \"read_bandwidth\": %.4g, "
+        "\"gen_bandwidth_ratio\": %.4f, \"prompt_flops\": %.4g, \"gemm_peak_bf16\": %.4g, "
+        "\"gemm_peak_f32\": %.4g, \"prompt_peak_ratio_bf16\": %.4f, \"prompt_peak_ratio_f32\": %.4f}\n",
+        model_path.c_str(), static_cast<unsigned long long>(model->file_size()), threads,
+        cria::kernel_isa(), cria::gemm_backend_name(options.gemm), load_s * 1e3,
+        static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
+        bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
+        gemm_bf16, gemm_f32, prompt_flops / gemm_bf16, prompt_flops / gemm_f32);
+    return 0;
+  }
+  std::printf("model: %s (%.2f GB), %d threads, kernels %s, gemm %s, load %.0f ms\n",
+              model_path.c_str(), model->file_size() / 1e9, threads, cria::kernel_isa(),
+              cria::gemm_backend_name(options.gemm), load_s * 1e3);
+  std::printf("%-8s %14s   %s\n", "test", "tokens/s", "ratio to this machine's limit (same run)");
+  if (n_prompt > 0)
+    std::printf("pp%-6lld %14.2f   %.1f GFLOP/s = %.0f%% of the bf16 GEMM peak (%.0f GFLOP/s), "
+                "%.0f%% of f32 (%.0f)\n",
+                static_cast<long long>(n_prompt), pp_tps, prompt_flops / 1e9,
+                100 * prompt_flops / gemm_bf16, gemm_bf16 / 1e9, 100 * prompt_flops / gemm_f32,
+                gemm_f32 / 1e9);
+  if (n_gen > 0)
+    std::printf("tg%-6lld %14.2f   %.1f GB/s of weights = %.0f%% of the read bandwidth (%.1f GB/s)\n",
+                static_cast<long long>(n_gen), tg_tps, gen_bytes_per_s / 1e9,
+                100 * gen_bytes_per_s / bandwidth, bandwidth / 1e9);
+  return 0;
+}

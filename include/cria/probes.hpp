@@ -1,0 +1,20 @@
+#pragma once
+// Probes of this machine's limits, measured in the same process as a benchmark so that
+// results can be reported as ratios that survive a noisy, shared machine.
+#include <cstddef>
+#include <cstdint>
+
+namespace cria {
+
+// Memory read bandwidth in bytes/s reading a buffer of `bytes` with n_threads threads
+// (median of `reps` passes).
+double measure_read_bandwidth(int n_threads, size_t bytes = size_t{1} << 30, int reps = 5);
+
+// FLOP/s of oneDNN's matmul [m x k] x [k x n] (bf16 inputs or f32), median of `reps`.
+double measure_gemm_peak(int n_threads, bool bf16, int64_t m = 512, int64_t n = 4096,
+                         int64_t k = 4096, int reps = 5);
+
+// The instruction set the kernels use ("scalar", "avx2", "avx512").
+const char* kernel_isa();
+
+}  // namespace cria
