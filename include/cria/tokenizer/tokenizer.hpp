@@ -24,8 +24,28 @@ class Tokenizer {
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
+  // SentencePiece's EncodeAsIds, id for id (checked against libsentencepiece on a corpus that
+  // includes invalid UTF-8), with optional BOS/EOS around it. Rules:
+  //  * any byte string is accepted; a byte that does not start a well-formed UTF-8 sequence
+  //    (overlong forms, surrogates, above U+10FFFF, truncated sequences, stray continuation
+  //    bytes) stands for U+FFFD, one per byte, which is then encoded like any character
+  //    (Llama 2 has a piece for it; otherwise it falls back to its three bytes);
+  //  * a space becomes "▁", "▁" is prepended when add_space_prefix, and with
+  //    remove_extra_whitespaces leading/trailing spaces go and runs collapse to one; empty
+  //    (or, with remove_extra_whitespaces, all-space) text gives no ids;
+  //  * characters without a piece become byte pieces <0xNN>, or the unknown id when the
+  //    vocabulary has no byte pieces (a run of them is one unknown id);
+  //  * user-defined pieces are matched greedily (longest first) before merging; control
+  //    pieces (<s>, </s>) and <unk> are plain text unless parse_special, which turns their
+  //    exact text into their id and encodes each text fragment between them on its own
+  //    (each with its own space prefix), as llama.cpp does.
+  // O(n log n) in the length of the text. Thread-safe (const).
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options = {}) const;
-  // SentencePiece's DecodeIds.
+  // SentencePiece's DecodeIds: "▁" becomes a space and the first piece's leading "▁" is
+  // dropped (all leading ones with remove_extra_whitespaces); control pieces print nothing;
+  // the unknown piece prints unk_surface (" ⁇ "); runs of byte pieces are joined and decoded
+  // as UTF-8, each byte of an invalid sequence printing U+FFFD. Throws InvalidArgument for an
+  // id outside the vocabulary.
   std::string decode(const int32_t* ids, size_t n) const;
   std::string decode(const std::vector<int32_t>& ids) const { return decode(ids.data(), ids.size()); }
 
