@@ -52,6 +52,7 @@ int cmd_bench(int argc, char** argv) {
     else if (a.is("-r", "--repetitions")) reps = static_cast<int>(a.int_value());
     else if (a.is("-t", "--threads")) options.n_threads = static_cast<int>(a.int_value());
     else if (a.is("--gemm")) options.gemm = cria::parse_gemm_backend(a.value());
+    else if (a.is("--kv-type")) options.kv_type = cli::parse_kv_type(a.value());
     else if (a.is("--json")) json = true;
     else if (a.is("-h", "--help")) {
       std::fputs(

@@ -25,6 +25,7 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
     else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
     else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
+    else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"

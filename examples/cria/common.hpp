@@ -28,6 +28,12 @@ inline std::unique_ptr<cria::Model> load_model(const std::string& path,
   return model;
 }
 
+inline cria::DType parse_kv_type(const std::string& name) {
+  if (name == "f16" || name == "F16") return cria::DType::F16;
+  if (name == "f32" || name == "F32") return cria::DType::F32;
+  throw std::invalid_argument("--kv-type is f16 or f32, not '" + name + "'");
+}
+
 inline std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw std::runtime_error(path + ": cannot open");

@@ -38,6 +38,10 @@ struct Kernels {
   QuantizeFn quantize_q8;    // n a multiple of 32
   QuantizeFn quantize_q8k;   // n a multiple of 256
   DotFn dot[kMaxTypes];      // indexed by DType value; null: type not supported
+  // Attention over the KV cache: y += a * x, and rows stored as fp16.
+  void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
 };
 
 ActFormat activation_format(DType weight_type);

@@ -245,6 +245,18 @@ float dot_q6_k(const void* w, const void* x, int64_t n) {
   return acc;
 }
 
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+
+void f32_to_f16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
 Kernels make_scalar() {
   Kernels k{};
   k.isa = Isa::Scalar;
@@ -263,6 +275,9 @@ Kernels make_scalar() {
   k.dot[static_cast<int>(DType::Q4_K)] = dot_q45_k<BlockQ4_K, false>;
   k.dot[static_cast<int>(DType::Q5_K)] = dot_q45_k<BlockQ5_K, true>;
   k.dot[static_cast<int>(DType::Q6_K)] = dot_q6_k;
+  k.axpy_f32 = axpy_f32;
+  k.axpy_f16 = axpy_f16;
+  k.f32_to_f16 = f32_to_f16;
   return k;
 }
 

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <new>
 #include <string>
 #include <thread>
 
 #include "cpu/gemm.hpp"
+#include "cpu/kernels.hpp"
 #include "cpu/ops.hpp"
 #include "cpu/thread_pool.hpp"
 #include "cria/error.hpp"
@@ -22,12 +24,12 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-std::unique_ptr<float[]> allocate(uint64_t count, const char* what) {
+std::unique_ptr<uint8_t[]> allocate(uint64_t bytes, const char* what) {
   try {
-    return std::unique_ptr<float[]>(new float[count]);  // not zeroed: pages stay untouched
+    return std::unique_ptr<uint8_t[]>(new uint8_t[bytes]);  // not zeroed: pages stay untouched
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::OutOfMemory, std::string("cannot allocate the ") + what + " (" +
-                                            std::to_string(count * 4 >> 20) + " MiB)");
+                                            std::to_string(bytes >> 20) + " MiB)");
   }
 }
 
@@ -38,7 +40,8 @@ Session::Session(const Model& model, const SessionOptions& options)
       context_length_(options.context_length > 0 ? options.context_length
                                                  : model.config().context_length),
       max_batch_(options.max_batch > 0 ? options.max_batch : 64),
-      gemm_(options.gemm) {
+      gemm_(options.gemm),
+      kv_type_(options.kv_type) {
   const LlamaConfig& c = model.config();
   if (!model.runnable())
     throw Error(ErrorCode::Unsupported,
@@ -46,6 +49,9 @@ Session::Session(const Model& model, const SessionOptions& options)
                                "cria cannot run");
   if (options.context_length < 0)
     throw Error(ErrorCode::InvalidArgument, "context length must not be negative");
+  if (kv_type_ != DType::F16 && kv_type_ != DType::F32)
+    throw Error(ErrorCode::InvalidArgument, std::string("the KV cache holds F16 or F32, not ") +
+                                                dtype_name(kv_type_));
   if (options.n_threads < 0 || options.n_threads > 1024)
     throw Error(ErrorCode::InvalidArgument,
                 "thread count " + std::to_string(options.n_threads) + " is outside [0, 1024]");
@@ -62,8 +68,9 @@ Session::Session(const Model& model, const SessionOptions& options)
       cache_floats > (uint64_t{1} << 40))
     throw Error(ErrorCode::OutOfMemory, "the KV cache for " + std::to_string(context_length_) +
                                             " positions is too large");
-  key_cache_ = allocate(cache_floats, "key cache");
-  value_cache_ = allocate(cache_floats, "value cache");
+  const uint64_t element = kv_type_ == DType::F16 ? 2 : 4;
+  key_cache_ = allocate(cache_floats * element, "key cache");
+  value_cache_ = allocate(cache_floats * element, "value cache");
 
   const size_t batch = static_cast<size_t>(max_batch_);
   x_.resize(batch * c.dim);
@@ -126,6 +133,17 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   const int64_t heads_per_kv = c.n_heads / c.n_kv_heads;  // grouped-query attention
   const int64_t pos0 = n_past_;
   cpu::ThreadPool& pool = *pool_;
+  const cpu::Kernels& kernels = cpu::active_kernels();
+
+  // The KV cache holds one row of kv_dim elements of kv_type_ per position and layer.
+  const bool kv_f16 = kv_type_ == DType::F16;
+  const size_t kv_element = kv_f16 ? 2 : 4;
+  const size_t kv_row_bytes = static_cast<size_t>(kv_dim) * kv_element;
+  const cpu::DotFn kv_dot = kernels.dot[static_cast<int>(kv_type_)];
+  auto store_kv = [&](const float* row, uint8_t* dst) {
+    if (kv_f16) kernels.f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), kv_dim);
+    else std::memcpy(dst, row, kv_row_bytes);
+  };
 
   // Token embeddings: one row each, decoded to f32.
   for (int64_t t = 0; t < n; ++t)
@@ -133,8 +151,8 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LlamaLayerWeights& layer = w.layers[static_cast<size_t>(l)];
-    float* key_cache = key_cache_.get() + l * context_length_ * kv_dim;
-    float* value_cache = value_cache_.get() + l * context_length_ * kv_dim;
+    uint8_t* key_cache = key_cache_.get() + l * context_length_ * kv_row_bytes;
+    uint8_t* value_cache = value_cache_.get() + l * context_length_ * kv_row_bytes;
 
     // Attention block: normalise, project to queries/keys/values, rotate, cache.
     for (int64_t t = 0; t < n; ++t)
@@ -146,8 +164,8 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     for (int64_t t = 0; t < n; ++t) {
       cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
       cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
-      std::copy_n(&k_[t * kv_dim], kv_dim, key_cache + (pos0 + t) * kv_dim);
-      std::copy_n(&v_[t * kv_dim], kv_dim, value_cache + (pos0 + t) * kv_dim);
+      store_kv(&k_[t * kv_dim], key_cache + (pos0 + t) * kv_row_bytes);
+      store_kv(&v_[t * kv_dim], value_cache + (pos0 + t) * kv_row_bytes);
     }
 
     // Causal attention: position pos0+t attends to positions 0..pos0+t. One task per
@@ -159,15 +177,16 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
         const int64_t t = task / n_heads, h = task % n_heads;
         const int64_t n_keys = pos0 + t + 1;
         const float* q = &q_[t * dim + h * head_dim];
-        const int64_t kv_offset = (h / heads_per_kv) * head_dim;
+        const size_t head_offset = static_cast<size_t>((h / heads_per_kv) * head_dim) * kv_element;
         for (int64_t j = 0; j < n_keys; ++j)
-          att[j] = cpu::dot_f32(q, key_cache + j * kv_dim + kv_offset, head_dim) * scale;
+          att[j] = kv_dot(key_cache + j * kv_row_bytes + head_offset, q, head_dim) * scale;
         cpu::softmax(att, n_keys);
         float* out = &attn_out_[t * dim + h * head_dim];
         std::fill_n(out, head_dim, 0.0f);
         for (int64_t j = 0; j < n_keys; ++j) {
-          const float* v = value_cache + j * kv_dim + kv_offset;
-          for (int64_t i = 0; i < head_dim; ++i) out[i] += att[j] * v[i];
+          const uint8_t* v = value_cache + j * kv_row_bytes + head_offset;
+          if (kv_f16) kernels.axpy_f16(att[j], reinterpret_cast<const uint16_t*>(v), out, head_dim);
+          else kernels.axpy_f32(att[j], reinterpret_cast<const float*>(v), out, head_dim);
         }
       }
     });

@@ -114,8 +114,9 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def forward(cfg, w, tokens):
-    """Logits [n_tokens, vocab] (float64) for tokens evaluated from position 0."""
+def forward(cfg, w, tokens, kv_f16=False):
+    """Logits [n_tokens, vocab] (float64) for tokens evaluated from position 0. kv_f16: keys
+    (after RoPE) and values are rounded to float16, as cria's default F16 KV cache stores them."""
     tokens = np.asarray(tokens, dtype=np.int64)
     n = tokens.shape[0]
     dim, n_heads, n_kv = cfg["dim"], cfg["n_heads"], cfg["n_kv_heads"]
@@ -135,6 +136,9 @@ def forward(cfg, w, tokens):
         q = rope(q, n_heads, head_dim, positions, base).reshape(n, n_heads, head_dim)
         k = rope(k, n_kv, head_dim, positions, base).reshape(n, n_kv, head_dim)
         v = v.reshape(n, n_kv, head_dim)
+        if kv_f16:
+            k = k.astype(np.float32).astype(np.float16).astype(np.float64)
+            v = v.astype(np.float32).astype(np.float16).astype(np.float64)
         att_out = np.empty((n, n_heads, head_dim))
         for h in range(n_heads):
             kh = k[:, h // group, :]

@@ -27,6 +27,8 @@ struct SessionOptions {
   int n_threads = 0;           // 0: one per available core
   int64_t max_batch = 64;      // positions evaluated together in one pass
   GemmBackend gemm = GemmBackend::Auto;
+  // Element type of the KV cache: F16 (half the memory and bandwidth) or F32.
+  DType kv_type = DType::F16;
 };
 
 class Session {
@@ -59,8 +61,9 @@ class Session {
   GemmBackend gemm_;
   int64_t n_past_ = 0;
   std::unique_ptr<cpu::ThreadPool> pool_;
-  std::unique_ptr<float[]> key_cache_;    // [layer][position][kv_dim]
-  std::unique_ptr<float[]> value_cache_;  // [layer][position][kv_dim]
+  DType kv_type_;
+  std::unique_ptr<uint8_t[]> key_cache_;    // [layer][position][kv_dim] of kv_type_
+  std::unique_ptr<uint8_t[]> value_cache_;  // [layer][position][kv_dim] of kv_type_
   std::vector<float> logits_;       // [vocab]
   // Activations for one batch, [max_batch][width] each.
   std::vector<float> x_, xb_, q_, k_, v_, attn_out_, gate_, up_;
