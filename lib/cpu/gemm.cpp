@@ -38,8 +38,8 @@ namespace cpu {
 
 namespace {
 
-// Rows converted per chunk: bounds the scratch to chunk * cols elements.
-constexpr int64_t kChunkRows = 512;
+// Rows per chunk: one GEMM each; bounds each thread's scratch to kChunkRows * cols elements.
+constexpr int64_t kChunkRows = 256;
 
 using dnnl::memory;
 
@@ -69,15 +69,21 @@ OneDnn& onednn() {
   return instance;
 }
 
+// OpenBLAS runs single-threaded inside our threads.
+struct OpenBlasSingleThreaded {
+  OpenBlasSingleThreaded() { openblas_set_num_threads(1); }
+};
+
+// One single-threaded oneDNN matmul on the calling thread.
 void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weights, int64_t n,
-                int64_t k, float* dst, int64_t dst_stride, bool bf16, int threads) {
+                int64_t k, float* dst, int64_t dst_stride, bool bf16) {
   OneDnn& d = onednn();
   dnnl::matmul& prim = d.get(m, n, k, src_stride, dst_stride, bf16);
   const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   memory src_mem({{m, k}, type, memory::dims{src_stride, 1}}, d.engine, const_cast<void*>(src));
   memory w_mem({{k, n}, type, memory::dims{1, k}}, d.engine, const_cast<void*>(weights));
   memory dst_mem({{m, n}, memory::data_type::f32, memory::dims{dst_stride, 1}}, d.engine, dst);
-  omp_set_num_threads(threads);
+  omp_set_num_threads(1);
   dnnl::stream stream(d.engine);
   prim.execute(stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, dst_mem}});
   stream.wait();
@@ -99,70 +105,61 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
 
 bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
+  static const OpenBlasSingleThreaded openblas_threads;
   const GemmBackend backend = resolve_gemm_backend(requested, w.dtype, n_tokens);
   if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
   const int64_t k = w.cols;
-  const int threads = pool.size();
-
-  if (backend == GemmBackend::OneDnnF32 && w.dtype == DType::F32) {
-    run_onednn(x, n_tokens, x_stride, w.data, w.rows, k, out, out_stride, false, threads);
-    return true;
-  }
-  if (backend == GemmBackend::OpenBlas && w.dtype == DType::F32) {
-    openblas_set_num_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
-                static_cast<blasint>(w.rows), static_cast<blasint>(k), 1.0f, x,
-                static_cast<blasint>(x_stride), static_cast<const float*>(w.data),
-                static_cast<blasint>(k), 0.0f, out, static_cast<blasint>(out_stride));
-    return true;
-  }
-
   const bool bf16 = backend == GemmBackend::OneDnnBf16;
-  // Activations in the GEMM's input type.
+
+  // Activations in the GEMM's input type, converted once.
   thread_local std::vector<uint16_t> x_bf16;
+  const void* src = x;
+  int64_t src_stride = x_stride;
   if (bf16) {
     x_bf16.resize(static_cast<size_t>(n_tokens * k));
     for (int64_t t = 0; t < n_tokens; ++t) to_bf16(x + t * x_stride, &x_bf16[t * k], k);
+    src = x_bf16.data();
+    src_stride = k;
   }
-  if (bf16 && w.dtype == DType::BF16) {
-    run_onednn(x_bf16.data(), n_tokens, k, w.data, w.rows, k, out, out_stride, true, threads);
-    return true;
-  }
-
-  // Other weight types: decode a chunk of rows (in parallel), multiply, next chunk.
-  thread_local std::vector<float> chunk_f32;
-  thread_local std::vector<uint16_t> chunk_bf16;
-  const int64_t chunk_rows = std::min<int64_t>(kChunkRows, w.rows);
-  if (bf16) chunk_bf16.resize(static_cast<size_t>(chunk_rows * k));
-  else chunk_f32.resize(static_cast<size_t>(chunk_rows * k));
-  float* f32_rows = chunk_f32.data();
-  uint16_t* bf16_rows = chunk_bf16.data();
-  for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
-    const int64_t rows = std::min(chunk_rows, w.rows - r0);
-    pool.parallel_for(rows, [&](int64_t begin, int64_t end, int) {
-      thread_local std::vector<float> row;
-      if (bf16 && row.size() < static_cast<size_t>(k)) row.resize(static_cast<size_t>(k));
-      for (int64_t r = begin; r < end; ++r) {
+  // The weights are cut into chunks of a fixed number of rows, whatever the thread count, and
+  // each chunk is one single-threaded GEMM on one of our threads: every output is computed
+  // the same way for any number of threads (and no library spawns threads under ours).
+  const bool in_place = (w.dtype == DType::F32 && !bf16) || (w.dtype == DType::BF16 && bf16);
+  const int64_t n_chunks = (w.rows + kChunkRows - 1) / kChunkRows;
+  pool.parallel_for(n_chunks, [&](int64_t begin, int64_t end, int) {
+    thread_local std::vector<float> decoded_f32;
+    thread_local std::vector<uint16_t> decoded_bf16;
+    thread_local std::vector<float> row;
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t r0 = c * kChunkRows;
+      const int64_t rows = std::min(kChunkRows, w.rows - r0);
+      const void* weights = w.row(r0);
+      if (!in_place) {
         if (bf16) {
-          dequantize_row(w.dtype, w.row(r0 + r), row.data(), k);
-          to_bf16(row.data(), bf16_rows + r * k, k);
+          decoded_bf16.resize(static_cast<size_t>(rows * k));
+          row.resize(static_cast<size_t>(k));
+          for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row(w.dtype, w.row(r0 + r), row.data(), k);
+            to_bf16(row.data(), &decoded_bf16[r * k], k);
+          }
+          weights = decoded_bf16.data();
         } else {
-          dequantize_row(w.dtype, w.row(r0 + r), f32_rows + r * k, k);
+          decoded_f32.resize(static_cast<size_t>(rows * k));
+          for (int64_t r = 0; r < rows; ++r) dequantize_row(w.dtype, w.row(r0 + r), &decoded_f32[r * k], k);
+          weights = decoded_f32.data();
         }
       }
-    });
-    if (backend == GemmBackend::OpenBlas) {
-      openblas_set_num_threads(threads);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
-                  static_cast<blasint>(rows), static_cast<blasint>(k), 1.0f, x,
-                  static_cast<blasint>(x_stride), f32_rows, static_cast<blasint>(k), 0.0f,
-                  out + r0, static_cast<blasint>(out_stride));
-    } else if (bf16) {
-      run_onednn(x_bf16.data(), n_tokens, k, bf16_rows, rows, k, out + r0, out_stride, true, threads);
-    } else {
-      run_onednn(x, n_tokens, x_stride, f32_rows, rows, k, out + r0, out_stride, false, threads);
+      if (backend == GemmBackend::OpenBlas) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
+                    static_cast<blasint>(rows), static_cast<blasint>(k), 1.0f,
+                    static_cast<const float*>(src), static_cast<blasint>(src_stride),
+                    static_cast<const float*>(weights), static_cast<blasint>(k), 0.0f, out + r0,
+                    static_cast<blasint>(out_stride));
+      } else {
+        run_onednn(src, n_tokens, src_stride, weights, rows, k, out + r0, out_stride, bf16);
+      }
     }
-  }
+  });
   return true;
 }
 
