@@ -1,0 +1,682 @@
+// Package cria runs Llama 2 models through cria's C ABI (cria.h, libcria.so).
+//
+// Build with cgo; the compiler must find cria.h and libcria (installed, or through
+// CGO_CFLAGS=-I.../capi and CGO_LDFLAGS=-L.../capi). A Model is safe for concurrent use
+// by many goroutines; a Session must be used by one goroutine at a time.
+//
+//	model, err := cria.Load("stories260K.gguf", nil)
+//	if err != nil { ... }
+//	defer model.Close()
+//	session, err := model.NewSession(nil)
+//	defer session.Close()
+//	_, err = session.Generate(ctx, "Once upon a time", cria.GenerateOptions{MaxTokens: 100}, os.Stdout)
+package cria
+
+/*
+#cgo LDFLAGS: -lcria
+#include <stdlib.h>
+#include <stdint.h>
+#include <cria.h>
+
+extern bool criaGoText(char *text, size_t length, void *user_data);
+extern bool criaGoProgress(float progress, void *user_data);
+
+static cria_status cria_go_load(const char *path, cria_model_params *p, uintptr_t handle,
+                                cria_model **out) {
+  if (handle) {
+    p->progress = (cria_progress_fn)criaGoProgress;
+    p->progress_user_data = (void *)handle;
+  }
+  return cria_model_load(path, p, out);
+}
+
+static cria_status cria_go_generate(cria_session *s, const int32_t *prompt, size_t n,
+                                    cria_generate_params *p, uintptr_t handle,
+                                    cria_generate_result *r) {
+  p->prompt_progress = (cria_progress_fn)criaGoProgress;
+  p->prompt_progress_user_data = (void *)handle;
+  return cria_generate_tokens(s, prompt, n, p, (cria_text_fn)criaGoText, (void *)handle, r);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/cgo"
+	"unsafe"
+)
+
+// ABIVersion is the C ABI version these bindings were written for.
+const ABIVersion = 1
+
+// Status is a cria_status code.
+type Status int
+
+const (
+	StatusOK              Status = C.CRIA_OK
+	StatusInvalidArgument Status = C.CRIA_ERROR_INVALID_ARGUMENT
+	StatusStructSize      Status = C.CRIA_ERROR_STRUCT_SIZE
+	StatusBufferTooSmall  Status = C.CRIA_ERROR_BUFFER_TOO_SMALL
+	StatusInvalidFile     Status = C.CRIA_ERROR_INVALID_FILE
+	StatusUnsupported     Status = C.CRIA_ERROR_UNSUPPORTED
+	StatusIO              Status = C.CRIA_ERROR_IO
+	StatusOutOfMemory     Status = C.CRIA_ERROR_OUT_OF_MEMORY
+	StatusContextFull     Status = C.CRIA_ERROR_CONTEXT_FULL
+	StatusCancelled       Status = C.CRIA_ERROR_CANCELLED
+	StatusInvalidState    Status = C.CRIA_ERROR_INVALID_STATE
+	StatusInternal        Status = C.CRIA_ERROR_INTERNAL
+)
+
+func (s Status) String() string { return C.GoString(C.cria_status_name(C.cria_status(s))) }
+
+// Error is a failed cria call. Compare with errors.Is against the Err* values.
+type Error struct {
+	Status  Status
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return "cria: " + e.Status.String()
+	}
+	return "cria: " + e.Message
+}
+
+// Is matches another *Error of the same status, so errors.Is(err, cria.ErrContextFull) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Status == e.Status
+}
+
+var (
+	ErrInvalidArgument = &Error{Status: StatusInvalidArgument}
+	ErrInvalidFile     = &Error{Status: StatusInvalidFile}
+	ErrUnsupported     = &Error{Status: StatusUnsupported}
+	ErrIO              = &Error{Status: StatusIO}
+	ErrOutOfMemory     = &Error{Status: StatusOutOfMemory}
+	ErrContextFull     = &Error{Status: StatusContextFull}
+	ErrCancelled       = &Error{Status: StatusCancelled}
+	ErrInvalidState    = &Error{Status: StatusInvalidState}
+)
+
+// call runs one C call on a locked OS thread, so that cria_last_error (thread-local) belongs
+// to it.
+func call(f func() C.cria_status) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	st := f()
+	if st == C.CRIA_OK {
+		return nil
+	}
+	return &Error{Status: Status(st), Message: C.GoString(C.cria_last_error())}
+}
+
+func init() {
+	if !bool(C.cria_abi_check(ABIVersion)) {
+		panic("cria: " + C.GoString(C.cria_last_error()))
+	}
+}
+
+// Version is the library's version string.
+func Version() string { return C.GoString(C.cria_version()) }
+
+// ---- models ---------------------------------------------------------------------------
+
+// LoadOptions are optional settings for Load.
+type LoadOptions struct {
+	// TokenizerPath is the vocabulary file for llama2.c checkpoints (or to replace a GGUF's).
+	TokenizerPath string
+	// Progress receives the fraction loaded; returning false cancels (ErrCancelled).
+	Progress func(fraction float32) bool
+}
+
+// Model is a loaded model, immutable and safe for concurrent use.
+type Model struct {
+	p *C.cria_model
+}
+
+// Load reads a GGUF or llama2.c model file.
+func Load(path string, opts *LoadOptions) (*Model, error) {
+	if opts == nil {
+		opts = &LoadOptions{}
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var params C.cria_model_params
+	C.cria_model_params_init(&params)
+	var ctok *C.char
+	if opts.TokenizerPath != "" {
+		ctok = C.CString(opts.TokenizerPath)
+		defer C.free(unsafe.Pointer(ctok))
+		params.tokenizer_path = ctok
+	}
+	var handle cgo.Handle
+	state := &callbackState{onProgress: opts.Progress}
+	if opts.Progress != nil {
+		handle = cgo.NewHandle(state)
+		defer handle.Delete()
+	}
+	var m *C.cria_model
+	err := call(func() C.cria_status {
+		return C.cria_go_load(cpath, &params, C.uintptr_t(handle), &m)
+	})
+	if state.panicked != nil {
+		panic(state.panicked)
+	}
+	if err != nil {
+		return nil, err
+	}
+	model := &Model{p: m}
+	runtime.SetFinalizer(model, (*Model).Close)
+	return model, nil
+}
+
+// Close frees the model; close its sessions first.
+func (m *Model) Close() {
+	if m.p != nil {
+		C.cria_model_free(m.p)
+		m.p = nil
+		runtime.SetFinalizer(m, nil)
+	}
+}
+
+// Info holds a model's hyper-parameters.
+type Info struct {
+	Format                                            string // "gguf" or "llama2c"
+	Dim, HiddenDim, Layers, Heads, KVHeads, VocabSize int
+	ContextLength                                     int
+	RMSNormEps, RopeTheta                             float32
+	HasVocabulary                                     bool
+}
+
+// Info returns the hyper-parameters.
+func (m *Model) Info() (Info, error) {
+	var i C.cria_model_info
+	C.cria_model_info_init(&i)
+	if err := call(func() C.cria_status { return C.cria_model_get_info(m.p, &i) }); err != nil {
+		return Info{}, err
+	}
+	format := "gguf"
+	if i.format == C.CRIA_FORMAT_LLAMA2C {
+		format = "llama2c"
+	}
+	return Info{format, int(i.dim), int(i.hidden_dim), int(i.n_layers), int(i.n_heads),
+		int(i.n_kv_heads), int(i.vocab_size), int(i.context_length), float32(i.rms_norm_eps),
+		float32(i.rope_theta), bool(i.has_vocabulary)}, nil
+}
+
+// VocabSize is the number of tokens.
+func (m *Model) VocabSize() int {
+	var n C.int32_t
+	if call(func() C.cria_status { return C.cria_model_vocab_size(m.p, &n) }) != nil {
+		return 0
+	}
+	return int(n)
+}
+
+// BOS returns the begin-of-sequence token id.
+func (m *Model) BOS() (int32, error) {
+	var t C.int32_t
+	err := call(func() C.cria_status { return C.cria_model_bos(m.p, &t) })
+	return int32(t), err
+}
+
+// EOS returns the end-of-sequence token id.
+func (m *Model) EOS() (int32, error) {
+	var t C.int32_t
+	err := call(func() C.cria_status { return C.cria_model_eos(m.p, &t) })
+	return int32(t), err
+}
+
+// sizedText calls f with growing buffers until the text fits.
+func sizedText(f func(buf *C.char, capacity C.size_t, length *C.size_t) C.cria_status) (string, error) {
+	capacity := 64
+	for {
+		buf := (*C.char)(C.malloc(C.size_t(capacity)))
+		var length C.size_t
+		var st C.cria_status
+		err := call(func() C.cria_status {
+			st = f(buf, C.size_t(capacity), &length)
+			return st
+		})
+		if st == C.CRIA_ERROR_BUFFER_TOO_SMALL && int(length)+1 > capacity {
+			C.free(unsafe.Pointer(buf))
+			capacity = int(length) + 1
+			continue
+		}
+		defer C.free(unsafe.Pointer(buf))
+		if err != nil {
+			return "", err
+		}
+		return C.GoStringN(buf, C.int(length)), nil
+	}
+}
+
+// TokenPiece is the vocabulary's piece for a token (SentencePiece form: "▁" for a space).
+func (m *Model) TokenPiece(token int32) (string, error) {
+	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_model_token_piece(m.p, C.int32_t(token), b, c, n)
+	})
+}
+
+// TokenizeOptions select BOS/EOS and control-token parsing.
+type TokenizeOptions struct {
+	AddBOS, AddEOS, ParseSpecial bool
+}
+
+// Tokenize encodes UTF-8 text into token ids.
+func (m *Model) Tokenize(text string, opts TokenizeOptions) ([]int32, error) {
+	var flags C.uint32_t
+	if opts.AddBOS {
+		flags |= C.CRIA_TOKENIZE_ADD_BOS
+	}
+	if opts.AddEOS {
+		flags |= C.CRIA_TOKENIZE_ADD_EOS
+	}
+	if opts.ParseSpecial {
+		flags |= C.CRIA_TOKENIZE_PARSE_SPECIAL
+	}
+	ctext := C.CString(text)
+	defer C.free(unsafe.Pointer(ctext))
+	capacity := len(text) + 4
+	for {
+		ids := make([]int32, capacity)
+		var n C.size_t
+		var st C.cria_status
+		err := call(func() C.cria_status {
+			st = C.cria_tokenize(m.p, ctext, C.size_t(len(text)), flags,
+				(*C.int32_t)(unsafe.Pointer(&ids[0])), C.size_t(capacity), &n)
+			return st
+		})
+		if st == C.CRIA_ERROR_BUFFER_TOO_SMALL && int(n) > capacity {
+			capacity = int(n)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ids[:n], nil
+	}
+}
+
+func tokenPtr(ids []int32) *C.int32_t {
+	if len(ids) == 0 {
+		return nil
+	}
+	return (*C.int32_t)(unsafe.Pointer(&ids[0]))
+}
+
+// Detokenize decodes token ids into text.
+func (m *Model) Detokenize(ids []int32) (string, error) {
+	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_detokenize(m.p, tokenPtr(ids), C.size_t(len(ids)), b, c, n)
+	})
+}
+
+// Role of a chat message.
+type Role int32
+
+const (
+	System    Role = C.CRIA_ROLE_SYSTEM
+	User      Role = C.CRIA_ROLE_USER
+	Assistant Role = C.CRIA_ROLE_ASSISTANT
+)
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    Role
+	Content string
+}
+
+// ChatTemplate returns the token ids of a conversation in the Llama 2 chat format
+// ("[INST]", "<<SYS>>"), as Meta's reference code builds them.
+func (m *Model) ChatTemplate(messages []Message) ([]int32, error) {
+	if len(messages) == 0 {
+		return nil, &Error{Status: StatusInvalidArgument, Message: "the conversation has no message"}
+	}
+	size := C.size_t(unsafe.Sizeof(C.cria_chat_message{}))
+	cmsgs := (*[1 << 20]C.cria_chat_message)(C.malloc(size * C.size_t(len(messages))))[:len(messages):len(messages)]
+	defer C.free(unsafe.Pointer(&cmsgs[0]))
+	for i, msg := range messages {
+		cmsgs[i].role = C.int32_t(msg.Role)
+		cmsgs[i].content = C.CString(msg.Content)
+		defer C.free(unsafe.Pointer(cmsgs[i].content))
+	}
+	var n C.size_t
+	var st C.cria_status
+	err := call(func() C.cria_status {
+		st = C.cria_chat_apply_template(m.p, &cmsgs[0], C.size_t(len(messages)), nil, 0, &n)
+		return st
+	})
+	if st != C.CRIA_ERROR_BUFFER_TOO_SMALL {
+		return nil, err
+	}
+	ids := make([]int32, int(n)+1)
+	err = call(func() C.cria_status {
+		return C.cria_chat_apply_template(m.p, &cmsgs[0], C.size_t(len(messages)),
+			(*C.int32_t)(unsafe.Pointer(&ids[0])), C.size_t(len(ids)), &n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids[:n], nil
+}
+
+// ---- sessions -------------------------------------------------------------------------
+
+// Sampling parameters; DefaultSampling gives cria's defaults. Temperature 0 is greedy.
+type Sampling struct {
+	Temperature float32
+	TopK        int
+	TopP        float32
+	Seed        uint64
+}
+
+// DefaultSampling: temperature 0.8, top-k 40, top-p 0.95, seed 0.
+func DefaultSampling() Sampling { return Sampling{0.8, 40, 0.95, 0} }
+
+// Greedy sampling always picks the most likely token.
+func Greedy() Sampling { s := DefaultSampling(); s.Temperature = 0; return s }
+
+// SessionOptions configure NewSession; zero values mean defaults.
+type SessionOptions struct {
+	ContextLength int       // 0: the model's
+	Threads       int       // 0: one per core
+	MaxBatch      int       // positions per pass; 0: 64
+	Sampling      *Sampling // for Sample; nil: DefaultSampling
+}
+
+// Session is one sequence over a model: KV cache, logits, sampler and text decoder.
+// Use it from one goroutine at a time.
+type Session struct {
+	p     *C.cria_session
+	model *Model
+	vocab int
+}
+
+func cSampling(s Sampling) C.cria_sampling_params {
+	var p C.cria_sampling_params
+	C.cria_sampling_params_init(&p)
+	p.temperature = C.float(s.Temperature)
+	p.top_k = C.int32_t(s.TopK)
+	p.top_p = C.float(s.TopP)
+	p.seed = C.uint64_t(s.Seed)
+	return p
+}
+
+// NewSession creates a session (allocates its KV cache).
+func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
+	if opts == nil {
+		opts = &SessionOptions{}
+	}
+	sampling := DefaultSampling()
+	if opts.Sampling != nil {
+		sampling = *opts.Sampling
+	}
+	// Both structs live in C memory: the session params point to the sampling params.
+	samp := (*C.cria_sampling_params)(C.malloc(C.size_t(unsafe.Sizeof(C.cria_sampling_params{}))))
+	defer C.free(unsafe.Pointer(samp))
+	*samp = cSampling(sampling)
+	params := (*C.cria_session_params)(C.malloc(C.size_t(unsafe.Sizeof(C.cria_session_params{}))))
+	defer C.free(unsafe.Pointer(params))
+	C.cria_session_params_init(params)
+	params.context_length = C.int32_t(opts.ContextLength)
+	params.n_threads = C.int32_t(opts.Threads)
+	if opts.MaxBatch > 0 {
+		params.max_batch = C.int32_t(opts.MaxBatch)
+	}
+	params.sampling = samp
+	var s *C.cria_session
+	if err := call(func() C.cria_status { return C.cria_session_create(m.p, params, &s) }); err != nil {
+		return nil, err
+	}
+	session := &Session{p: s, model: m, vocab: m.VocabSize()}
+	runtime.SetFinalizer(session, (*Session).Close)
+	return session, nil
+}
+
+// Close frees the session.
+func (s *Session) Close() {
+	if s.p != nil {
+		C.cria_session_free(s.p)
+		s.p = nil
+		runtime.SetFinalizer(s, nil)
+	}
+}
+
+// Reset forgets every position.
+func (s *Session) Reset() error {
+	return call(func() C.cria_status { return C.cria_session_reset(s.p) })
+}
+
+// SetSampling replaces the sampling parameters used by Sample.
+func (s *Session) SetSampling(p Sampling) error {
+	c := cSampling(p)
+	return call(func() C.cria_status { return C.cria_session_set_sampling(s.p, &c) })
+}
+
+// NPast is the number of positions evaluated.
+func (s *Session) NPast() int {
+	var n C.int32_t
+	_ = call(func() C.cria_status { return C.cria_session_n_past(s.p, &n) })
+	return int(n)
+}
+
+// ContextLength is the session's capacity in positions.
+func (s *Session) ContextLength() int {
+	var n C.int32_t
+	_ = call(func() C.cria_status { return C.cria_session_context_length(s.p, &n) })
+	return int(n)
+}
+
+// Eval evaluates up to maxPositions (0: all) of tokens and returns how many it evaluated.
+func (s *Session) Eval(tokens []int32, maxPositions int) (int, error) {
+	var done C.size_t
+	err := call(func() C.cria_status {
+		return C.cria_session_eval(s.p, tokenPtr(tokens), C.size_t(len(tokens)), C.size_t(maxPositions), &done)
+	})
+	return int(done), err
+}
+
+// Logits returns the last evaluated position's logits.
+func (s *Session) Logits() ([]float32, error) {
+	out := make([]float32, s.vocab)
+	var n C.size_t
+	err := call(func() C.cria_status {
+		return C.cria_session_logits(s.p, (*C.float)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out[:n], nil
+}
+
+// Sample draws the next token from the current logits with the session's sampler.
+func (s *Session) Sample() (int32, error) {
+	var t C.int32_t
+	err := call(func() C.cria_status { return C.cria_session_sample(s.p, &t) })
+	return int32(t), err
+}
+
+// Accept appends a token (evaluating it) and returns the text it completes.
+func (s *Session) Accept(token int32) (string, error) {
+	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_session_accept(s.p, C.int32_t(token), b, c, n)
+	})
+}
+
+// FlushText returns text still held back (an incomplete UTF-8 sequence at the end).
+func (s *Session) FlushText() (string, error) {
+	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_session_flush_text(s.p, b, c, n)
+	})
+}
+
+// ---- generation -----------------------------------------------------------------------
+
+// GenerateOptions configure Generate. The zero value samples with DefaultSampling without
+// a token limit.
+type GenerateOptions struct {
+	Sampling  *Sampling // nil: DefaultSampling
+	MaxTokens int       // 0: no limit
+	Stop      []string  // text that ends generation (not written)
+}
+
+// StopReason says why generation ended.
+type StopReason int
+
+const (
+	EndOfSequence StopReason = C.CRIA_STOP_END_OF_SEQUENCE
+	MaxTokens     StopReason = C.CRIA_STOP_MAX_TOKENS
+	ContextFull   StopReason = C.CRIA_STOP_CONTEXT_FULL
+	StopString    StopReason = C.CRIA_STOP_STOP_STRING
+	Cancelled     StopReason = C.CRIA_STOP_CANCELLED
+)
+
+func (r StopReason) String() string {
+	switch r {
+	case EndOfSequence:
+		return "end of sequence"
+	case MaxTokens:
+		return "max tokens"
+	case ContextFull:
+		return "context full"
+	case StopString:
+		return "stop string"
+	case Cancelled:
+		return "cancelled"
+	}
+	return fmt.Sprintf("StopReason(%d)", int(r))
+}
+
+// Result describes a finished generation.
+type Result struct {
+	StopReason      StopReason
+	PromptTokens    int
+	Tokens          int
+	PromptSeconds   float64
+	GenerateSeconds float64
+}
+
+// Generate evaluates a text prompt (with BOS when the session is empty) and writes the
+// generated text to w as it is produced. Cancelling ctx stops it during the prompt or
+// between tokens and returns ctx.Err(); a write error stops it and is returned.
+func (s *Session) Generate(ctx context.Context, prompt string, opts GenerateOptions, w io.Writer) (Result, error) {
+	ids, err := s.model.Tokenize(prompt, TokenizeOptions{AddBOS: s.NPast() == 0})
+	if err != nil {
+		return Result{}, err
+	}
+	return s.GenerateTokens(ctx, ids, opts, w)
+}
+
+// GenerateTokens is Generate with a prompt of token ids (e.g. from ChatTemplate).
+func (s *Session) GenerateTokens(ctx context.Context, prompt []int32, opts GenerateOptions, w io.Writer) (Result, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var params C.cria_generate_params
+	C.cria_generate_params_init(&params)
+	sampling := DefaultSampling()
+	if opts.Sampling != nil {
+		sampling = *opts.Sampling
+	}
+	params.temperature = C.float(sampling.Temperature)
+	params.top_k = C.int32_t(sampling.TopK)
+	params.top_p = C.float(sampling.TopP)
+	params.seed = C.uint64_t(sampling.Seed)
+	if opts.MaxTokens > 0 {
+		params.max_tokens = C.int32_t(opts.MaxTokens)
+	}
+	if len(opts.Stop) > 0 {
+		arr := (*[1 << 20]*C.char)(C.malloc(C.size_t(len(opts.Stop)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(opts.Stop):len(opts.Stop)]
+		defer C.free(unsafe.Pointer(&arr[0]))
+		for i, stop := range opts.Stop {
+			arr[i] = C.CString(stop)
+			defer C.free(unsafe.Pointer(arr[i]))
+		}
+		params.stop_strings = &arr[0]
+		params.n_stop_strings = C.size_t(len(opts.Stop))
+	}
+	var writeErr error
+	state := &callbackState{
+		onText: func(text string) bool {
+			if ctx.Err() != nil {
+				return false
+			}
+			if w != nil {
+				if _, err := io.WriteString(w, text); err != nil {
+					writeErr = err
+					return false
+				}
+			}
+			return true
+		},
+		onProgress: func(float32) bool { return ctx.Err() == nil },
+	}
+	handle := cgo.NewHandle(state)
+	defer handle.Delete()
+	// The prompt is copied to C memory: cgo forbids keeping Go pointers in C across calls.
+	var cprompt *C.int32_t
+	if len(prompt) > 0 {
+		cprompt = (*C.int32_t)(C.malloc(C.size_t(len(prompt)) * 4))
+		defer C.free(unsafe.Pointer(cprompt))
+		copy((*[1 << 28]int32)(unsafe.Pointer(cprompt))[:len(prompt):len(prompt)], prompt)
+	}
+	var res C.cria_generate_result
+	C.cria_generate_result_init(&res)
+	err := call(func() C.cria_status {
+		return C.cria_go_generate(s.p, cprompt, C.size_t(len(prompt)), &params, C.uintptr_t(handle), &res)
+	})
+	if state.panicked != nil {
+		panic(state.panicked)
+	}
+	result := Result{StopReason(res.stop_reason), int(res.n_prompt_tokens), int(res.n_tokens),
+		float64(res.prompt_seconds), float64(res.generate_seconds)}
+	if errors.Is(err, ErrCancelled) {
+		if writeErr != nil {
+			return result, writeErr
+		}
+		if ctx.Err() != nil {
+			return result, ctx.Err()
+		}
+	}
+	return result, err
+}
+
+// chanWriter sends each chunk of text on a channel, giving up when ctx is done.
+type chanWriter struct {
+	ctx context.Context
+	ch  chan<- string
+}
+
+func (c chanWriter) Write(p []byte) (int, error) {
+	select {
+	case c.ch <- string(p):
+		return len(p), nil
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
+}
+
+// Stream generates in a new goroutine and delivers the text in chunks on the first channel,
+// which is closed at the end; then the second channel receives the outcome (nil or an
+// error) and is closed. Cancel ctx to stop early. The session must not be used until the
+// error channel has delivered.
+func (s *Session) Stream(ctx context.Context, prompt string, opts GenerateOptions) (<-chan string, <-chan error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	text := make(chan string, 16)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Generate(ctx, prompt, opts, chanWriter{ctx, text})
+		close(text)
+		errc <- err
+		close(errc)
+	}()
+	return text, errc
+}

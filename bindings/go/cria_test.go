@@ -1,0 +1,260 @@
+package cria
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func shared(t *testing.T) string {
+	dir := os.Getenv("CRIA_SHARED_DIR")
+	if dir == "" {
+		dir = "../../../shared"
+	}
+	return dir
+}
+
+func modelPath(t *testing.T, name string) string { return filepath.Join(shared(t), "models", name) }
+
+func golden(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(shared(t), "golden", "stories260K.once.t0.n200.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(string(b), "Once upon a time")
+}
+
+func load(t *testing.T) *Model {
+	m, err := Load(modelPath(t, "stories260K.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func greedySession(t *testing.T, m *Model, ctx int) *Session {
+	s, err := m.NewSession(&SessionOptions{ContextLength: ctx, Sampling: ptr(Greedy())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestInfoAndTokenizer(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil || info.Format != "gguf" || info.Dim != 64 || info.KVHeads != 4 || info.VocabSize != 512 {
+		t.Fatalf("info %+v, %v", info, err)
+	}
+	ids, err := m.Tokenize("Once upon a time", TokenizeOptions{AddBOS: true})
+	if err != nil || ids[0] != 1 {
+		t.Fatalf("tokenize %v, %v", ids, err)
+	}
+	text, err := m.Detokenize(ids)
+	if err != nil || text != "Once upon a time" {
+		t.Fatalf("detokenize %q, %v", text, err)
+	}
+	if piece, err := m.TokenPiece(2); err != nil || piece != "</s>" {
+		t.Fatalf("piece %q, %v", piece, err)
+	}
+	if _, err := m.TokenPiece(9999); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+}
+
+func TestGenerateToWriter(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	s := greedySession(t, m, 0)
+	defer s.Close()
+	var buf bytes.Buffer
+	res, err := s.Generate(context.Background(), "Once upon a time",
+		GenerateOptions{Sampling: ptr(Greedy()), MaxTokens: 40}, &buf)
+	if err != nil || res.StopReason != MaxTokens || res.Tokens != 40 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !strings.HasPrefix(golden(t), buf.String()) || buf.Len() < 40 {
+		t.Fatalf("text %q is not the start of llama2.c's", buf.String())
+	}
+}
+
+func TestStreamChannel(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	s := greedySession(t, m, 0)
+	defer s.Close()
+	text, errc := s.Stream(context.Background(), "Once upon a time", GenerateOptions{Sampling: ptr(Greedy()), MaxTokens: 40})
+	var sb strings.Builder
+	for chunk := range text {
+		sb.WriteString(chunk)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(golden(t), sb.String()) || sb.Len() < 40 {
+		t.Fatalf("streamed %q", sb.String())
+	}
+}
+
+func TestCancelWithContext(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	s := greedySession(t, m, 0)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	text, errc := s.Stream(ctx, "Once upon a time", GenerateOptions{Sampling: ptr(Greedy())})
+	<-text
+	cancel()
+	for range text {
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	// cancelled before the prompt
+	s.Reset()
+	_, err := s.Generate(ctx, "Once upon a time", GenerateOptions{}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+}
+
+type failingWriter struct{}
+
+var errDisk = errors.New("disk full")
+
+func (failingWriter) Write(p []byte) (int, error) { return 0, errDisk }
+
+func TestWriterErrorStops(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	s := greedySession(t, m, 0)
+	defer s.Close()
+	res, err := s.Generate(context.Background(), "Once upon a time", GenerateOptions{}, failingWriter{})
+	if !errors.Is(err, errDisk) || res.StopReason != Cancelled {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestStepAPIAndContextFull(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	s := greedySession(t, m, 8)
+	defer s.Close()
+	if _, err := s.Sample(); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("want ErrInvalidState, got %v", err)
+	}
+	ids, _ := m.Tokenize("Once upon a time", TokenizeOptions{AddBOS: true})
+	n, err := s.Eval(ids, 2)
+	if err != nil || n != 2 {
+		t.Fatal(n, err)
+	}
+	if _, err := s.Eval(ids[2:], 0); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := s.Logits()
+	if err != nil || len(logits) != 512 {
+		t.Fatal(len(logits), err)
+	}
+	var out strings.Builder
+	for s.NPast() < s.ContextLength() {
+		tok, err := s.Sample()
+		if err != nil {
+			t.Fatal(err)
+		}
+		piece, err := s.Accept(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString(piece)
+	}
+	if !strings.HasPrefix(golden(t), out.String()) {
+		t.Fatalf("step text %q", out.String())
+	}
+	if _, err := s.Accept(5); !errors.Is(err, ErrContextFull) {
+		t.Fatalf("want ErrContextFull, got %v", err)
+	}
+	if _, err := s.Generate(context.Background(), "more", GenerateOptions{}, nil); !errors.Is(err, ErrContextFull) {
+		t.Fatalf("want ErrContextFull, got %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(modelPath(t, "missing.gguf"), nil); !errors.Is(err, ErrIO) {
+		t.Fatalf("want ErrIO, got %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.gguf")
+	os.WriteFile(bad, []byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"), 0o644)
+	if _, err := Load(bad, nil); !errors.Is(err, ErrInvalidFile) {
+		t.Fatalf("want ErrInvalidFile, got %v", err)
+	}
+	calls := 0
+	_, err := Load(modelPath(t, "stories260K.gguf"), &LoadOptions{Progress: func(float32) bool { calls++; return false }})
+	if !errors.Is(err, ErrCancelled) || calls != 1 {
+		t.Fatalf("want ErrCancelled after one call, got %v after %d", err, calls)
+	}
+	m, err := Load(modelPath(t, "stories260K.bin"), &LoadOptions{TokenizerPath: modelPath(t, "stories260K.tok512.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+}
+
+func TestChatTemplate(t *testing.T) {
+	m, err := Load(modelPath(t, "llama2-tiny-random.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ids, err := m.ChatTemplate([]Message{{System, "Be brief."}, {User, "Hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m.Tokenize("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHello [/INST]", TokenizeOptions{AddBOS: true})
+	if len(ids) != len(want) || ids[1] != 518 {
+		t.Fatalf("got %v want %v", ids, want)
+	}
+	for i := range ids {
+		if ids[i] != want[i] {
+			t.Fatalf("got %v want %v", ids, want)
+		}
+	}
+	if _, err := m.ChatTemplate([]Message{{Assistant, "x"}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+}
+
+func TestSessionsShareModel(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	var wg sync.WaitGroup
+	out := make([]string, 3)
+	for i := range out {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s, err := m.NewSession(&SessionOptions{Threads: 1})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			var b strings.Builder
+			if _, err := s.Generate(context.Background(), "Once upon a time", GenerateOptions{Sampling: ptr(Greedy()), MaxTokens: 20}, &b); err != nil {
+				t.Error(err)
+			}
+			out[i] = b.String()
+		}(i)
+	}
+	wg.Wait()
+	if out[0] == "" || out[0] != out[1] || out[1] != out[2] {
+		t.Fatalf("%q", out)
+	}
+}

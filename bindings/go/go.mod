@@ -1,0 +1,3 @@
+module cria.local/cria
+
+go 1.19

@@ -1,0 +1,633 @@
+"""Python bindings for cria (Llama 2 inference) over its C ABI, with ctypes only.
+
+    import cria
+    with cria.Model("stories260K.gguf") as model:
+        session = model.session(temperature=0)
+        for chunk in session.stream("Once upon a time", max_tokens=50):
+            print(chunk, end="", flush=True)
+
+The shared library is found, in this order, at $CRIA_LIBRARY, next to this package
+(cria/libcria.so*), or by the system's loader (libcria.so.1).
+
+A Model may be shared by threads; a Session is used by one thread at a time. Errors raise
+CriaError (or a subclass named after the status: ContextFull, Cancelled, ...).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from ctypes import (POINTER, Structure, byref, c_bool, c_char, c_char_p, c_float, c_int32,
+                    c_size_t, c_uint32, c_uint64, c_void_p)
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    "ABI_VERSION", "Model", "Session", "ModelInfo", "GenerateResult", "CriaError",
+    "InvalidArgument", "StructSize", "BufferTooSmall", "InvalidFile", "Unsupported", "IoError",
+    "OutOfMemory", "ContextFull", "Cancelled", "InvalidState", "InternalError", "version",
+]
+
+ABI_VERSION = 1  # CRIA_ABI_VERSION of the cria.h these bindings mirror
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+class CriaError(Exception):
+    """A cria call failed. `status` is the cria_status number, `status_name` its name."""
+
+    def __init__(self, status: int, status_name: str, message: str):
+        super().__init__(f"{message} [{status_name}]")
+        self.status = status
+        self.status_name = status_name
+        self.message = message
+
+
+class InvalidArgument(CriaError): pass
+class StructSize(CriaError): pass
+class BufferTooSmall(CriaError): pass
+class InvalidFile(CriaError): pass
+class Unsupported(CriaError): pass
+class IoError(CriaError): pass
+class OutOfMemory(CriaError): pass
+class ContextFull(CriaError): pass
+class Cancelled(CriaError): pass
+class InvalidState(CriaError): pass
+class InternalError(CriaError): pass
+
+
+_ERRORS = {1: InvalidArgument, 2: StructSize, 3: BufferTooSmall, 4: InvalidFile, 5: Unsupported,
+           6: IoError, 7: OutOfMemory, 8: ContextFull, 9: Cancelled, 10: InvalidState,
+           11: InternalError}
+_BUFFER_TOO_SMALL = 3
+_CANCELLED = 9
+
+# ---- C declarations (mirroring cria.h) --------------------------------------------------------
+
+_progress_fn = ctypes.CFUNCTYPE(c_bool, c_float, c_void_p)
+_text_fn = ctypes.CFUNCTYPE(c_bool, POINTER(c_char), c_size_t, c_void_p)
+
+
+class _ModelParams(Structure):
+    _fields_ = [("struct_size", c_uint32), ("tokenizer_path", c_char_p),
+                ("progress", _progress_fn), ("progress_user_data", c_void_p)]
+
+
+class _ModelInfo(Structure):
+    _fields_ = [("struct_size", c_uint32), ("format", c_int32), ("dim", c_int32),
+                ("hidden_dim", c_int32), ("n_layers", c_int32), ("n_heads", c_int32),
+                ("n_kv_heads", c_int32), ("vocab_size", c_int32), ("context_length", c_int32),
+                ("rms_norm_eps", c_float), ("rope_theta", c_float), ("has_vocabulary", c_bool)]
+
+
+class _ChatMessage(Structure):
+    _fields_ = [("role", c_int32), ("content", c_char_p)]
+
+
+class _SamplingParams(Structure):
+    _fields_ = [("struct_size", c_uint32), ("temperature", c_float), ("top_k", c_int32),
+                ("top_p", c_float), ("seed", c_uint64)]
+
+
+class _SessionParams(Structure):
+    _fields_ = [("struct_size", c_uint32), ("context_length", c_int32), ("n_threads", c_int32),
+                ("max_batch", c_int32), ("sampling", POINTER(_SamplingParams))]
+
+
+class _GenerateParams(Structure):
+    _fields_ = [("struct_size", c_uint32), ("temperature", c_float), ("top_k", c_int32),
+                ("top_p", c_float), ("seed", c_uint64), ("max_tokens", c_int32),
+                ("stop_strings", POINTER(c_char_p)), ("n_stop_strings", c_size_t),
+                ("prompt_progress", _progress_fn), ("prompt_progress_user_data", c_void_p)]
+
+
+class _GenerateResult(Structure):
+    _fields_ = [("struct_size", c_uint32), ("stop_reason", c_int32), ("n_prompt_tokens", c_int32),
+                ("n_tokens", c_int32), ("prompt_seconds", ctypes.c_double),
+                ("generate_seconds", ctypes.c_double)]
+
+
+_STOP_REASONS = {0: "end_of_sequence", 1: "max_tokens", 2: "context_full", 3: "stop_string",
+                 4: "cancelled"}
+_ROLES = {"system": 0, "user": 1, "assistant": 2}
+
+
+def _find_library() -> str:
+    env = os.environ.get("CRIA_LIBRARY")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    local = sorted(glob.glob(os.path.join(here, "libcria.so*")))
+    if local:
+        return local[0]
+    found = ctypes.util.find_library("cria")
+    if found:
+        return found
+    return "libcria.so.%d" % ABI_VERSION
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    S = c_int32  # cria_status
+    P = c_void_p
+    sigs = {
+        "cria_version": (c_char_p, []),
+        "cria_abi_version": (c_uint32, []),
+        "cria_abi_check": (c_bool, [c_uint32]),
+        "cria_status_name": (c_char_p, [c_int32]),
+        "cria_last_error": (c_char_p, []),
+        "cria_model_params_init": (None, [POINTER(_ModelParams)]),
+        "cria_model_load": (S, [c_char_p, POINTER(_ModelParams), POINTER(P)]),
+        "cria_model_free": (None, [P]),
+        "cria_model_info_init": (None, [POINTER(_ModelInfo)]),
+        "cria_model_get_info": (S, [P, POINTER(_ModelInfo)]),
+        "cria_model_vocab_size": (S, [P, POINTER(c_int32)]),
+        "cria_model_bos": (S, [P, POINTER(c_int32)]),
+        "cria_model_eos": (S, [P, POINTER(c_int32)]),
+        "cria_model_token_piece": (S, [P, c_int32, c_char_p, c_size_t, POINTER(c_size_t)]),
+        "cria_tokenize": (S, [P, c_char_p, c_size_t, c_uint32, POINTER(c_int32), c_size_t,
+                              POINTER(c_size_t)]),
+        "cria_detokenize": (S, [P, POINTER(c_int32), c_size_t, c_char_p, c_size_t,
+                                POINTER(c_size_t)]),
+        "cria_chat_apply_template": (S, [P, POINTER(_ChatMessage), c_size_t, POINTER(c_int32),
+                                         c_size_t, POINTER(c_size_t)]),
+        "cria_sampling_params_init": (None, [POINTER(_SamplingParams)]),
+        "cria_session_params_init": (None, [POINTER(_SessionParams)]),
+        "cria_session_create": (S, [P, POINTER(_SessionParams), POINTER(P)]),
+        "cria_session_free": (None, [P]),
+        "cria_session_reset": (S, [P]),
+        "cria_session_set_sampling": (S, [P, POINTER(_SamplingParams)]),
+        "cria_session_n_past": (S, [P, POINTER(c_int32)]),
+        "cria_session_context_length": (S, [P, POINTER(c_int32)]),
+        "cria_session_eval": (S, [P, POINTER(c_int32), c_size_t, c_size_t, POINTER(c_size_t)]),
+        "cria_session_logits": (S, [P, POINTER(c_float), c_size_t, POINTER(c_size_t)]),
+        "cria_session_sample": (S, [P, POINTER(c_int32)]),
+        "cria_session_sample_logits": (S, [P, POINTER(c_float), c_size_t, POINTER(c_int32)]),
+        "cria_session_accept": (S, [P, c_int32, c_char_p, c_size_t, POINTER(c_size_t)]),
+        "cria_session_flush_text": (S, [P, c_char_p, c_size_t, POINTER(c_size_t)]),
+        "cria_generate_params_init": (None, [POINTER(_GenerateParams)]),
+        "cria_generate_result_init": (None, [POINTER(_GenerateResult)]),
+        "cria_generate_tokens": (S, [P, POINTER(c_int32), c_size_t, POINTER(_GenerateParams),
+                                     _text_fn, P, POINTER(_GenerateResult)]),
+    }
+    for name, (res, args) in sigs.items():
+        f = getattr(lib, name)
+        f.restype = res
+        f.argtypes = args
+
+
+_lib: Optional[ctypes.CDLL] = None
+
+
+def _library() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        lib = ctypes.CDLL(_find_library())
+        _declare(lib)
+        if not lib.cria_abi_check(ABI_VERSION):
+            raise ImportError(lib.cria_last_error().decode("utf-8", "replace"))
+        _lib = lib
+    return _lib
+
+
+def _check(status: int) -> None:
+    if status != 0:
+        lib = _library()
+        name = lib.cria_status_name(status).decode()
+        message = lib.cria_last_error().decode("utf-8", "replace")
+        raise _ERRORS.get(status, CriaError)(status, name, message)
+
+
+def version() -> str:
+    """The library's version string."""
+    return _library().cria_version().decode()
+
+
+def _path(p: Union[str, bytes, os.PathLike]) -> bytes:
+    p = os.fspath(p)
+    return p if isinstance(p, bytes) else p.encode("utf-8", "surrogateescape")
+
+
+def _int_array(values: Sequence[int]):
+    return (c_int32 * len(values))(*values)
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    format: str
+    dim: int
+    hidden_dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    context_length: int
+    rms_norm_eps: float
+    rope_theta: float
+    has_vocabulary: bool
+
+
+class Model:
+    """A loaded model (GGUF or llama2.c), immutable and shareable across threads.
+
+    progress: optional callable(fraction) -> bool; returning False (or raising) cancels the
+    load with Cancelled (or the exception raised).
+    """
+
+    def __init__(self, path, tokenizer_path=None,
+                 progress: Optional[Callable[[float], bool]] = None):
+        lib = _library()
+        self._lib = lib
+        self._handle = None
+        params = _ModelParams()
+        lib.cria_model_params_init(byref(params))
+        if tokenizer_path is not None:
+            params.tokenizer_path = _path(tokenizer_path)
+        raised: List[BaseException] = []
+        if progress is not None:
+            def on_progress(fraction, _user):
+                try:
+                    return bool(progress(fraction))
+                except BaseException as e:  # noqa: BLE001 -- re-raised below
+                    raised.append(e)
+                    return False
+            params.progress = _progress_fn(on_progress)
+        handle = c_void_p()
+        status = lib.cria_model_load(_path(path), byref(params), byref(handle))
+        if raised:
+            raise raised[0]
+        _check(status)
+        self._handle = handle
+
+    def close(self) -> None:
+        """Frees the model. Sessions created from it must not be used afterwards."""
+        if self._handle:
+            self._lib.cria_model_free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
+
+    def _h(self):
+        if not self._handle:
+            raise InvalidState(10, "invalid_state", "the model is closed")
+        return self._handle
+
+    @property
+    def info(self) -> ModelInfo:
+        i = _ModelInfo()
+        self._lib.cria_model_info_init(byref(i))
+        _check(self._lib.cria_model_get_info(self._h(), byref(i)))
+        return ModelInfo("gguf" if i.format == 0 else "llama2c", i.dim, i.hidden_dim, i.n_layers,
+                         i.n_heads, i.n_kv_heads, i.vocab_size, i.context_length,
+                         i.rms_norm_eps, i.rope_theta, bool(i.has_vocabulary))
+
+    def _int_query(self, fn) -> int:
+        v = c_int32()
+        _check(fn(self._h(), byref(v)))
+        return v.value
+
+    @property
+    def vocab_size(self) -> int:
+        return self._int_query(self._lib.cria_model_vocab_size)
+
+    @property
+    def bos(self) -> int:
+        return self._int_query(self._lib.cria_model_bos)
+
+    @property
+    def eos(self) -> int:
+        return self._int_query(self._lib.cria_model_eos)
+
+    def _sized_text(self, call) -> bytes:
+        need = c_size_t()
+        cap = 64
+        while True:
+            buf = ctypes.create_string_buffer(cap)
+            status = call(buf, cap, byref(need))
+            if status == _BUFFER_TOO_SMALL and need.value + 1 > cap:
+                cap = need.value + 1
+                continue
+            _check(status)
+            return buf.raw[:need.value]
+
+    def token_piece(self, token: int) -> str:
+        """The vocabulary piece of a token id, in SentencePiece form ("▁" for spaces)."""
+        return _text(self._sized_text(
+            lambda b, c, n: self._lib.cria_model_token_piece(self._h(), token, b, c, n)))
+
+    def tokenize(self, text: str, add_bos: bool = True, add_eos: bool = False,
+                 parse_special: bool = False) -> List[int]:
+        data = text.encode("utf-8")
+        flags = (1 if add_bos else 0) | (2 if add_eos else 0) | (4 if parse_special else 0)
+        need = c_size_t()
+        cap = len(data) + 4
+        while True:
+            out = (c_int32 * cap)()
+            status = self._lib.cria_tokenize(self._h(), data, len(data), flags, out, cap,
+                                             byref(need))
+            if status == _BUFFER_TOO_SMALL and need.value > cap:
+                cap = need.value
+                continue
+            _check(status)
+            return list(out[:need.value])
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        arr = _int_array(tokens)
+        return _text(self._sized_text(
+            lambda b, c, n: self._lib.cria_detokenize(self._h(), arr, len(tokens), b, c, n)))
+
+    def chat_template(self, messages: Iterable[Union[Tuple[str, str], dict]]) -> List[int]:
+        """Token ids of a conversation in the Llama 2 chat format ([INST], <<SYS>>).
+
+        messages: (role, content) pairs or {"role": ..., "content": ...} dicts; roles are
+        "system" (optional, first), then "user" and "assistant" alternating, ending with "user".
+        """
+        items = []
+        for m in messages:
+            role, content = (m["role"], m["content"]) if isinstance(m, dict) else m
+            if role not in _ROLES:
+                raise InvalidArgument(1, "invalid_argument", f"unknown role {role!r}")
+            items.append((_ROLES[role], content.encode("utf-8")))
+        arr = (_ChatMessage * len(items))(*[_ChatMessage(r, c) for r, c in items])
+        need = c_size_t()
+        status = self._lib.cria_chat_apply_template(self._h(), arr, len(items), None, 0,
+                                                    byref(need))
+        if status != _BUFFER_TOO_SMALL:
+            _check(status)
+        out = (c_int32 * max(need.value, 1))()
+        _check(self._lib.cria_chat_apply_template(self._h(), arr, len(items), out, need.value,
+                                                  byref(need)))
+        return list(out[:need.value])
+
+    def session(self, **options) -> "Session":
+        """A new Session over this model (see Session for the options)."""
+        return Session(self, **options)
+
+
+# ---- sessions -------------------------------------------------------------------------------
+
+
+@dataclass
+class GenerateResult:
+    text: str
+    stop_reason: str  # end_of_sequence, max_tokens, context_full, stop_string, cancelled
+    n_prompt_tokens: int
+    n_tokens: int
+    prompt_seconds: float
+    generate_seconds: float
+
+
+def _sampling(temperature, top_k, top_p, seed) -> _SamplingParams:
+    s = _SamplingParams()
+    _library().cria_sampling_params_init(byref(s))
+    s.temperature, s.top_k, s.top_p, s.seed = temperature, top_k, top_p, seed
+    return s
+
+
+class Session:
+    """A sequence over a Model: KV cache, logits, sampler and text decoder.
+
+    Options: context_length (0: the model's), n_threads (0: all cores), max_batch, and the
+    sampling used by sample()/stream(): temperature (0: greedy), top_k, top_p, seed.
+    Use a session from one thread at a time.
+    """
+
+    def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,
+                 max_batch: int = 64, temperature: float = 0.8, top_k: int = 40,
+                 top_p: float = 0.95, seed: int = 0):
+        self._lib = model._lib
+        self.model = model  # keeps the model alive
+        self._handle = None
+        self._sampling = (temperature, top_k, top_p, seed)
+        samp = _sampling(*self._sampling)
+        params = _SessionParams()
+        self._lib.cria_session_params_init(byref(params))
+        params.context_length, params.n_threads, params.max_batch = context_length, n_threads, max_batch
+        params.sampling = ctypes.pointer(samp)
+        handle = c_void_p()
+        _check(self._lib.cria_session_create(model._h(), byref(params), byref(handle)))
+        self._handle = handle
+        self._vocab = model.vocab_size
+
+    def close(self) -> None:
+        if self._handle:
+            self._lib.cria_session_free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _h(self):
+        if not self._handle:
+            raise InvalidState(10, "invalid_state", "the session is closed")
+        return self._handle
+
+    def reset(self) -> None:
+        _check(self._lib.cria_session_reset(self._h()))
+
+    def set_sampling(self, temperature: float = 0.8, top_k: int = 40, top_p: float = 0.95,
+                     seed: int = 0) -> None:
+        s = _sampling(temperature, top_k, top_p, seed)
+        _check(self._lib.cria_session_set_sampling(self._h(), byref(s)))
+        self._sampling = (temperature, top_k, top_p, seed)
+
+    @property
+    def n_past(self) -> int:
+        v = c_int32()
+        _check(self._lib.cria_session_n_past(self._h(), byref(v)))
+        return v.value
+
+    @property
+    def context_length(self) -> int:
+        v = c_int32()
+        _check(self._lib.cria_session_context_length(self._h(), byref(v)))
+        return v.value
+
+    # -- step API --
+
+    def eval(self, tokens: Sequence[int], max_positions: int = 0) -> int:
+        """Evaluates up to max_positions (0: all) of tokens; returns how many were."""
+        arr = _int_array(tokens)
+        done = c_size_t()
+        _check(self._lib.cria_session_eval(self._h(), arr, len(tokens), max_positions,
+                                           byref(done)))
+        return done.value
+
+    def logits(self) -> List[float]:
+        out = (c_float * self._vocab)()
+        n = c_size_t()
+        _check(self._lib.cria_session_logits(self._h(), out, self._vocab, byref(n)))
+        return list(out[:n.value])
+
+    def sample(self, logits: Optional[Sequence[float]] = None) -> int:
+        """Draws a token from the current logits, or from `logits` when given."""
+        tok = c_int32()
+        if logits is None:
+            _check(self._lib.cria_session_sample(self._h(), byref(tok)))
+        else:
+            arr = (c_float * len(logits))(*logits)
+            _check(self._lib.cria_session_sample_logits(self._h(), arr, len(logits), byref(tok)))
+        return tok.value
+
+    def accept(self, token: int) -> str:
+        """Appends a token (evaluating it) and returns the text it completes."""
+        need = c_size_t()
+        cap = 64
+        while True:
+            buf = ctypes.create_string_buffer(cap)
+            status = self._lib.cria_session_accept(self._h(), token, buf, cap, byref(need))
+            if status == _BUFFER_TOO_SMALL and need.value + 1 > cap:
+                cap = need.value + 1
+                continue
+            _check(status)
+            return _text(buf.raw[:need.value])
+
+    def flush_text(self) -> str:
+        need = c_size_t()
+        buf = ctypes.create_string_buffer(64)
+        status = self._lib.cria_session_flush_text(self._h(), buf, 64, byref(need))
+        if status == _BUFFER_TOO_SMALL:
+            buf = ctypes.create_string_buffer(need.value + 1)
+            status = self._lib.cria_session_flush_text(self._h(), buf, need.value + 1, byref(need))
+        _check(status)
+        return _text(buf.raw[:need.value])
+
+    def _prompt_ids(self, prompt: Union[str, Sequence[int]]) -> List[int]:
+        if isinstance(prompt, str):
+            return self.model.tokenize(prompt, add_bos=self.n_past == 0)
+        return list(prompt)
+
+    def stream(self, prompt: Union[str, Sequence[int]], max_tokens: int = -1,
+               stop: Sequence[str] = (), positions_per_step: int = 0) -> Iterator[str]:
+        """A generator of text chunks, built on the step API with the session's sampling.
+
+        Stop it early by leaving the loop (or calling .close() on it); the session then holds
+        what was generated so far. A stop string ends the stream and is not yielded.
+        """
+        ids = self._prompt_ids(prompt)
+        if len(ids) > self.context_length - self.n_past:
+            raise ContextFull(8, "context_full", "the prompt does not fit in the free context")
+        done = 0
+        while done < len(ids):
+            done += self.eval(ids[done:], positions_per_step)
+        eos, bos = self.model.eos, self.model.bos
+        held = ""
+        n = 0
+        while max_tokens < 0 or n < max_tokens:
+            if self.n_past >= self.context_length:
+                break
+            tok = self.sample()
+            if tok in (eos, bos):
+                held += self.flush_text()
+                break
+            held += self.accept(tok)
+            n += 1
+            cut = min((held.find(s) for s in stop if s and s in held), default=-1)
+            if cut >= 0:
+                if cut:
+                    yield held[:cut]
+                return
+            keep = 0
+            for s in stop:
+                for k in range(min(len(s) - 1, len(held)), keep, -1):
+                    if held.endswith(s[:k]):
+                        keep = k
+                        break
+            if len(held) > keep:
+                yield held[:len(held) - keep]
+                held = held[len(held) - keep:]
+        if held:
+            yield held
+
+    # -- high level --
+
+    def generate(self, prompt: Union[str, Sequence[int]], max_tokens: int = -1,
+                 stop: Sequence[str] = (), on_text: Optional[Callable[[str], object]] = None,
+                 temperature: Optional[float] = None, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, seed: Optional[int] = None,
+                 on_prompt_progress: Optional[Callable[[float], bool]] = None) -> GenerateResult:
+        """Generates text for a prompt (text, or token ids such as chat_template's).
+
+        on_text(chunk) receives the text as it is produced; returning False cancels (the
+        result's stop_reason is then "cancelled"); an exception raised in it cancels and is
+        re-raised. Sampling defaults to the session's. Returns a GenerateResult with the
+        whole text.
+        """
+        lib = self._lib
+        t, k, p, s = self._sampling
+        params = _GenerateParams()
+        lib.cria_generate_params_init(byref(params))
+        params.temperature = t if temperature is None else temperature
+        params.top_k = k if top_k is None else top_k
+        params.top_p = p if top_p is None else top_p
+        params.seed = s if seed is None else seed
+        params.max_tokens = max_tokens
+        stops = [x.encode("utf-8") for x in stop]
+        stop_arr = (c_char_p * max(len(stops), 1))(*stops)
+        params.stop_strings = stop_arr
+        params.n_stop_strings = len(stops)
+        raised: List[BaseException] = []
+        pieces: List[str] = []
+
+        def text_cb(ptr, length, _user):
+            try:
+                chunk = _text(ctypes.string_at(ptr, length))
+                pieces.append(chunk)
+                return on_text is None or on_text(chunk) is not False
+            except BaseException as e:  # noqa: BLE001 -- re-raised below
+                raised.append(e)
+                return False
+
+        prompt_cancelled: List[bool] = []
+
+        def progress_cb(fraction, _user):
+            try:
+                go_on = bool(on_prompt_progress(fraction))
+                if not go_on:
+                    prompt_cancelled.append(True)
+                return go_on
+            except BaseException as e:  # noqa: BLE001
+                raised.append(e)
+                return False
+
+        if on_prompt_progress is not None:
+            params.prompt_progress = _progress_fn(progress_cb)
+        ids = self._prompt_ids(prompt)
+        arr = _int_array(ids)
+        result = _GenerateResult()
+        lib.cria_generate_result_init(byref(result))
+        status = lib.cria_generate_tokens(self._h(), arr, len(ids), byref(params),
+                                          _text_fn(text_cb), None, byref(result))
+        if raised:
+            raise raised[0]
+        if status != _CANCELLED or prompt_cancelled:
+            _check(status)  # a cancelled prompt raises Cancelled; a cancelled text is a result
+        return GenerateResult("".join(pieces), _STOP_REASONS.get(result.stop_reason, "unknown"),
+                              result.n_prompt_tokens, result.n_tokens, result.prompt_seconds,
+                              result.generate_seconds)

@@ -1,0 +1,181 @@
+"""Tests of the ctypes bindings; CRIA_LIBRARY and CRIA_SHARED_DIR come from CTest."""
+import os
+import threading
+
+import pytest
+
+import cria
+
+SHARED = os.environ.get("CRIA_SHARED_DIR", os.path.join(os.path.dirname(__file__), "../../../../shared"))
+MODELS = os.path.join(SHARED, "models")
+STORIES = os.path.join(MODELS, "stories260K.gguf")
+
+
+def golden_completion():
+    with open(os.path.join(SHARED, "golden", "stories260K.once.t0.n200.txt"), encoding="utf-8") as f:
+        text = f.read()
+    assert text.startswith("Once upon a time")
+    return text[len("Once upon a time"):]
+
+
+@pytest.fixture(scope="module")
+def model():
+    with cria.Model(STORIES) as m:
+        yield m
+
+
+def test_version():
+    assert cria.version().count(".") == 2
+
+
+def test_info_and_vocabulary(model):
+    info = model.info
+    assert (info.format, info.dim, info.n_layers, info.n_heads, info.n_kv_heads) == ("gguf", 64, 5, 8, 4)
+    assert info.vocab_size == model.vocab_size == 512
+    assert info.has_vocabulary
+    assert (model.bos, model.eos) == (1, 2)
+    assert model.token_piece(1) == "<s>"
+    with pytest.raises(cria.InvalidArgument):
+        model.token_piece(512)
+
+
+def test_tokenize_roundtrip(model):
+    ids = model.tokenize("Once upon a time")
+    assert ids[0] == model.bos
+    assert model.detokenize(ids) == "Once upon a time"
+    assert model.tokenize("</s>", add_bos=False, parse_special=True) == [2]
+    assert len(model.tokenize("x" * 300, add_bos=False)) > 0  # grows the buffer
+    with pytest.raises(cria.InvalidArgument):
+        model.detokenize([1, 100000])
+
+
+def test_generate_greedy_matches_llama2c(model):
+    with model.session(temperature=0) as s:
+        chunks = []
+        r = s.generate("Once upon a time", max_tokens=40, on_text=chunks.append)
+        assert r.stop_reason == "max_tokens" and r.n_tokens == 40
+        assert "".join(chunks) == r.text
+        assert golden_completion().startswith(r.text) and len(r.text) > 40
+        assert s.n_past == r.n_prompt_tokens + 40
+
+
+def test_stream_equals_generate(model):
+    with model.session(temperature=0) as s:
+        streamed = "".join(s.stream("Once upon a time", max_tokens=40, positions_per_step=2))
+        s.reset()
+        assert streamed == s.generate("Once upon a time", max_tokens=40).text
+
+
+def test_stop_strings(model):
+    golden = golden_completion()
+    stop = golden[60:65]
+    expected = golden[:golden.index(stop)]
+    with model.session(temperature=0) as s:
+        r = s.generate("Once upon a time", max_tokens=100, stop=[stop])
+        assert r.stop_reason == "stop_string" and r.text == expected
+        s.reset()
+        assert "".join(s.stream("Once upon a time", max_tokens=100, stop=[stop])) == expected
+
+
+def test_cancel_by_return_value(model):
+    with model.session(temperature=0) as s:
+        r = s.generate("Once upon a time", on_text=lambda t: False)
+        assert r.stop_reason == "cancelled" and r.n_tokens == 1
+
+
+def test_cancel_by_exception(model):
+    class Stop(Exception):
+        pass
+
+    def boom(text):
+        raise Stop()
+
+    with model.session(temperature=0) as s:
+        with pytest.raises(Stop):
+            s.generate("Once upon a time", on_text=boom)
+        with pytest.raises(cria.Cancelled):
+            s.generate("Once upon a time", on_prompt_progress=lambda f: False)
+
+
+def test_cancel_stream_by_breaking(model):
+    with model.session(temperature=0) as s:
+        gen = s.stream("Once upon a time")
+        first = next(gen)
+        gen.close()
+        assert first and s.n_past == 6  # the prompt's 5 tokens and one generated
+
+
+def test_step_api(model):
+    with model.session(temperature=0) as s:
+        with pytest.raises(cria.InvalidState):
+            s.sample()
+        ids = model.tokenize("Once upon a time")
+        assert s.eval(ids, max_positions=2) == 2
+        assert s.eval(ids[2:]) == len(ids) - 2
+        logits = s.logits()
+        assert len(logits) == 512
+        tok = s.sample()
+        assert tok == max(range(512), key=lambda i: logits[i])
+        assert s.sample(logits) == tok
+        text = s.accept(tok)
+        assert golden_completion().startswith(text)
+        with pytest.raises(cria.InvalidArgument):
+            s.accept(-1)
+
+
+def test_context_full(model):
+    with model.session(temperature=0, context_length=16) as s:
+        r = s.generate("Once upon a time")
+        assert r.stop_reason == "context_full" and s.n_past == 16
+        with pytest.raises(cria.ContextFull):
+            s.generate("more")
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(cria.IoError):
+        cria.Model(os.path.join(MODELS, "missing.gguf"))
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\xff" * 60)
+    with pytest.raises(cria.CriaError):
+        cria.Model(bad)
+    with pytest.raises(cria.Cancelled):
+        cria.Model(STORIES, progress=lambda f: False)
+    seen = []
+    cria.Model(STORIES, progress=lambda f: seen.append(f) or True).close()
+    assert seen[-1] == 1.0
+
+
+def test_llama2c_with_tokenizer():
+    with cria.Model(os.path.join(MODELS, "stories260K.bin"),
+                    tokenizer_path=os.path.join(MODELS, "stories260K.tok512.bin")) as m:
+        assert m.info.format == "llama2c"
+        with m.session(temperature=0) as s:
+            text = s.generate("Once upon a time", max_tokens=20).text
+        assert golden_completion().startswith(text)
+
+
+def test_chat_template():
+    with cria.Model(os.path.join(MODELS, "llama2-tiny-random.gguf")) as m:
+        ids = m.chat_template([("system", "Be brief."), ("user", "Hello"),
+                               {"role": "assistant", "content": "Hi."}, ("user", "Bye")])
+        expected = (m.tokenize("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHello [/INST] Hi. ", add_eos=True)
+                    + m.tokenize("[INST] Bye [/INST]"))
+        assert ids == expected
+        assert ids[:4] == [1, 518, 25580, 29962]
+        with pytest.raises(cria.InvalidArgument):
+            m.chat_template([("assistant", "no")])
+
+
+def test_threads_share_a_model(model):
+    results = [None] * 3
+
+    def work(i):
+        with model.session(temperature=0, n_threads=1) as s:
+            results[i] = s.generate("Once upon a time", max_tokens=20).text
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] and results.count(results[0]) == 3
