@@ -40,6 +40,7 @@ double matrix_flops_per_token(const cria::Model& m) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
+  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path;
   int64_t n_prompt = 512, n_gen = 128;
   int reps = 3;
@@ -53,6 +54,7 @@ int cmd_bench(int argc, char** argv) {
     else if (a.is("-t", "--threads")) options.n_threads = static_cast<int>(a.int_value());
     else if (a.is("--gemm")) options.gemm = cria::parse_gemm_backend(a.value());
     else if (a.is("--kv-type")) options.kv_type = cli::parse_kv_type(a.value());
+    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("--json")) json = true;
     else if (a.is("-h", "--help")) {
       std::fputs(
@@ -66,7 +68,7 @@ int cmd_bench(int argc, char** argv) {
   if (n_prompt < 0 || n_gen < 0 || reps < 1) throw std::invalid_argument("-p, -n >= 0 and -r >= 1");
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, "", false);
+  auto model = cli::load_model(model_path, "", false, false, load_mode);
   double load_s = cli::now_seconds() - t0;
   const cria::LlamaConfig& c = model->config();
   options.context_length = std::max<int64_t>(n_prompt, n_gen) + 1;

@@ -10,6 +10,7 @@
 #include "cria/engine/session.hpp"
 
 int cmd_logits(int argc, char** argv) {
+  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path, out_path, ids_text;
   cria::SessionOptions session_options;
   for (cli::Args a(argc, argv); !a.done();) {
@@ -20,6 +21,7 @@ int cmd_logits(int argc, char** argv) {
     else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
     else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
     else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
+    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("-b", "--batch")) session_options.max_batch = a.int_value();
     else if (a.is("-h", "--help")) {
       std::fputs("usage: cria logits -m MODEL --tokens \"ID ID ...\" -o OUT.f32 [-t N] [-b BATCH] [-c CTX]\n", stdout);
@@ -33,7 +35,7 @@ int cmd_logits(int argc, char** argv) {
   if (!in.eof()) throw std::invalid_argument("--tokens: not a list of integers");
   if (tokens.empty()) throw std::invalid_argument("--tokens: no ids given");
 
-  auto model = cli::load_model(model_path, "", false);
+  auto model = cli::load_model(model_path, "", false, false, load_mode);
   cria::Session session(*model, session_options);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().vocab_size));
   session.eval(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data());

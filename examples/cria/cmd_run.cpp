@@ -8,6 +8,7 @@
 #include "cria/generate.hpp"
 
 int cmd_run(int argc, char** argv) {
+  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path, tokenizer_path, prompt;
   cria::GenerateParams params;
   cria::SessionOptions session_options;
@@ -26,6 +27,7 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
     else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
     else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
+    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"
@@ -45,7 +47,7 @@ int cmd_run(int argc, char** argv) {
   params.sampling.seed = seed < 0 ? std::random_device{}() : static_cast<uint64_t>(seed);
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, tokenizer_path, true);
+  auto model = cli::load_model(model_path, tokenizer_path, true, false, load_mode);
   cria::Session session(*model, session_options);
   double load_seconds = cli::now_seconds() - t0;
 

@@ -17,15 +17,23 @@ inline double now_seconds() {
 // Loads a model and insists that it has a tokenizer when `need_tokenizer`.
 inline std::unique_ptr<cria::Model> load_model(const std::string& path,
                                                const std::string& tokenizer_path,
-                                               bool need_tokenizer, bool inspect_only = false) {
+                                               bool need_tokenizer, bool inspect_only = false,
+                                               cria::io::MappedFile::Mode mode = cria::io::MappedFile::Mode::Map) {
   if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
   cria::LoadOptions options;
   options.tokenizer_path = tokenizer_path;
   options.inspect_only = inspect_only;
+  options.load_mode = mode;
   auto model = cria::Model::load(path, options);
   if (need_tokenizer && !model->tokenizer())
     throw std::invalid_argument(path + " has no vocabulary: give one with --tokenizer FILE");
   return model;
+}
+
+inline cria::io::MappedFile::Mode parse_load_mode(const std::string& name) {
+  if (name == "map") return cria::io::MappedFile::Mode::Map;
+  if (name == "read") return cria::io::MappedFile::Mode::Read;
+  throw std::invalid_argument("--load is map or read, not '" + name + "'");
 }
 
 inline cria::DType parse_kv_type(const std::string& name) {

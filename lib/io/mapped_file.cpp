@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,7 +13,25 @@
 
 namespace cria::io {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Reads the whole file into `dst`, in large pieces.
+void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
+  size_t done = 0;
+  while (done < size) {
+    const size_t want = std::min<size_t>(size - done, size_t{64} << 20);
+    ssize_t got = ::pread(fd, dst + done, want, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0)
+      throw Error(ErrorCode::Io, path + ": read failed at byte " + std::to_string(done) + ": " +
+                                     (got < 0 ? std::strerror(errno) : "unexpected end of file"));
+    done += static_cast<size_t>(got);
+  }
+}
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path, Mode mode) : path_(path), mode_(mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -23,13 +42,35 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
                                    (err ? std::string(": ") + std::strerror(err) : ""));
   }
   size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
+  if (size_ > 0 && mode == Mode::Map) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);
       throw Error(ErrorCode::Io, path + ": cannot map: " + std::strerror(err));
     }
+    data_ = static_cast<const uint8_t*>(p);
+    mapped_bytes_ = size_;
+  } else if (size_ > 0) {
+    mapped_bytes_ = (size_ + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      throw Error(ErrorCode::OutOfMemory, path + ": cannot allocate " +
+                                              std::to_string(mapped_bytes_ >> 20) +
+                                              " MiB to read the file into: " + std::strerror(err));
+    }
+    ::madvise(p, mapped_bytes_, MADV_HUGEPAGE);  // advice only: fine if refused
+    try {
+      read_all(fd, static_cast<uint8_t*>(p), size_, path);
+    } catch (...) {
+      ::munmap(p, mapped_bytes_);
+      ::close(fd);
+      throw;
+    }
+    ::mprotect(p, mapped_bytes_, PROT_READ);
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);
@@ -45,16 +86,20 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = other.data_;
     size_ = other.size_;
+    mapped_bytes_ = other.mapped_bytes_;
+    mode_ = other.mode_;
     other.data_ = nullptr;
     other.size_ = 0;
+    other.mapped_bytes_ = 0;
   }
   return *this;
 }
 
 void MappedFile::release() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), mapped_bytes_);
   data_ = nullptr;
   size_ = 0;
+  mapped_bytes_ = 0;
 }
 
 }  // namespace cria::io

@@ -62,7 +62,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   report_progress(options, 0.0f);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
-  m->file_ = std::make_shared<const io::MappedFile>(path);
+  m->file_ = std::make_shared<const io::MappedFile>(path, options.load_mode);
   report_progress(options, 0.1f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;

@@ -1,5 +1,7 @@
 #pragma once
-// A read-only memory mapping of a whole file: model weights are used in place from it.
+// A whole file in memory, read-only: either mapped (pages come from the page cache, shared
+// between processes, nothing is read before it is used) or read into anonymous memory
+// advised for transparent huge pages (fewer TLB misses while weights stream by).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,8 +10,11 @@ namespace cria::io {
 
 class MappedFile {
  public:
+  enum class Mode { Map, Read };
+
   MappedFile() = default;
-  explicit MappedFile(const std::string& path);  // throws cria::Error (Io) naming the path
+  // Throws cria::Error (Io, OutOfMemory) naming the path.
+  explicit MappedFile(const std::string& path, Mode mode = Mode::Map);
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
@@ -18,6 +23,7 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  Mode mode() const { return mode_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -25,6 +31,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t mapped_bytes_ = 0;  // length of the mapping (rounded up in Read mode)
+  Mode mode_ = Mode::Map;
 };
 
 }  // namespace cria::io

@@ -26,6 +26,10 @@ struct LoadOptions {
   // Called with the fraction loaded (0 to 1) a few times during load; returning false
   // cancels the load, which then throws Error(ErrorCode::Cancelled).
   std::function<bool(float)> progress;
+  // Map: weights are used in place from the file mapping (instant load, shared between
+  // processes). Read: the file is read into anonymous memory advised for huge pages (a full
+  // read at load, private memory, steadier generation speed).
+  io::MappedFile::Mode load_mode = io::MappedFile::Mode::Map;
 };
 
 struct TensorDescription {
