@@ -361,15 +361,18 @@ CRIA_API cria_status cria_session_sample_logits(cria_session *session, const flo
 /* Appends `token` to the sequence: evaluates it (one position, so the logits for the next
 ** token are ready) and writes the text it completes (possibly "" while a multi-byte UTF-8
 ** character is incomplete) to `text` with a NUL; *out_length receives the text's length.
-** `text` may be NULL when `capacity` is 0 and the caller does not want text, but when the
-** token completes text that does not fit, CRIA_ERROR_BUFFER_TOO_SMALL is returned and the
-** token is NOT accepted (retry with the needed size). The concatenated texts continue the
-** text of the tokens evaluated before exactly. Full context: CRIA_ERROR_CONTEXT_FULL. */
+** When the text does not fit, CRIA_ERROR_BUFFER_TOO_SMALL is returned with the needed length
+** and the token is NOT accepted (retry with a larger buffer; 64 bytes nearly always do).
+** Exception to the buffer convention: text NULL with capacity 0 accepts the token and
+** discards its text. The concatenated texts continue the text of the tokens evaluated
+** before exactly. A full context: CRIA_ERROR_CONTEXT_FULL. */
 CRIA_API cria_status cria_session_accept(cria_session *session, int32_t token, char *text,
                                          size_t capacity, size_t *out_length);
 
-/* Ends a stream of accepted tokens: writes bytes still held back (an incomplete UTF-8
-** sequence at the end, decoded as U+FFFD) and clears them. Same buffer rules as accept. */
+/* Ends a stream of accepted tokens: writes the bytes still held back (an incomplete UTF-8
+** sequence at the end, each byte becoming U+FFFD) and clears them; text accepted afterwards
+** starts as a new text (its leading space dropped). Usual buffer rules: on
+** CRIA_ERROR_BUFFER_TOO_SMALL nothing is cleared. */
 CRIA_API cria_status cria_session_flush_text(cria_session *session, char *text,
                                              size_t capacity, size_t *out_length);
 
