@@ -29,6 +29,10 @@ static_assert(sizeof(BlockQ8) == 40 && sizeof(BlockQ8K) == 292, "activation bloc
 enum class ActFormat { F32, Q8, Q8K };
 
 using DotFn = float (*)(const void* w_row, const void* x_row, int64_t n);
+// Four consecutive weight rows (row_bytes apart) with one activation row: out[0..3]. Each
+// result equals DotFn's for that row bit for bit; interleaving rows only hides memory latency.
+using Dot4Fn = void (*)(const void* w_rows, size_t row_bytes, const void* x_row, int64_t n,
+                        float* out);
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 
 constexpr int kMaxTypes = 32;
@@ -38,6 +42,7 @@ struct Kernels {
   QuantizeFn quantize_q8;    // n a multiple of 32
   QuantizeFn quantize_q8k;   // n a multiple of 256
   DotFn dot[kMaxTypes];      // indexed by DType value; null: type not supported
+  Dot4Fn dot4[kMaxTypes];    // null: use dot row by row
   // Attention over the KV cache: y += a * x, and rows stored as fp16.
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);

@@ -1,5 +1,6 @@
 #include "cpu/ops.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -36,10 +37,25 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_str
   for (int64_t t = 0; t < n_tokens; ++t)
     quantize_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, cols);
   const uint8_t* act = activations.data();
-  pool.parallel_for(w.rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t* row = w.row(r);
-      for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = dot(row, act + t * act_bytes, cols);
+  // Work goes out in groups of four rows (a split that does not depend on the thread count);
+  // full groups use the four-row kernel where the type has one.
+  const Dot4Fn dot4 = k.dot4[static_cast<int>(w.dtype)];
+  const int64_t groups = (w.rows + 3) / 4;
+  pool.parallel_for(groups, [&](int64_t begin, int64_t end, int) {
+    float four[4];
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t r0 = 4 * g;
+      if (dot4 && r0 + 4 <= w.rows) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          dot4(w.row(r0), w.row_bytes, act + t * act_bytes, cols, four);
+          for (int i = 0; i < 4; ++i) out[t * out_stride + r0 + i] = four[i];
+        }
+        continue;
+      }
+      for (int64_t r = r0; r < std::min(r0 + 4, w.rows); ++r) {
+        const uint8_t* row = w.row(r);
+        for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = dot(row, act + t * act_bytes, cols);
+      }
     }
   });
 }

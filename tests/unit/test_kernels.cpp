@@ -149,3 +149,31 @@ TEST_CASE("dot kernels equal the reference decoders for every type and instructi
     }
   }
 }
+
+TEST_CASE("four-row kernels give each row's dot-kernel result bit for bit") {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 512;
+  for (Isa isa : available_isas()) {
+    const Kernels& k = kernels_for(isa);
+    for (int type = 0; type < kMaxTypes; ++type) {
+      if (!k.dot4[type]) continue;
+      const DType t = static_cast<DType>(type);
+      std::vector<uint8_t> rows;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<uint8_t> row = random_row(t, n, rng);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      const size_t row_bytes = rows.size() / 4;
+      std::vector<float> x(n);
+      for (float& v : x) v = normal(rng);
+      std::vector<uint8_t> enc(activation_row_bytes(t, n));
+      quantize_activations(k, t, x.data(), enc.data(), n);
+      float four[4];
+      k.dot4[type](rows.data(), row_bytes, enc.data(), n, four);
+      CAPTURE(dtype_name(t));
+      CAPTURE(isa_name(isa));
+      for (int r = 0; r < 4; ++r) CHECK(four[r] == k.dot[type](rows.data() + r * row_bytes, enc.data(), n));
+    }
+  }
+}
