@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cria/error.hpp"
+#include "cpu/kernels.hpp"
 #include "cria/quant.hpp"
 
 namespace cria {
@@ -89,9 +90,7 @@ void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weig
   stream.wait();
 }
 
-void to_bf16(const float* x, uint16_t* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
-}
+void to_bf16(const float* x, uint16_t* y, int64_t n) { active_kernels().f32_to_bf16(x, y, n); }
 
 }  // namespace
 
@@ -100,6 +99,8 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
   if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
   if (t == DType::F32) return GemmBackend::OneDnnF32;
   if (t == DType::F16 || t == DType::BF16) return GemmBackend::OneDnnBf16;
+  // Block formats: decoding a chunk of rows to bf16 pays off once enough positions share it.
+  if (n_tokens >= 32) return GemmBackend::OneDnnBf16;
   return GemmBackend::Kernels;
 }
 
@@ -110,6 +111,7 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
   if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
   const int64_t k = w.cols;
   const bool bf16 = backend == GemmBackend::OneDnnBf16;
+  const Kernels& kernels = active_kernels();
 
   // Activations in the GEMM's input type, converted once.
   thread_local std::vector<uint16_t> x_bf16;
@@ -139,13 +141,14 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
           decoded_bf16.resize(static_cast<size_t>(rows * k));
           row.resize(static_cast<size_t>(k));
           for (int64_t r = 0; r < rows; ++r) {
-            dequantize_row(w.dtype, w.row(r0 + r), row.data(), k);
+            dequantize_fast(kernels, w.dtype, w.row(r0 + r), row.data(), k);
             to_bf16(row.data(), &decoded_bf16[r * k], k);
           }
           weights = decoded_bf16.data();
         } else {
           decoded_f32.resize(static_cast<size_t>(rows * k));
-          for (int64_t r = 0; r < rows; ++r) dequantize_row(w.dtype, w.row(r0 + r), &decoded_f32[r * k], k);
+          for (int64_t r = 0; r < rows; ++r)
+            dequantize_fast(kernels, w.dtype, w.row(r0 + r), &decoded_f32[r * k], k);
           weights = decoded_f32.data();
         }
       }

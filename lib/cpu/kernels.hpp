@@ -47,7 +47,13 @@ struct Kernels {
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+  // For the GEMM backends: rows decoded to f32 (null: dequantize_row), f32 to bf16.
+  void (*dequantize[kMaxTypes])(const void* row, float* y, int64_t n);
+  void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);
 };
+
+// Decodes one row with the fastest decoder available for its type.
+void dequantize_fast(const Kernels& k, DType t, const void* row, float* y, int64_t n);
 
 ActFormat activation_format(DType weight_type);
 // Bytes of one activation row of n elements in the format `weight_type` needs.

@@ -257,6 +257,10 @@ void f32_to_f16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
 
+void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
 Kernels make_scalar() {
   Kernels k{};
   k.isa = Isa::Scalar;
@@ -278,6 +282,7 @@ Kernels make_scalar() {
   k.axpy_f32 = axpy_f32;
   k.axpy_f16 = axpy_f16;
   k.f32_to_f16 = f32_to_f16;
+  k.f32_to_bf16 = f32_to_bf16;
   return k;
 }
 
@@ -299,6 +304,11 @@ const Kernels& kernels_for(Isa isa) {
 const Kernels& active_kernels() {
   static const Kernels& k = kernels_for(active_isa());
   return k;
+}
+
+void dequantize_fast(const Kernels& k, DType t, const void* row, float* y, int64_t n) {
+  if (auto fn = k.dequantize[static_cast<int>(t)]) fn(row, y, n);
+  else dequantize_row(t, row, y, n);
 }
 
 ActFormat activation_format(DType t) {
