@@ -17,6 +17,7 @@ static void usage() {
       "  bench       speed:  cria bench -m MODEL [-p 512] [-n 128] [-t THREADS] [--json]\n"
       "  synth       random-weight model:  cria synth --shape 7b --type Q4_0 -o OUT.gguf\n"
       "  logits      raw logits:  cria logits -m MODEL --tokens \"1 2 3\" -o OUT.f32\n"
+      "  quantize    convert weights:  cria quantize IN.gguf OUT.gguf Q4_K_M\n"
       "Run 'cria COMMAND --help' for a command's options.\n",
       stderr);
 }
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
       {"perplexity", cmd_perplexity}, {"tokenize", cmd_tokenize},
       {"detokenize", cmd_detokenize}, {"logits", cmd_logits},
       {"synth", cmd_synth},           {"bench", cmd_bench},
+      {"quantize", cmd_quantize},
   };
   for (const Command& c : commands) {
     if (!std::strcmp(argv[1], c.name)) {

@@ -80,7 +80,8 @@ static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block layout");
 
 // Converts one row of n elements to f32. Throws cria::Error for types without a decoder.
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
-// Encodes one row of n f32 elements (F32, F16, BF16, Q8_0, Q4_0), for writers and tests.
+// Encodes one row of n f32 elements (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K;
+// n a multiple of the block size), for writers and tests. Values must be finite.
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
 
 }  // namespace cria

@@ -61,6 +61,15 @@ void dequantize_q3_k(const BlockQ3_K* b, float* y, int64_t n);
 void dequantize_q4_k(const BlockQ4_K* b, float* y, int64_t n);
 void dequantize_q5_k(const BlockQ5_K* b, float* y, int64_t n);
 void dequantize_q6_k(const BlockQ6_K* b, float* y, int64_t n);
+// Encoders of the other block formats, in lib/quant/quantize_more.cpp.
+void quantize_q4_1(const float* x, BlockQ4_1* b, int64_t n);
+void quantize_q5_0(const float* x, BlockQ5_0* b, int64_t n);
+void quantize_q5_1(const float* x, BlockQ5_1* b, int64_t n);
+void quantize_q2_k(const float* x, BlockQ2_K* b, int64_t n);
+void quantize_q3_k(const float* x, BlockQ3_K* b, int64_t n);
+void quantize_q4_k(const float* x, BlockQ4_K* b, int64_t n);
+void quantize_q5_k(const float* x, BlockQ5_K* b, int64_t n);
+void quantize_q6_k(const float* x, BlockQ6_K* b, int64_t n);
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
   switch (type) {
@@ -159,6 +168,14 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
       }
       return;
     }
+    case DType::Q4_1: quantize_q4_1(src, static_cast<BlockQ4_1*>(dst), n); return;
+    case DType::Q5_0: quantize_q5_0(src, static_cast<BlockQ5_0*>(dst), n); return;
+    case DType::Q5_1: quantize_q5_1(src, static_cast<BlockQ5_1*>(dst), n); return;
+    case DType::Q2_K: quantize_q2_k(src, static_cast<BlockQ2_K*>(dst), n); return;
+    case DType::Q3_K: quantize_q3_k(src, static_cast<BlockQ3_K*>(dst), n); return;
+    case DType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); return;
+    case DType::Q5_K: quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), n); return;
+    case DType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); return;
     default:
       throw Error(ErrorCode::Unsupported,
                   std::string("no encoder for weight type ") + dtype_name(type));
