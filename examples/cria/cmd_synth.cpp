@@ -56,7 +56,7 @@ int cmd_synth(int argc, char** argv) {
     else if (a.is("--vocab")) vocab_path = a.value();
     else if (a.is("--seed")) seed = static_cast<uint64_t>(a.int_value());
     else if (a.is("-h", "--help")) {
-      std::fputs("usage: cria synth --shape 7b|13b|70b|tinyllama|110m --type F32|F16|BF16|Q8_0|Q4_0\n"
+      std::fputs("usage: cria synth --shape 7b|13b|70b|tinyllama|110m --type TYPE (F32, F16, Q4_0, Q4_K, ...)\n"
                  "                  -o OUT.gguf [--vocab VOCAB] [--seed S]\n"
                  "Random weights in a Llama shape (norms in F32, all matrices in TYPE). With\n"
                  "--vocab (tokenizer.model, tokenizer.bin or GGUF) the file carries that vocabulary.\n",
@@ -70,11 +70,14 @@ int cmd_synth(int argc, char** argv) {
     if (shape_name == s.name) shape = &s;
   if (!shape) throw std::invalid_argument("unknown shape '" + shape_name + "'");
   cria::DType type = cria::DType::Unknown;
-  for (cria::DType t : {cria::DType::F32, cria::DType::F16, cria::DType::BF16, cria::DType::Q8_0,
-                        cria::DType::Q4_0})
-    if (type_name == cria::dtype_name(t)) type = t;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const cria::DTypeTraits* t = cria::dtype_traits(id);
+    if (t && t->runs && type_name == t->name) type = static_cast<cria::DType>(id);
+  }
   if (type == cria::DType::Unknown)
-    throw std::invalid_argument("synth writes F32, F16, BF16, Q8_0 or Q4_0, not '" + type_name + "'");
+    throw std::invalid_argument("synth writes one of the types cria runs (F32, F16, BF16, Q8_0, "
+                                "Q4_0, ..., Q6_K), not '" + type_name + "'; for mixes such as "
+                                "Q4_K_M, synth F16 and use cria quantize");
 
   cria::io::GgufWriter w;
   w.set_string("general.architecture", "llama");
