@@ -40,21 +40,17 @@ double matrix_flops_per_token(const cria::Model& m) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path;
   int64_t n_prompt = 512, n_gen = 128;
   int reps = 3;
   bool json = false;
-  cria::SessionOptions options;
+  cli::EngineOptions engine;
   for (cli::Args a(argc, argv); !a.done();) {
-    if (a.is("-m", "--model")) model_path = a.value();
+    if (engine.parse(a)) continue;
+    else if (a.is("-m", "--model")) model_path = a.value();
     else if (a.is("-p", "--n-prompt")) n_prompt = a.int_value();
     else if (a.is("-n", "--n-gen")) n_gen = a.int_value();
     else if (a.is("-r", "--repetitions")) reps = static_cast<int>(a.int_value());
-    else if (a.is("-t", "--threads")) options.n_threads = static_cast<int>(a.int_value());
-    else if (a.is("--gemm")) options.gemm = cria::parse_gemm_backend(a.value());
-    else if (a.is("--kv-type")) options.kv_type = cli::parse_kv_type(a.value());
-    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("--json")) json = true;
     else if (a.is("-h", "--help")) {
       std::fputs(
@@ -68,12 +64,12 @@ int cmd_bench(int argc, char** argv) {
   if (n_prompt < 0 || n_gen < 0 || reps < 1) throw std::invalid_argument("-p, -n >= 0 and -r >= 1");
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, "", false, false, load_mode);
+  auto model = cli::load_model(model_path, "", false, false, engine.load_mode);
   double load_s = cli::now_seconds() - t0;
   const cria::LlamaConfig& c = model->config();
-  options.context_length = std::max<int64_t>(n_prompt, n_gen) + 1;
-  options.max_batch = std::max<int64_t>(n_prompt, 1);
-  cria::Session session(*model, options);
+  engine.session.context_length = std::max<int64_t>(n_prompt, n_gen) + 1;
+  engine.session.max_batch = std::max<int64_t>(n_prompt, 1);
+  cria::Session session(*model, engine.session);
   const int threads = session.n_threads();
 
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
@@ -113,7 +109,7 @@ int cmd_bench(int argc, char** argv) {
         "\"gen_bandwidth_ratio\": %.4f, \"prompt_flops\": %.4g, \"gemm_peak_bf16\": %.4g, "
         "\"gemm_peak_f32\": %.4g, \"prompt_peak_ratio_bf16\": %.4f, \"prompt_peak_ratio_f32\": %.4f}\n",
         model_path.c_str(), static_cast<unsigned long long>(model->file_size()), threads,
-        cria::kernel_isa(), cria::gemm_backend_name(options.gemm), load_s * 1e3,
+        cria::kernel_isa(), cria::gemm_backend_name(engine.session.gemm), load_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
         bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
         gemm_bf16, gemm_f32, prompt_flops / gemm_bf16, prompt_flops / gemm_f32);
@@ -121,7 +117,7 @@ int cmd_bench(int argc, char** argv) {
   }
   std::printf("model: %s (%.2f GB), %d threads, kernels %s, gemm %s, load %.0f ms\n",
               model_path.c_str(), model->file_size() / 1e9, threads, cria::kernel_isa(),
-              cria::gemm_backend_name(options.gemm), load_s * 1e3);
+              cria::gemm_backend_name(engine.session.gemm), load_s * 1e3);
   std::printf("%-8s %14s   %s\n", "test", "tokens/s", "ratio to this machine's limit (same run)");
   if (n_prompt > 0)
     std::printf("pp%-6lld %14.2f   %.1f GFLOP/s = %.0f%% of the bf16 GEMM peak (%.0f GFLOP/s), "

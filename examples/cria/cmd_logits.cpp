@@ -10,19 +10,14 @@
 #include "cria/engine/session.hpp"
 
 int cmd_logits(int argc, char** argv) {
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path, out_path, ids_text;
-  cria::SessionOptions session_options;
+  cli::EngineOptions engine;
   for (cli::Args a(argc, argv); !a.done();) {
-    if (a.is("-m", "--model")) model_path = a.value();
+    if (engine.parse(a)) continue;
+    else if (a.is("-m", "--model")) model_path = a.value();
     else if (a.is("--tokens")) ids_text = a.value();
     else if (a.is("-o", "--output")) out_path = a.value();
-    else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
-    else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
-    else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
-    else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
-    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
-    else if (a.is("-b", "--batch")) session_options.max_batch = a.int_value();
+    else if (a.is("-b", "--batch")) engine.session.max_batch = a.int_value();
     else if (a.is("-h", "--help")) {
       std::fputs("usage: cria logits -m MODEL --tokens \"ID ID ...\" -o OUT.f32 [-t N] [-b BATCH] [-c CTX]\n", stdout);
       return 0;
@@ -35,8 +30,8 @@ int cmd_logits(int argc, char** argv) {
   if (!in.eof()) throw std::invalid_argument("--tokens: not a list of integers");
   if (tokens.empty()) throw std::invalid_argument("--tokens: no ids given");
 
-  auto model = cli::load_model(model_path, "", false, false, load_mode);
-  cria::Session session(*model, session_options);
+  auto model = cli::load_model(model_path, "", false, false, engine.load_mode);
+  cria::Session session(*model, engine.session);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().vocab_size));
   session.eval(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data());
   std::FILE* f = std::fopen(out_path.c_str(), "wb");

@@ -10,31 +10,25 @@
 #include "cria/engine/session.hpp"
 
 int cmd_perplexity(int argc, char** argv) {
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path, tokenizer_path, text_path;
-  cria::SessionOptions session_options;
+  cli::EngineOptions engine;
   for (cli::Args a(argc, argv); !a.done();) {
-    if (a.is("-m", "--model")) model_path = a.value();
+    if (engine.parse(a)) continue;
+    else if (a.is("-m", "--model")) model_path = a.value();
     else if (a.is("--tokenizer", "-z")) tokenizer_path = a.value();
     else if (a.is("-f", "--file")) text_path = a.value();
-    else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
-    else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
-    else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
-    else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
-    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("-h", "--help")) {
       std::fputs("usage: cria perplexity -m MODEL -f TEXTFILE [-c CTX] [-t THREADS] [--tokenizer FILE]\n", stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
   if (text_path.empty()) throw std::invalid_argument("no text given (-f TEXTFILE)");
-  if (session_options.context_length < 0) throw std::invalid_argument("-c must be positive");
-  auto model = cli::load_model(model_path, tokenizer_path, true, false, load_mode);
+  auto model = cli::load_model(model_path, tokenizer_path, true, false, engine.load_mode);
   std::string text = cli::read_file(text_path);
   std::vector<int32_t> tokens = model->tokenizer()->encode(text, {});  // BOS + text
   if (tokens.size() < 2) throw std::invalid_argument(text_path + ": the text has no tokens to score");
 
-  cria::Session session(*model, session_options);
+  cria::Session session(*model, engine.session);
   const int64_t ctx = session.context_length();
   const int64_t vocab = model->config().vocab_size;
   std::vector<float> logits;

@@ -8,13 +8,13 @@
 #include "cria/generate.hpp"
 
 int cmd_run(int argc, char** argv) {
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
   std::string model_path, tokenizer_path, prompt;
   cria::GenerateParams params;
-  cria::SessionOptions session_options;
+  cli::EngineOptions engine;
   int64_t seed = -1;
   for (cli::Args a(argc, argv); !a.done();) {
-    if (a.is("-m", "--model")) model_path = a.value();
+    if (engine.parse(a)) continue;
+    else if (a.is("-m", "--model")) model_path = a.value();
     else if (a.is("--tokenizer", "-z")) tokenizer_path = a.value();
     else if (a.is("-p", "--prompt")) prompt = a.value();
     else if (a.is("-f", "--file")) prompt = cli::read_file(a.value());
@@ -23,11 +23,6 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("--top-k")) params.sampling.top_k = static_cast<int32_t>(a.int_value());
     else if (a.is("--top-p")) params.sampling.top_p = static_cast<float>(a.float_value());
     else if (a.is("--seed", "-s")) seed = a.int_value();
-    else if (a.is("-c", "--ctx-size")) session_options.context_length = a.int_value();
-    else if (a.is("-t", "--threads")) session_options.n_threads = static_cast<int>(a.int_value());
-    else if (a.is("--gemm")) session_options.gemm = cria::parse_gemm_backend(a.value());
-    else if (a.is("--kv-type")) session_options.kv_type = cli::parse_kv_type(a.value());
-    else if (a.is("--load")) load_mode = cli::parse_load_mode(a.value());
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"
@@ -43,12 +38,11 @@ int cmd_run(int argc, char** argv) {
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
-  if (session_options.context_length < 0) throw std::invalid_argument("-c must be positive");
   params.sampling.seed = seed < 0 ? std::random_device{}() : static_cast<uint64_t>(seed);
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, tokenizer_path, true, false, load_mode);
-  cria::Session session(*model, session_options);
+  auto model = cli::load_model(model_path, tokenizer_path, true, false, engine.load_mode);
+  cria::Session session(*model, engine.session);
   double load_seconds = cli::now_seconds() - t0;
 
   const cria::Tokenizer& tokenizer = *model->tokenizer();

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "args.hpp"
+#include "cria/engine/session.hpp"
 #include "cria/model/model.hpp"
 
 namespace cli {
@@ -41,6 +43,31 @@ inline cria::DType parse_kv_type(const std::string& name) {
   if (name == "f32" || name == "F32") return cria::DType::F32;
   throw std::invalid_argument("--kv-type is f16 or f32, not '" + name + "'");
 }
+
+// Options every command that runs the model accepts: -c, -t, --gemm, --kv-type, --load.
+struct EngineOptions {
+  cria::SessionOptions session;
+  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
+
+  // Consumes the current argument when it is one of these options.
+  bool parse(Args& a) {
+    if (a.is("-c", "--ctx-size")) {
+      session.context_length = a.int_value();
+      if (session.context_length < 0) throw std::invalid_argument("-c must not be negative");
+    } else if (a.is("-t", "--threads")) {
+      session.n_threads = static_cast<int>(a.int_value());
+    } else if (a.is("--gemm")) {
+      session.gemm = cria::parse_gemm_backend(a.value());
+    } else if (a.is("--kv-type")) {
+      session.kv_type = parse_kv_type(a.value());
+    } else if (a.is("--load")) {
+      load_mode = parse_load_mode(a.value());
+    } else {
+      return false;
+    }
+    return true;
+  }
+};
 
 inline std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");

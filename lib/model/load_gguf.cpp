@@ -44,7 +44,8 @@ void Model::load_gguf(const LoadOptions& options) {
   c.rms_eps = static_cast<float>(g.get_double("llama.attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_base = static_cast<float>(g.get_double("llama.rope.freq_base", 10000.0));
   const io::GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
-  c.vocab_size = g.get_int("llama.vocab_size", embd && embd->n_dims == 2 ? embd->ne[1] : 0);
+  if (!embd) throw Error(ErrorCode::InvalidFile, path_ + ": tensor 'token_embd.weight' is missing");
+  c.vocab_size = g.get_int("llama.vocab_size", embd->n_dims == 2 ? embd->ne[1] : 0);
   c.validate(path_);
 
   if (g.has("llama.rope.dimension_count") &&
@@ -58,13 +59,10 @@ void Model::load_gguf(const LoadOptions& options) {
     throw Error(ErrorCode::Unsupported,
                 path_ + ": RoPE scaling '" + scaling + "' is not supported");
 
-  auto tensor = [&](const std::string& name, bool required = true) -> TensorView {
+  // A missing tensor is reported by validate_weights, with the shape it should have.
+  assign_weights([&](const std::string& name) -> TensorView {
     const io::GgufTensorInfo* t = g.find_tensor(name);
-    if (!t) {
-      if (required)
-        throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' is missing");
-      return {};
-    }
+    if (!t) return {};
     if (t->dtype == DType::Unknown && !options.inspect_only)
       throw Error(ErrorCode::Unsupported, path_ + ": tensor '" + name + "' has type " +
                                               ggml_type_name(t->ggml_type) +
@@ -73,27 +71,7 @@ void Model::load_gguf(const LoadOptions& options) {
       throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' has " +
                                               std::to_string(t->n_dims) + " dimensions");
     return view_of(*t);
-  };
-
-  weights_.token_embd = tensor("token_embd.weight");
-  weights_.layers.resize(static_cast<size_t>(c.n_layers));
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    std::string p = "blk." + std::to_string(l) + ".";
-    LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
-    w.attn_norm = tensor(p + "attn_norm.weight");
-    w.wq = tensor(p + "attn_q.weight");
-    w.wk = tensor(p + "attn_k.weight");
-    w.wv = tensor(p + "attn_v.weight");
-    w.wo = tensor(p + "attn_output.weight");
-    w.ffn_norm = tensor(p + "ffn_norm.weight");
-    w.w_gate = tensor(p + "ffn_gate.weight");
-    w.w_down = tensor(p + "ffn_down.weight");
-    w.w_up = tensor(p + "ffn_up.weight");
-  }
-  weights_.output_norm = tensor("output_norm.weight");
-  weights_.output = tensor("output.weight", /*required=*/false);
-  weights_.tied_output = weights_.output.empty();
-  if (weights_.tied_output) weights_.output = weights_.token_embd;
+  });
 
   for (const io::GgufTensorInfo& t : g.tensors()) {
     TensorDescription d;

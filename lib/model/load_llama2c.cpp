@@ -9,7 +9,9 @@ void Model::load_llama2c(const LoadOptions&) {
   io::Llama2cCheckpoint ck = io::parse_llama2c(*file_);
   config_ = ck.config;
 
-  auto tensor = [&](const std::string& name) -> TensorView {
+  // The separate classifier, when there is one, is "output.weight"; otherwise the lookup
+  // finds none and the output is tied to the embedding.
+  assign_weights([&](const std::string& name) -> TensorView {
     for (const io::Llama2cTensor& t : ck.tensors) {
       if (t.name != name) continue;
       TensorView v;
@@ -21,25 +23,7 @@ void Model::load_llama2c(const LoadOptions&) {
       return v;
     }
     return {};
-  };
-  weights_.token_embd = tensor("token_embd.weight");
-  weights_.layers.resize(static_cast<size_t>(config_.n_layers));
-  for (int64_t l = 0; l < config_.n_layers; ++l) {
-    std::string p = "blk." + std::to_string(l) + ".";
-    LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
-    w.attn_norm = tensor(p + "attn_norm.weight");
-    w.wq = tensor(p + "attn_q.weight");
-    w.wk = tensor(p + "attn_k.weight");
-    w.wv = tensor(p + "attn_v.weight");
-    w.wo = tensor(p + "attn_output.weight");
-    w.ffn_norm = tensor(p + "ffn_norm.weight");
-    w.w_gate = tensor(p + "ffn_gate.weight");
-    w.w_down = tensor(p + "ffn_down.weight");
-    w.w_up = tensor(p + "ffn_up.weight");
-  }
-  weights_.output_norm = tensor("output_norm.weight");
-  weights_.tied_output = ck.shared_classifier;
-  weights_.output = ck.shared_classifier ? weights_.token_embd : tensor("output.weight");
+  });
 
   for (const io::Llama2cTensor& t : ck.tensors)
     tensors_.push_back({t.name, "F32", t.shape, t.offset, t.nbytes});

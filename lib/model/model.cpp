@@ -95,6 +95,28 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   return m;
 }
 
+void Model::assign_weights(const std::function<TensorView(const std::string&)>& tensor) {
+  weights_.token_embd = tensor("token_embd.weight");
+  weights_.layers.resize(static_cast<size_t>(config_.n_layers));
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+    w.attn_norm = tensor(p + "attn_norm.weight");
+    w.wq = tensor(p + "attn_q.weight");
+    w.wk = tensor(p + "attn_k.weight");
+    w.wv = tensor(p + "attn_v.weight");
+    w.wo = tensor(p + "attn_output.weight");
+    w.ffn_norm = tensor(p + "ffn_norm.weight");
+    w.w_gate = tensor(p + "ffn_gate.weight");
+    w.w_down = tensor(p + "ffn_down.weight");
+    w.w_up = tensor(p + "ffn_up.weight");
+  }
+  weights_.output_norm = tensor("output_norm.weight");
+  weights_.output = tensor("output.weight");
+  weights_.tied_output = weights_.output.empty();
+  if (weights_.tied_output) weights_.output = weights_.token_embd;
+}
+
 void Model::validate_weights(bool check_types) const {
   const LlamaConfig& c = config_;
   check_matrix(path_, "token_embd.weight", weights_.token_embd, c.vocab_size, c.dim, check_types);

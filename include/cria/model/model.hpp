@@ -63,6 +63,9 @@ class Model {
   void load_gguf(const LoadOptions& options);
   void load_llama2c(const LoadOptions& options);
   void validate_weights(bool check_types) const;
+  // Fills weights_ from a lookup by GGUF tensor name (both formats use those names); the
+  // output matrix falls back to the token embedding when the lookup has none.
+  void assign_weights(const std::function<TensorView(const std::string& name)>& tensor);
 
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;
