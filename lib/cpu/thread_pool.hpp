@@ -1,6 +1,9 @@
 #pragma once
 // A persistent pool of worker threads. parallel_for splits [0, n) into one contiguous range
-// per thread; the calling thread takes the first range, so a pool of 1 runs inline.
+// per thread; the calling thread takes the first range, so a pool of 1 runs inline. Workers
+// spin briefly for the next job before sleeping: a token's forward pass hands out hundreds of
+// small jobs, and waking a sleeping thread costs more than most of them.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -31,9 +34,9 @@ class ThreadPool {
   std::condition_variable start_cv_, done_cv_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped (under mutex_) for each job
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace cria::cpu
