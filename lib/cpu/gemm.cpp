@@ -44,18 +44,22 @@ constexpr int64_t kChunkRows = 256;
 
 using dnnl::memory;
 
+constexpr size_t kMaxPrimitives = 256;
+
 struct OneDnn {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::mutex mutex;
   // Primitives are costly to create: keep one per shape and type.
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
 
-  dnnl::matmul& get(int64_t m, int64_t n, int64_t k, int64_t src_stride, int64_t dst_stride,
-                    bool bf16) {
+  // A handle (shared ownership): callers keep it valid even if the cache is cleared.
+  dnnl::matmul get(int64_t m, int64_t n, int64_t k, int64_t src_stride, int64_t dst_stride,
+                   bool bf16) {
     std::lock_guard<std::mutex> lock(mutex);
     auto key = std::make_tuple(m, n, k, src_stride, dst_stride, bf16);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
+    if (cache.size() >= kMaxPrimitives) cache.clear();  // prompts of many lengths: stay bounded
     const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     memory::desc src({m, k}, type, memory::dims{src_stride, 1});
     memory::desc weights({k, n}, type, memory::dims{1, k});  // stored as n rows of k
@@ -79,7 +83,7 @@ struct OpenBlasSingleThreaded {
 void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weights, int64_t n,
                 int64_t k, float* dst, int64_t dst_stride, bool bf16) {
   OneDnn& d = onednn();
-  dnnl::matmul& prim = d.get(m, n, k, src_stride, dst_stride, bf16);
+  dnnl::matmul prim = d.get(m, n, k, src_stride, dst_stride, bf16);
   const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   memory src_mem({{m, k}, type, memory::dims{src_stride, 1}}, d.engine, const_cast<void*>(src));
   memory w_mem({{k, n}, type, memory::dims{1, k}}, d.engine, const_cast<void*>(weights));
