@@ -8,6 +8,7 @@ packages=(
   libeigen3-dev libdnnl-dev libopenblas-dev libfmt-dev doctest-dev
   libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest
   golang-go
+  qemu-user
 )
 
 missing=()

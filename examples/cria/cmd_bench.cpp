@@ -94,8 +94,10 @@ int cmd_bench(int argc, char** argv) {
   const double pp_tps = median(pp), tg_tps = median(tg);
 
   const double bandwidth = cria::measure_read_bandwidth(threads);
-  const double gemm_bf16 = cria::measure_gemm_peak(threads, true);
   const double gemm_f32 = cria::measure_gemm_peak(threads, false);
+  // Without a bf16 matmul (CPUs without AVX-512) the f32 peak is the limit to compare with.
+  const double gemm_bf16_measured = cria::measure_gemm_peak(threads, true);
+  const double gemm_bf16 = gemm_bf16_measured > 0 ? gemm_bf16_measured : gemm_f32;
   const double bytes_per_token = static_cast<double>(weight_bytes_per_token(*model));
   const double gen_bytes_per_s = tg_tps * bytes_per_token;
   const double prompt_flops = pp_tps * matrix_flops_per_token(*model);

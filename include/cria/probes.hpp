@@ -10,7 +10,8 @@ namespace cria {
 // (median of `reps` passes).
 double measure_read_bandwidth(int n_threads, size_t bytes = size_t{1} << 30, int reps = 5);
 
-// FLOP/s of oneDNN's matmul [m x k] x [k x n] (bf16 inputs or f32), median of `reps`.
+// FLOP/s of oneDNN's matmul [m x k] x [k x n] (bf16 inputs or f32), median of `reps`;
+// 0 when this CPU has no such matmul (bf16 needs AVX-512).
 double measure_gemm_peak(int n_threads, bool bf16, int64_t m = 512, int64_t n = 4096,
                          int64_t k = 4096, int reps = 5);
 

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <map>
+#include <string>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
@@ -79,11 +80,31 @@ struct OpenBlasSingleThreaded {
   OpenBlasSingleThreaded() { openblas_set_num_threads(1); }
 };
 
+// Whether oneDNN has a bf16 matmul for this CPU (Debian's oneDNN 2.6 has none without
+// AVX-512): asked once by creating a small one.
+bool onednn_bf16_available() {
+  static const bool available = [] {
+    try {
+      onednn().get(16, 16, 32, 32, 16, true);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
 // One single-threaded oneDNN matmul on the calling thread.
 void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weights, int64_t n,
                 int64_t k, float* dst, int64_t dst_stride, bool bf16) {
   OneDnn& d = onednn();
-  dnnl::matmul prim = d.get(m, n, k, src_stride, dst_stride, bf16);
+  dnnl::matmul prim;
+  try {
+    prim = d.get(m, n, k, src_stride, dst_stride, bf16);
+  } catch (const dnnl::error& e) {
+    throw Error(ErrorCode::Unsupported, std::string("oneDNN has no ") + (bf16 ? "bf16" : "f32") +
+                                            " matmul for this CPU or shape: " + e.what());
+  }
   const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   memory src_mem({{m, k}, type, memory::dims{src_stride, 1}}, d.engine, const_cast<void*>(src));
   memory w_mem({{k, n}, type, memory::dims{1, k}}, d.engine, const_cast<void*>(weights));
@@ -99,12 +120,17 @@ void to_bf16(const float* x, uint16_t* y, int64_t n) { active_kernels().f32_to_b
 }  // namespace
 
 GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_tokens) {
+  if (requested == GemmBackend::OneDnnBf16 && !onednn_bf16_available())
+    throw Error(ErrorCode::Unsupported,
+                "--gemm onednn-bf16: this CPU has no bf16 matmul in oneDNN (it needs AVX-512); "
+                "use onednn-f32 or auto");
   if (requested != GemmBackend::Auto) return requested;
   if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
   if (t == DType::F32) return GemmBackend::OneDnnF32;
-  if (t == DType::F16 || t == DType::BF16) return GemmBackend::OneDnnBf16;
-  // Block formats: decoding a chunk of rows to bf16 pays off once enough positions share it.
-  if (n_tokens >= 32) return GemmBackend::OneDnnBf16;
+  const GemmBackend fast = onednn_bf16_available() ? GemmBackend::OneDnnBf16 : GemmBackend::OneDnnF32;
+  if (t == DType::F16 || t == DType::BF16) return fast;
+  // Block formats: decoding a chunk of rows pays off once enough positions share it.
+  if (n_tokens >= 32) return fast;
   return GemmBackend::Kernels;
 }
 

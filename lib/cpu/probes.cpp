@@ -9,6 +9,7 @@
 #include "cpu/cpu_features.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/thread_pool.hpp"
+#include "cria/error.hpp"
 #include "cria/quant.hpp"
 
 namespace cria {
@@ -83,7 +84,11 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m, int64_t n, int64_t
   }
   cpu::ThreadPool pool(n_threads);
   const GemmBackend backend = bf16 ? GemmBackend::OneDnnBf16 : GemmBackend::OneDnnF32;
-  cpu::gemm(backend, w, x.data(), m, k, out.data(), n, pool);  // warm-up: creates the primitive
+  try {
+    cpu::gemm(backend, w, x.data(), m, k, out.data(), n, pool);  // warm-up: creates the primitive
+  } catch (const Error&) {
+    return 0;  // no such matmul on this CPU
+  }
   std::vector<double> rates;
   for (int r = 0; r < reps; ++r) {
     double s = seconds_of([&] { cpu::gemm(backend, w, x.data(), m, k, out.data(), n, pool); });
