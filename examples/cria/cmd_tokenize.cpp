@@ -19,6 +19,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "common.hpp"
 #include "cria/io/gguf.hpp"
 #include "cria/io/mapped_file.hpp"
 #include "cria/tokenizer/tokenizer.hpp"
@@ -262,19 +263,6 @@ std::string from_hex(const std::string& s, size_t line) {
   return out;
 }
 
-std::string read_all(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
-  std::string data;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  bool failed = std::ferror(f);
-  std::fclose(f);
-  if (failed) throw std::runtime_error(path + ": read error");
-  return data;
-}
-
 // Calls fn(line, number) for each line of -f FILE or stdin (without the newline).
 template <class Fn>
 void for_each_line(const std::string& file, Fn fn) {
@@ -285,7 +273,7 @@ void for_each_line(const std::string& file, Fn fn) {
     fn(line, number);
   };
   if (!file.empty()) {
-    std::string data = read_all(file);
+    std::string data = cli::read_file(file);
     size_t start = 0;
     while (start < data.size()) {
       size_t nl = data.find('\n', start);
@@ -405,7 +393,7 @@ int cmd_tokenize(int argc, char** argv) {
 
   std::string text;
   if (!file.empty()) {
-    text = read_all(file);
+    text = cli::read_file(file);
   } else {
     for (size_t k = 0; k < words.size(); ++k) {
       if (k) text += ' ';
@@ -499,7 +487,7 @@ int cmd_detokenize(int argc, char** argv) {
   }
 
   if (!file.empty()) {
-    std::string data = read_all(file);
+    std::string data = cli::read_file(file);
     std::string cur;
     for (char c : data) {
       if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == ',' || c == '[' || c == ']') {

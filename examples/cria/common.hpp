@@ -1,7 +1,9 @@
 #pragma once
 // Pieces shared by the CLI commands.
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -71,7 +73,7 @@ struct EngineOptions {
 
 inline std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error(path + ": cannot open");
+  if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
   std::string data;
   char buf[65536];
   size_t n;
