@@ -12,6 +12,7 @@
 
 #include "cria/error.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
 #include "cria/quant.hpp"
 
 namespace cria {
@@ -117,6 +118,11 @@ void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weig
 
 void to_bf16(const float* x, uint16_t* y, int64_t n) { active_kernels().f32_to_bf16(x, y, n); }
 
+void decode_row(const Kernels& kernels, const TensorView& w, int64_t r, float* y) {
+  if (w.layout == RowLayout::Grouped16) dequantize_grouped_row(w.dtype, w.row(r), y, w.cols);
+  else dequantize_fast(kernels, w.dtype, w.row(r), y, w.cols);
+}
+
 }  // namespace
 
 GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_tokens) {
@@ -137,6 +143,8 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
 bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
   static const OpenBlasSingleThreaded openblas_threads;
+  // Grouped rows have their own integer GEMM, which Auto prefers at any batch size.
+  if (w.layout == RowLayout::Grouped16 && requested == GemmBackend::Auto) return false;
   const GemmBackend backend = resolve_gemm_backend(requested, w.dtype, n_tokens);
   if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
   const int64_t k = w.cols;
@@ -171,14 +179,14 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
           decoded_bf16.resize(static_cast<size_t>(rows * k));
           row.resize(static_cast<size_t>(k));
           for (int64_t r = 0; r < rows; ++r) {
-            dequantize_fast(kernels, w.dtype, w.row(r0 + r), row.data(), k);
+            decode_row(kernels, w, r0 + r, row.data());
             to_bf16(row.data(), &decoded_bf16[r * k], k);
           }
           weights = decoded_bf16.data();
         } else {
           decoded_f32.resize(static_cast<size_t>(rows * k));
           for (int64_t r = 0; r < rows; ++r)
-            dequantize_fast(kernels, w.dtype, w.row(r0 + r), &decoded_f32[r * k], k);
+            decode_row(kernels, w, r0 + r, &decoded_f32[r * k]);
           weights = decoded_f32.data();
         }
       }

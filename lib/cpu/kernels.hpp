@@ -34,6 +34,11 @@ using DotFn = float (*)(const void* w_row, const void* x_row, int64_t n);
 using Dot4Fn = void (*)(const void* w_rows, size_t row_bytes, const void* x_row, int64_t n,
                         float* out);
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
+// Rows in RowLayout::Grouped16 with activations from quantize_grouped_activations (packed.hpp):
+// out[t * out_stride + r] for r < n_rows, t < n_tokens.
+using GroupedGemmFn = void (*)(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                               int64_t cols, float* out, int64_t out_stride);
 
 constexpr int kMaxTypes = 32;
 
@@ -50,6 +55,8 @@ struct Kernels {
   // For the GEMM backends: rows decoded to f32 (null: dequantize_row), f32 to bf16.
   void (*dequantize[kMaxTypes])(const void* row, float* y, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);
+  // Kernels for grouped rows; null: this instruction set keeps the file's layout.
+  GroupedGemmFn grouped_gemm[kMaxTypes];
 };
 
 // Decodes one row with the fastest decoder available for its type.

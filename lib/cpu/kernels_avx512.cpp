@@ -1,10 +1,16 @@
 // AVX-512 VNNI kernels (compiled with those flags; selected at run time).
 #define CRIA_SIMD_NS avx512
 #include "cpu/kernels_simd.inc"
+#include "cpu/packed.hpp"
 
 namespace cria::cpu {
 const Kernels& avx512_kernels() {
-  static const Kernels k = avx512::make_kernels(scalar_kernels(), Isa::Avx512);
+  static const Kernels k = [] {
+    Kernels k = avx512::make_kernels(scalar_kernels(), Isa::Avx512);
+    k.grouped_gemm[static_cast<int>(DType::Q4_0)] = grouped_gemm_q4_0_avx512;
+    k.grouped_gemm[static_cast<int>(DType::Q8_0)] = grouped_gemm_q8_0_avx512;
+    return k;
+  }();
   return k;
 }
 }  // namespace cria::cpu

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
 #include "cria/error.hpp"
 #include "cria/quant.hpp"
 
@@ -24,8 +25,40 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return acc[0];
 }
 
+namespace {
+
+// Rows per work item for grouped weights: a split that does not depend on the thread count.
+constexpr int64_t kGroupedRowsPerItem = 16;
+
+void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
+                    float* out, int64_t out_stride, ThreadPool& pool) {
+  const Kernels& k = active_kernels();
+  const GroupedGemmFn gemm = k.grouped_gemm[static_cast<int>(w.dtype)];
+  if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
+  const size_t act_bytes = grouped_activation_bytes(w.cols);
+  thread_local std::vector<uint8_t> activations;
+  if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    quantize_grouped_activations(k, x + t * x_stride, activations.data() + t * act_bytes, w.cols);
+  const uint8_t* act = activations.data();
+  const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
+  pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t r0 = i * kGroupedRowsPerItem;
+      const int64_t rows = std::min(kGroupedRowsPerItem, w.rows - r0);
+      gemm(w.row(r0), w.row_bytes, rows, act, act_bytes, n_tokens, w.cols, out + r0, out_stride);
+    }
+  });
+}
+
+}  // namespace
+
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
             int64_t out_stride, ThreadPool& pool) {
+  if (w.layout == RowLayout::Grouped16) {
+    matmul_grouped(w, x, n_tokens, x_stride, out, out_stride, pool);
+    return;
+  }
   const Kernels& k = active_kernels();
   const DotFn dot = k.dot[static_cast<int>(w.dtype)];
   if (!dot) throw Error(ErrorCode::Unsupported, std::string("no kernel for weight type ") + dtype_name(w.dtype));

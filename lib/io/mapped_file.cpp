@@ -78,6 +78,21 @@ MappedFile::MappedFile(const std::string& path, Mode mode) : path_(path), mode_(
 
 MappedFile::~MappedFile() { release(); }
 
+void MappedFile::edit_copy(const std::function<void(uint8_t* data)>& edit) {
+  if (mode_ != Mode::Read)
+    throw Error(ErrorCode::InvalidArgument, path_ + ": a mapped file cannot be edited in place");
+  if (!data_) return;
+  uint8_t* data = const_cast<uint8_t*>(data_);
+  ::mprotect(data, mapped_bytes_, PROT_READ | PROT_WRITE);
+  try {
+    edit(data);
+  } catch (...) {
+    ::mprotect(data, mapped_bytes_, PROT_READ);
+    throw;
+  }
+  ::mprotect(data, mapped_bytes_, PROT_READ);
+}
+
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {

@@ -3,9 +3,13 @@
 #include "cria/model/model.hpp"
 
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "cria/error.hpp"
 #include "cria/io/llama2c.hpp"
+#include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
 
 namespace cria {
 
@@ -83,6 +87,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       m->runnable_ = false;
     }
   }
+  if (options.regroup && !options.inspect_only && options.load_mode == io::MappedFile::Mode::Read)
+    m->regroup_weights();
   report_progress(options, 0.8f);
   if (!options.tokenizer_path.empty())
     m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
@@ -137,6 +143,40 @@ void Model::validate_weights(bool check_types) const {
   }
   check_norm(path_, "output_norm.weight", weights_.output_norm, c.dim);
   check_matrix(path_, "output.weight", weights_.output, c.vocab_size, c.dim, check_types);
+}
+
+}  // namespace cria
+
+namespace cria {
+
+void Model::regroup_weights() {
+  const cpu::Kernels& kernels = cpu::active_kernels();
+  std::vector<TensorView*> matrices;
+  for (LlamaLayerWeights& l : weights_.layers)
+    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(t);
+  // A tied output is also the embedding table, which is read row by row in the file's layout.
+  if (!weights_.tied_output) matrices.push_back(&weights_.output);
+  const uint8_t* base = file_->data();
+  std::const_pointer_cast<io::MappedFile>(file_)->edit_copy([&](uint8_t* data) {
+    for (TensorView* t : matrices) {
+      if (!cpu::groupable(t->dtype, t->cols) || !kernels.grouped_gemm[static_cast<int>(t->dtype)]) continue;
+      uint8_t* first = data + (static_cast<const uint8_t*>(t->data) - base);
+      const TensorView view = *t;
+      // Rows are independent: two threads halve the pass over a multi-gigabyte model.
+      auto regroup_rows = [&](int64_t begin, int64_t end) {
+        std::vector<uint8_t> plain(view.row_bytes);
+        for (int64_t r = begin; r < end; ++r) {
+          uint8_t* row = first + static_cast<size_t>(r) * view.row_bytes;
+          std::memcpy(plain.data(), row, view.row_bytes);
+          cpu::group_row(view.dtype, plain.data(), row, view.cols);
+        }
+      };
+      std::thread helper(regroup_rows, view.rows / 2, view.rows);
+      regroup_rows(0, view.rows / 2);
+      helper.join();
+      t->layout = RowLayout::Grouped16;
+    }
+  });
 }
 
 }  // namespace cria

@@ -4,6 +4,7 @@
 // advised for transparent huge pages (fewer TLB misses while weights stream by).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace cria::io {
@@ -25,6 +26,9 @@ class MappedFile {
   size_t size() const { return size_; }
   Mode mode() const { return mode_; }
   const std::string& path() const { return path_; }
+  // Read mode only: lets `edit` change the copy in place (load-time weight repacking), then
+  // makes it read-only again. Throws InvalidArgument in Map mode, where the file is shared.
+  void edit_copy(const std::function<void(uint8_t* data)>& edit);
 
  private:
   void release();

@@ -30,6 +30,10 @@ struct LoadOptions {
   // processes). Read: the file is read into anonymous memory advised for huge pages (a full
   // read at load, private memory, steadier generation speed).
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Map;
+  // In Read mode, Q4_0 and Q8_0 matrices are regrouped in place for the integer GEMM kernels
+  // when the CPU has them (AVX-512 VNNI): no memory beyond the read copy, a pass over the
+  // weights at load. false keeps the file's layout. Map mode never regroups.
+  bool regroup = true;
 };
 
 struct TensorDescription {
@@ -66,6 +70,8 @@ class Model {
   // Fills weights_ from a lookup by GGUF tensor name (both formats use those names); the
   // output matrix falls back to the token embedding when the lookup has none.
   void assign_weights(const std::function<TensorView(const std::string& name)>& tensor);
+  // Rewrites the matrices the CPU kernels read faster regrouped (Read mode only).
+  void regroup_weights();
 
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;

@@ -1,0 +1,157 @@
+// Grouped Q4_0 / Q8_0 rows (lib/cpu/packed.hpp): regrouping keeps every weight's value, the
+// plain-C++ GEMM equals the float dot product of decoded weights and activations, and the
+// SIMD kernels equal that reference for every row count, position count and row width,
+// including widths whose last group holds fewer than 16 blocks.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
+#include "cria/quant.hpp"
+
+using namespace cria;
+using namespace cria::cpu;
+
+namespace {
+
+std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  const size_t bytes = row_bytes(t, cols);
+  std::vector<uint8_t> data(bytes * rows);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (uint8_t& b : data) b = static_cast<uint8_t>(byte(rng));
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  for (size_t at = 0; at < data.size(); at += block) {
+    const uint16_t h = fp32_to_fp16(scale(rng));
+    std::memcpy(&data[at], &h, 2);
+  }
+  return data;
+}
+
+std::vector<uint8_t> grouped_copy(DType t, const std::vector<uint8_t>& plain, int64_t rows, int64_t cols) {
+  const size_t bytes = row_bytes(t, cols);
+  std::vector<uint8_t> grouped(plain.size());
+  for (int64_t r = 0; r < rows; ++r) group_row(t, &plain[r * bytes], &grouped[r * bytes], cols);
+  return grouped;
+}
+
+// Decodes grouped activations back to floats, in natural element order.
+std::vector<float> decoded_activations(const std::vector<uint8_t>& act, int64_t cols) {
+  std::vector<float> x(cols);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const uint8_t* group = &act[(b / 16) * kGroupedActivationBytes];
+    const int j = static_cast<int>(b % 16);
+    float d;
+    std::memcpy(&d, group + 4 * j, 4);
+    const int8_t* q = reinterpret_cast<const int8_t*>(group + 128);
+    int32_t sum = 0, stored_sum;
+    std::memcpy(&stored_sum, group + 64 + 4 * j, 4);
+    for (int c = 0; c < 8; ++c)
+      for (int i = 0; i < 4; ++i) {
+        const int8_t v = q[(c * 16 + j) * 4 + i];
+        x[b * 32 + 16 * (c & 1) + 4 * (c >> 1) + i] = d * v;
+        sum += v;
+      }
+    REQUIRE(sum == stored_sum);
+  }
+  return x;
+}
+
+const int64_t kWidths[] = {32, 96, 512, 544, 1024 + 7 * 32, 11008};
+
+}  // namespace
+
+TEST_CASE("grouped rows decode to the same values as the file's rows") {
+  std::mt19937 rng(7);
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    for (int64_t cols : kWidths) {
+      CAPTURE(cols);
+      const std::vector<uint8_t> plain = random_rows(t, 1, cols, rng);
+      const std::vector<uint8_t> grouped = grouped_copy(t, plain, 1, cols);
+      std::vector<float> expected(cols), got(cols);
+      dequantize_row(t, plain.data(), expected.data(), cols);
+      dequantize_grouped_row(t, grouped.data(), got.data(), cols);
+      CHECK(std::memcmp(expected.data(), got.data(), cols * sizeof(float)) == 0);
+    }
+  }
+  CHECK(groupable(DType::Q4_0, 64));
+  CHECK_FALSE(groupable(DType::Q4_0, 48));
+  CHECK_FALSE(groupable(DType::Q4_K, 256));
+}
+
+TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<const Kernels*> isas = {&scalar_kernels()};
+  if (detected_isa() >= Isa::Avx512) isas.push_back(&avx512_kernels());
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    for (int64_t cols : kWidths) {
+      for (int64_t rows : {1, 3, 4, 7}) {
+        const int64_t tokens = rows == 7 ? 5 : 2;
+        CAPTURE(cols);
+        CAPTURE(rows);
+        const size_t wbytes = row_bytes(t, cols);
+        const std::vector<uint8_t> plain = random_rows(t, rows, cols, rng);
+        const std::vector<uint8_t> grouped = grouped_copy(t, plain, rows, cols);
+        const size_t abytes = grouped_activation_bytes(cols);
+        std::vector<uint8_t> act(abytes * tokens);
+        std::vector<std::vector<float>> x_decoded;
+        for (int64_t k = 0; k < tokens; ++k) {
+          std::vector<float> x(cols);
+          for (float& v : x) v = normal(rng);
+          quantize_grouped_activations(scalar_kernels(), x.data(), &act[k * abytes], cols);
+          x_decoded.push_back(decoded_activations(std::vector<uint8_t>(act.begin() + k * abytes, act.begin() + (k + 1) * abytes), cols));
+        }
+        std::vector<float> reference(rows * tokens);
+        grouped_gemm_reference(t, grouped.data(), wbytes, rows, act.data(), abytes, tokens, cols,
+                               reference.data(), rows);
+        std::vector<float> w(cols);
+        for (int64_t r = 0; r < rows; ++r) {
+          dequantize_row(t, &plain[r * wbytes], w.data(), cols);
+          for (int64_t k = 0; k < tokens; ++k) {
+            double exact = 0, magnitude = 0;
+            for (int64_t i = 0; i < cols; ++i) {
+              exact += static_cast<double>(w[i]) * x_decoded[k][i];
+              magnitude += std::fabs(static_cast<double>(w[i]) * x_decoded[k][i]);
+            }
+            CHECK(std::fabs(reference[k * rows + r] - exact) <= 1e-5 * magnitude);
+          }
+        }
+        for (const Kernels* isa : isas) {
+          const GroupedGemmFn fn = isa->grouped_gemm[static_cast<int>(t)];
+          if (!fn) continue;
+          CAPTURE(isa_name(isa->isa));
+          std::vector<float> got(rows * tokens, -1.0f);
+          fn(grouped.data(), wbytes, rows, act.data(), abytes, tokens, cols, got.data(), rows);
+          for (size_t i = 0; i < got.size(); ++i)
+            CHECK(std::fabs(got[i] - reference[i]) <= 1e-5f * (1.0f + std::fabs(reference[i])) * std::sqrt(static_cast<float>(cols)));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("grouped activations quantize as the plain kernels do") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  const int64_t cols = 544;
+  std::vector<float> x(cols);
+  for (float& v : x) v = normal(rng);
+  std::vector<uint8_t> act(grouped_activation_bytes(cols));
+  quantize_grouped_activations(active_kernels(), x.data(), act.data(), cols);
+  std::vector<BlockQ8> blocks(cols / 32);
+  active_kernels().quantize_q8(x.data(), blocks.data(), cols);
+  const std::vector<float> decoded = decoded_activations(act, cols);
+  for (int64_t i = 0; i < cols; ++i) CHECK(decoded[i] == blocks[i / 32].d * blocks[i / 32].qs[i % 32]);
+  // Padding lanes of the last group are zero, so they add nothing.
+  const uint8_t* last = &act[(cols / 32 / 16) * kGroupedActivationBytes];
+  for (int j = (cols / 32) % 16; j < 16; ++j) {
+    float d;
+    std::memcpy(&d, last + 4 * j, 4);
+    CHECK(d == 0.0f);
+  }
+}
