@@ -498,8 +498,15 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
       CRIA_READ(p, params, tokenizer_path);
       CRIA_READ(p, params, progress);
       CRIA_READ(p, params, progress_user_data);
+      CRIA_READ(p, params, load_mode);
     }
     cria::LoadOptions options;
+    if (p.load_mode != CRIA_LOAD_READ && p.load_mode != CRIA_LOAD_MAP)
+      throw cria::Error(cria::ErrorCode::InvalidArgument,
+                        "params->load_mode: " + std::to_string(p.load_mode) +
+                            " is not a cria_load_mode (CRIA_LOAD_READ or CRIA_LOAD_MAP)");
+    options.load_mode = p.load_mode == CRIA_LOAD_MAP ? cria::io::MappedFile::Mode::Map
+                                                     : cria::io::MappedFile::Mode::Read;
     if (p.tokenizer_path) {
       check_path(p.tokenizer_path, "params->tokenizer_path");
       options.tokenizer_path = p.tokenizer_path;

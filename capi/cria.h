@@ -147,6 +147,15 @@ typedef bool (*cria_progress_fn)(float progress, void *user_data);
 
 typedef struct cria_model cria_model;
 
+/* CRIA_LOAD_READ: the file is read into private memory (advised for huge pages) and Q4_0 /
+** Q8_0 matrices are rearranged for the CPU's integer kernels: the fastest generation, a full
+** read at load. CRIA_LOAD_MAP: weights are used in place from a read-only mapping of the
+** file: near-instant load, memory shared with other processes and the page cache. */
+typedef enum cria_load_mode {
+  CRIA_LOAD_READ = 0,
+  CRIA_LOAD_MAP = 1
+} cria_load_mode;
+
 typedef struct cria_model_params {
   uint32_t struct_size;
   /* Vocabulary file (llama2.c tokenizer.bin, SentencePiece tokenizer.model or GGUF), UTF-8.
@@ -157,12 +166,14 @@ typedef struct cria_model_params {
   ** load (CRIA_ERROR_CANCELLED). Default NULL. */
   cria_progress_fn progress;
   void *progress_user_data;
+  /* How weights reach memory (cria_load_mode). Default CRIA_LOAD_READ. */
+  int32_t load_mode;
 } cria_model_params;
 
 CRIA_API void cria_model_params_init(cria_model_params *params);
 
 /* Loads a GGUF (v2, v3) or llama2.c model file; the format is detected from its content.
-** The file is memory-mapped, and every size in it is checked before use: a truncated or
+** The file is read or mapped as params->load_mode says, and every size in it is checked before use: a truncated or
 ** malformed file gives CRIA_ERROR_INVALID_FILE, a missing one CRIA_ERROR_IO. On success
 ** *out_model receives a new model, to release with cria_model_free. */
 CRIA_API cria_status cria_model_load(const char *path, const cria_model_params *params,

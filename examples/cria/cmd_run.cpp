@@ -34,7 +34,7 @@ int cmd_run(int argc, char** argv) {
           "  --seed S    random seed; -1 picks one (default)\n"
           "  -c CTX      context length (default: the model's)\n"
           "  -t THREADS  threads (default: all cores)\n"
-          "  --load map|read, --kv-type f16|f32, --gemm auto|kernels|onednn-f32|onednn-bf16|openblas\n"
+          "  --load read|map (default read), --kv-type f16|f32, --gemm auto|kernels|onednn-f32|onednn-bf16|openblas\n"
           "              weights in place or read into memory; KV cache type; prompt GEMM backend\n",
           stdout);
       return 0;

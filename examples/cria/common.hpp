@@ -22,7 +22,7 @@ inline double now_seconds() {
 inline std::unique_ptr<cria::Model> load_model(const std::string& path,
                                                const std::string& tokenizer_path,
                                                bool need_tokenizer, bool inspect_only = false,
-                                               cria::io::MappedFile::Mode mode = cria::io::MappedFile::Mode::Map) {
+                                               cria::io::MappedFile::Mode mode = cria::io::MappedFile::Mode::Read) {
   if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
   cria::LoadOptions options;
   options.tokenizer_path = tokenizer_path;
@@ -49,7 +49,7 @@ inline cria::DType parse_kv_type(const std::string& name) {
 // Options every command that runs the model accepts: -c, -t, --gemm, --kv-type, --load.
 struct EngineOptions {
   cria::SessionOptions session;
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Map;
+  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Read;
 
   // Consumes the current argument when it is one of these options.
   bool parse(Args& a) {

@@ -261,6 +261,18 @@ void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
 }
 
+uint64_t read_sum(const void* data, size_t bytes) {
+  const uint64_t* p = static_cast<const uint64_t*>(data);
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (size_t i = 0; i < bytes / 8; i += 4) {
+    a0 += p[i];
+    a1 += p[i + 1];
+    a2 += p[i + 2];
+    a3 += p[i + 3];
+  }
+  return a0 + a1 + a2 + a3;
+}
+
 Kernels make_scalar() {
   Kernels k{};
   k.isa = Isa::Scalar;
@@ -283,6 +295,7 @@ Kernels make_scalar() {
   k.axpy_f16 = axpy_f16;
   k.f32_to_f16 = f32_to_f16;
   k.f32_to_bf16 = f32_to_bf16;
+  k.read_sum = read_sum;
   return k;
 }
 

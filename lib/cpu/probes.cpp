@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "cpu/cpu_features.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/kernels.hpp"
 #include "cpu/thread_pool.hpp"
 #include "cria/error.hpp"
 #include "cria/quant.hpp"
@@ -31,35 +35,33 @@ double seconds_of(const std::function<void()>& fn) {
 
 double measure_read_bandwidth(int n_threads, size_t bytes, int reps) {
   const size_t words = bytes / sizeof(uint64_t);
-  std::unique_ptr<uint64_t[]> buffer(new uint64_t[words]);
+  // Huge pages where the system grants them, as for weights read into memory: the probe
+  // measures the memory, not TLB misses.
+  const size_t alloc = (words * sizeof(uint64_t) + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1);
+  void* raw = ::mmap(nullptr, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw Error(ErrorCode::OutOfMemory, "bandwidth probe: cannot allocate its buffer");
+  ::madvise(raw, alloc, MADV_HUGEPAGE);
+  std::unique_ptr<uint64_t, std::function<void(uint64_t*)>> buffer(
+      static_cast<uint64_t*>(raw), [alloc](uint64_t* p) { ::munmap(p, alloc); });
   cpu::ThreadPool pool(n_threads);
   // Touch every page from the threads that will read it.
   pool.parallel_for(static_cast<int64_t>(words), [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) buffer[i] = static_cast<uint64_t>(i);
+    for (int64_t i = b; i < e; ++i) buffer.get()[i] = static_cast<uint64_t>(i);
   });
   std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);
+  const cpu::Kernels& kernels = cpu::active_kernels();
+  // Each thread sums its share with the widest loads the CPU has (256-byte pieces).
+  const int64_t pieces = static_cast<int64_t>(words * sizeof(uint64_t) / 256);
   std::vector<double> rates;
   for (int r = 0; r < reps; ++r) {
     double s = seconds_of([&] {
-      pool.parallel_for(static_cast<int64_t>(words), [&](int64_t b, int64_t e, int t) {
-        // Four streams per thread, as the decode kernels read four weight rows at once: one
-        // stream alone leaves bandwidth unused.
-        const int64_t quarter = (e - b) / 4 & ~int64_t{1};  // even: the loop reads pairs
-        const uint64_t* s0 = &buffer[b];
-        const uint64_t* s1 = s0 + quarter;
-        const uint64_t* s2 = s1 + quarter;
-        const uint64_t* s3 = s2 + quarter;
-        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int64_t i = 0; i < quarter; i += 2) {
-          a0 += s0[i] + s0[i + 1];
-          a1 += s1[i] + s1[i + 1];
-          a2 += s2[i] + s2[i + 1];
-          a3 += s3[i] + s3[i + 1];
-        }
-        sinks[static_cast<size_t>(t) * 8] = a0 + a1 + a2 + a3;  // keeps the loads alive
+      pool.parallel_for(pieces, [&](int64_t b, int64_t e, int t) {
+        sinks[static_cast<size_t>(t) * 8] =
+            kernels.read_sum(reinterpret_cast<const uint8_t*>(buffer.get()) + b * 256,
+                             static_cast<size_t>(e - b) * 256);  // kept, so the loads stay
       });
     });
-    rates.push_back(static_cast<double>(words / 4 * 4 * sizeof(uint64_t)) / s);
+    rates.push_back(static_cast<double>(pieces * 256) / s);
   }
   return median(rates);
 }

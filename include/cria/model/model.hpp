@@ -26,10 +26,11 @@ struct LoadOptions {
   // Called with the fraction loaded (0 to 1) a few times during load; returning false
   // cancels the load, which then throws Error(ErrorCode::Cancelled).
   std::function<bool(float)> progress;
-  // Map: weights are used in place from the file mapping (instant load, shared between
-  // processes). Read: the file is read into anonymous memory advised for huge pages (a full
-  // read at load, private memory, steadier generation speed).
-  io::MappedFile::Mode load_mode = io::MappedFile::Mode::Map;
+  // Read (default): the file is read into anonymous memory advised for huge pages and Q4_0 /
+  // Q8_0 matrices are regrouped (see `regroup`): a full read at load, private memory, the
+  // fastest generation. Map: weights are used in place from the file mapping (instant load,
+  // shared between processes, at the page cache's speed).
+  io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
   // In Read mode, Q4_0 and Q8_0 matrices are regrouped in place for the integer GEMM kernels
   // when the CPU has them (AVX-512 VNNI): no memory beyond the read copy, a pass over the
   // weights at load. false keeps the file's layout. Map mode never regroups.
