@@ -49,8 +49,9 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     // The rows after this tile, a slice per group: by the time they are needed they are in
     // cache, where the hardware prefetcher alone leaves generation short of the bandwidth.
     const uint8_t* ahead = w + kRows * row_bytes + g * kRows * kGroupBlocks * block_bytes;
-    for (size_t i = 0; i < kRows * kGroupBlocks * block_bytes; i += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
+    if (kTokens == 1)
+      for (size_t i = 0; i < kRows * kGroupBlocks * block_bytes; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
     __m512i isum[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
       for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
@@ -105,8 +106,8 @@ template <bool kQ4, int kRows>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
                    int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   int64_t t = 0;
-  for (; t + 2 <= n_tokens; t += 2)
-    gemm_tile<kQ4, kRows, 2>(w, row_bytes, act + t * act_bytes, act_bytes, cols, out + t * out_stride, out_stride);
+  for (; t + 4 <= n_tokens; t += 4)
+    gemm_tile<kQ4, kRows, 4>(w, row_bytes, act + t * act_bytes, act_bytes, cols, out + t * out_stride, out_stride);
   const uint8_t* a = act + t * act_bytes;
   float* o = out + t * out_stride;
   switch (n_tokens - t) {
