@@ -5,6 +5,8 @@
 // CPU has them.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "cpu/packed.hpp"
 
 // GCC 12 flags the undefined upper halves inside its own reduction intrinsics.
@@ -13,6 +15,49 @@
 namespace cria::cpu {
 
 namespace {
+
+enum class Kind { Q4_0, Q8_0, Q4_K };
+
+// Per-lane scale (d * 6-bit scale) and min (dmin * 6-bit min) of a Q4_K group's header.
+inline void q4_k_scales(const uint8_t* group, int blocks, __m512* scale, __m512* min) {
+  if (blocks == kGroupBlocks) {
+    const __m512i low_shift = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+    const __m512i pair_shift = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    auto six_bits = [&](const uint8_t* low, const uint8_t* high) {
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(low));
+      const __m512i lo = _mm512_and_si512(
+          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(bytes, bytes)), low_shift),
+          _mm512_set1_epi32(15));
+      uint32_t bits;
+      std::memcpy(&bits, high, 4);
+      const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(bits)), pair_shift),
+                                          _mm512_set1_epi32(3));
+      return _mm512_cvtepi32_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
+    };
+    const __m256i dd = _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(group + 24)));
+    const __m512 d = _mm512_cvtph_ps(_mm256_permutexvar_epi16(
+        _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), dd));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_permutexvar_epi16(
+        _mm256_setr_epi16(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3), dd));
+    *scale = _mm512_mul_ps(d, six_bits(group, group + 16));
+    *min = _mm512_mul_ps(dmin, six_bits(group + 8, group + 20));
+    return;
+  }
+  // A last group of one super-block: decoded lane by lane (layout in packed.hpp).
+  alignas(64) float sc[16] = {}, mn[16] = {};
+  const int half = blocks / 2;
+  for (int j = 0; j < blocks; ++j) {
+    const int s = ((group[j % half] >> (4 * (j / half))) & 15) | ((group[blocks + j / 4] >> (2 * (j % 4))) & 3) << 4;
+    const int m = ((group[half + j % half] >> (4 * (j / half))) & 15) |
+                  ((group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3) << 4;
+    uint16_t h[2];
+    std::memcpy(h, group + blocks + blocks / 2 + 4 * (j / 8), 4);
+    sc[j] = _cvtsh_ss(h[0]) * static_cast<float>(s);
+    mn[j] = _cvtsh_ss(h[1]) * static_cast<float>(m);
+  }
+  *scale = _mm512_load_ps(sc);
+  *min = _mm512_load_ps(mn);
+}
 
 // vpdpbusd through inline assembly: GCC 12 treats the intrinsic as non-destructive and
 // surrounds each one with register copies, which halves the kernel's throughput.
@@ -29,12 +74,13 @@ inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 // kRows rows by kTokens positions. Per group, each weight chunk is loaded and unpacked once
 // for all positions, each activation chunk once for all rows, and the kRows * kTokens
 // accumulators are independent chains of vpdpbusd.
-template <bool kQ4, int kRows, int kTokens>
+template <Kind kKind, int kRows, int kTokens>
 void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
                int64_t cols, float* out, int64_t out_stride) {
   const int64_t n_blocks = cols / 32;
   const int64_t n_groups = (n_blocks + kGroupBlocks - 1) / kGroupBlocks;
-  const size_t block_bytes = kQ4 ? 18 : 34;
+  constexpr bool kQ4 = kKind != Kind::Q8_0;  // nibbles, unpacked in registers
+  const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : 18;  // per 32 weights
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512 acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r)
@@ -86,15 +132,28 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       }
     }
     // Remove the weights' offset (8 for Q4_0, 128 for Q8_0) times each block's activation
-    // sum, then apply both scales.
+    // sum, or for Q4_K the min times that sum, and apply both scales.
+    __m512 w_scale[kRows], w_min[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* header = w + r * row_bytes + group_offset;
+      if (kKind == Kind::Q4_K) q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
+      else w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
+    }
     for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
-      const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(at + 64), kQ4 ? 3 : 7);
       const __m512 x_scale = _mm512_loadu_ps(at);
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 w_scale = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, w + r * row_bytes + group_offset));
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[r][t], offset)),
-                                    _mm512_mul_ps(w_scale, x_scale), acc[r][t]);
+      const __m512i x_sum = _mm512_loadu_si512(at + 64);
+      if (kKind == Kind::Q4_K) {
+        const __m512 x_total = _mm512_mul_ps(_mm512_cvtepi32_ps(x_sum), x_scale);
+        for (int r = 0; r < kRows; ++r) {
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
+          acc[r][t] = _mm512_fnmadd_ps(w_min[r], x_total, acc[r][t]);
+        }
+      } else {
+        const __m512i offset = _mm512_slli_epi32(x_sum, kKind == Kind::Q4_0 ? 3 : 7);
+        for (int r = 0; r < kRows; ++r)
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[r][t], offset)),
+                                      _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
       }
     }
   }
@@ -102,25 +161,25 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-template <bool kQ4, int kRows>
+template <Kind kKind, int kRows>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
                    int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   int64_t t = 0;
   for (; t + 4 <= n_tokens; t += 4)
-    gemm_tile<kQ4, kRows, 4>(w, row_bytes, act + t * act_bytes, act_bytes, cols, out + t * out_stride, out_stride);
+    gemm_tile<kKind, kRows, 4>(w, row_bytes, act + t * act_bytes, act_bytes, cols, out + t * out_stride, out_stride);
   const uint8_t* a = act + t * act_bytes;
   float* o = out + t * out_stride;
   switch (n_tokens - t) {
-    case 3: gemm_tile<kQ4, kRows, 3>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
-    case 2: gemm_tile<kQ4, kRows, 2>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
-    case 1: gemm_tile<kQ4, kRows, 1>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
+    case 3: gemm_tile<kKind, kRows, 3>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
+    case 2: gemm_tile<kKind, kRows, 2>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
+    case 1: gemm_tile<kKind, kRows, 1>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
     default: break;
   }
 }
 
 // Positions in tiles of four on the outside, so that a work item's rows stay in cache while
 // each tile of activations is reused by all of them.
-template <bool kQ4>
+template <Kind kKind>
 void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
@@ -129,12 +188,12 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
     float* o = out + t0 * out_stride;
     int64_t r = 0;
     for (; r + 4 <= n_rows; r += 4)
-      gemm_row_tile<kQ4, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride);
+      gemm_row_tile<kKind, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride);
     const uint8_t* rest = w + r * row_bytes;
     switch (n_rows - r) {
-      case 3: gemm_row_tile<kQ4, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 2: gemm_row_tile<kQ4, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 1: gemm_row_tile<kQ4, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 3: gemm_row_tile<kKind, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 2: gemm_row_tile<kKind, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 1: gemm_row_tile<kKind, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
       default: break;
     }
   }
@@ -145,13 +204,23 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
 void grouped_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride) {
-  gemm_rows<true>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+  gemm_rows<Kind::Q4_0>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride) {
-  gemm_rows<false>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+  gemm_rows<Kind::Q8_0>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+}  // namespace cria::cpu
+
+namespace cria::cpu {
+
+void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride) {
+  gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 }  // namespace cria::cpu

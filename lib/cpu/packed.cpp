@@ -14,7 +14,64 @@ namespace {
 // Element offset of 4-byte chunk c within a block (Q4_0's nibble order).
 inline int chunk_offset(int c) { return 16 * (c & 1) + 4 * (c >> 1); }
 
-size_t block_bytes(DType t) { return t == DType::Q4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0); }
+// Bytes of 32 weights (one lane) in the file's layout.
+size_t lane_bytes(DType t) {
+  switch (t) {
+    case DType::Q4_0: return sizeof(BlockQ4_0);
+    case DType::Q4_K: return sizeof(BlockQ4_K) / 8;
+    default: return sizeof(BlockQ8_0);
+  }
+}
+
+// Scale and min j (0-7) of a Q4_K super-block, 6 bits each, packed in 12 bytes.
+void q4_k_scale_min(int j, const uint8_t* q, int* scale, int* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// One lane of a grouped row, decoded: w[i] = scale * (q[i] - offset) - min.
+struct Lane {
+  float scale, min;
+  int offset;
+  int q[32];
+};
+
+Lane lane_of(DType t, const uint8_t* group, int blocks, int j) {
+  Lane lane{};
+  const uint8_t* q = group + 2 * blocks;
+  uint16_t h;
+  if (t == DType::Q4_K) {
+    const int half = blocks / 2;
+    const int sc_low = (group[j % half] >> (4 * (j / half))) & 15;
+    const int m_low = (group[half + j % half] >> (4 * (j / half))) & 15;
+    const int sc_high = (group[blocks + j / 4] >> (2 * (j % 4))) & 3;
+    const int m_high = (group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3;
+    const uint8_t* dd = group + blocks + blocks / 2 + 4 * (j / 8);
+    std::memcpy(&h, dd, 2);
+    lane.scale = fp16_to_fp32(h) * static_cast<float>(sc_low | sc_high << 4);
+    std::memcpy(&h, dd + 2, 2);
+    lane.min = fp16_to_fp32(h) * static_cast<float>(m_low | m_high << 4);
+  } else {
+    std::memcpy(&h, group + 2 * j, 2);
+    lane.scale = fp16_to_fp32(h);
+  }
+  lane.offset = t == DType::Q4_0 ? 8 : t == DType::Q8_0 ? 128 : 0;
+  for (int c = 0; c < 8; ++c)
+    for (int b = 0; b < 4; ++b) {
+      if (t == DType::Q8_0) {
+        lane.q[chunk_offset(c) + b] = q[(c * blocks + j) * 4 + b];
+      } else {
+        const uint8_t byte = q[((c >> 1) * blocks + j) * 4 + b];
+        lane.q[chunk_offset(c) + b] = (c & 1) ? byte >> 4 : byte & 15;
+      }
+    }
+  return lane;
+}
 
 struct Group {
   int64_t first_block;
@@ -27,14 +84,48 @@ Group group_at(DType t, int64_t cols, int64_t g) {
   const int64_t first = g * kGroupBlocks;
   const int64_t left = n_blocks - first;
   return {first, static_cast<int>(left < kGroupBlocks ? left : kGroupBlocks),
-          static_cast<size_t>(first) * block_bytes(t)};
+          static_cast<size_t>(first) * lane_bytes(t)};
 }
 
 int64_t group_count(int64_t cols) { return (cols / 32 + kGroupBlocks - 1) / kGroupBlocks; }
 
+// A Q4_K group: the super-blocks' 6-bit scales and mins split into low nibbles and high bit
+// pairs in lane order, then d and dmin per super-block, then the nibbles as Q4_0's.
+void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
+  std::memset(out, 0, 2 * static_cast<size_t>(blocks));
+  const int half = blocks / 2;
+  uint8_t* q = out + 2 * blocks;
+  for (int j = 0; j < blocks; ++j) {
+    const BlockQ4_K* super = reinterpret_cast<const BlockQ4_K*>(plain) + j / 8;
+    const int sub = j % 8;
+    int sc, m;
+    q4_k_scale_min(sub, super->scales, &sc, &m);
+    out[j % half] |= static_cast<uint8_t>((sc & 15) << (4 * (j / half)));
+    out[half + j % half] |= static_cast<uint8_t>((m & 15) << (4 * (j / half)));
+    out[blocks + j / 4] |= static_cast<uint8_t>((sc >> 4) << (2 * (j % 4)));
+    out[blocks + blocks / 4 + j / 4] |= static_cast<uint8_t>((m >> 4) << (2 * (j % 4)));
+    if (sub == 0) {
+      uint8_t* dd = out + blocks + blocks / 2 + 4 * (j / 8);
+      std::memcpy(dd, &super->d, 2);
+      std::memcpy(dd + 2, &super->dmin, 2);
+    }
+    // Sub-block `sub` holds the low (even) or high (odd) nibbles of 32 bytes.
+    uint8_t values[32];
+    for (int e = 0; e < 32; ++e) {
+      const uint8_t byte = super->qs[32 * (sub / 2) + e];
+      values[e] = (sub & 1) ? byte >> 4 : byte & 15;
+    }
+    for (int k = 0; k < 4; ++k)
+      for (int b = 0; b < 4; ++b)
+        q[(k * blocks + j) * 4 + b] =
+            static_cast<uint8_t>(values[4 * k + b] | values[16 + 4 * k + b] << 4);
+  }
+}
+
 }  // namespace
 
 bool groupable(DType t, int64_t cols) {
+  if (t == DType::Q4_K) return cols > 0 && cols % 256 == 0;
   return (t == DType::Q4_0 || t == DType::Q8_0) && cols > 0 && cols % 32 == 0;
 }
 
@@ -47,8 +138,12 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
     uint8_t* out = dst + grp.offset;
     uint16_t* d = reinterpret_cast<uint16_t*>(out);
     uint8_t* q = out + 2 * grp.blocks;
+    if (t == DType::Q4_K) {
+      group_q4_k(src + grp.offset, out, grp.blocks);
+      continue;
+    }
     for (int j = 0; j < grp.blocks; ++j) {
-      const uint8_t* block = src + grp.offset + static_cast<size_t>(j) * block_bytes(t);
+      const uint8_t* block = src + grp.offset + static_cast<size_t>(j) * lane_bytes(t);
       std::memcpy(&d[j], block, 2);
       if (t == DType::Q4_0) {
         const uint8_t* qs = reinterpret_cast<const BlockQ4_0*>(block)->qs;
@@ -67,25 +162,10 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
   const uint8_t* row = static_cast<const uint8_t*>(grouped);
   for (int64_t g = 0; g < group_count(cols); ++g) {
     const Group grp = group_at(t, cols, g);
-    const uint8_t* in = row + grp.offset;
-    const uint8_t* q = in + 2 * grp.blocks;
     for (int j = 0; j < grp.blocks; ++j) {
-      uint16_t dh;
-      std::memcpy(&dh, in + 2 * j, 2);
-      const float d = fp16_to_fp32(dh);
+      const Lane lane = lane_of(t, row + grp.offset, grp.blocks, j);
       float* out = y + (grp.first_block + j) * 32;
-      if (t == DType::Q4_0) {
-        for (int k = 0; k < 4; ++k)
-          for (int b = 0; b < 4; ++b) {
-            const uint8_t byte = q[(k * grp.blocks + j) * 4 + b];
-            out[4 * k + b] = d * static_cast<float>((byte & 15) - 8);
-            out[16 + 4 * k + b] = d * static_cast<float>((byte >> 4) - 8);
-          }
-      } else {
-        for (int c = 0; c < 8; ++c)
-          for (int b = 0; b < 4; ++b)
-            out[chunk_offset(c) + b] = d * static_cast<float>(q[(c * grp.blocks + j) * 4 + b] - 128);
-      }
+      for (int i = 0; i < 32; ++i) out[i] = lane.scale * static_cast<float>(lane.q[i] - lane.offset) - lane.min;
     }
   }
 }
@@ -114,7 +194,6 @@ void quantize_grouped_activations(const Kernels& k, const float* x, void* y, int
 void grouped_gemm_reference(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
                             const uint8_t* act, size_t act_bytes, int64_t n_tokens, int64_t cols,
                             float* out, int64_t out_stride) {
-  const int32_t offset = t == DType::Q4_0 ? 8 : 128;
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = w + r * row_bytes;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
@@ -122,30 +201,19 @@ void grouped_gemm_reference(DType t, const uint8_t* w, size_t row_bytes, int64_t
       float lanes[16] = {};
       for (int64_t g = 0; g < group_count(cols); ++g) {
         const Group grp = group_at(t, cols, g);
-        const uint8_t* in = row + grp.offset;
-        const uint8_t* q = in + 2 * grp.blocks;
         const uint8_t* ag = a + g * kGroupedActivationBytes;
         const int8_t* aq = reinterpret_cast<const int8_t*>(ag + 128);
         for (int j = 0; j < grp.blocks; ++j) {
+          const Lane lane = lane_of(t, row + grp.offset, grp.blocks, j);
           int32_t isum = 0;
           for (int c = 0; c < 8; ++c)
-            for (int b = 0; b < 4; ++b) {
-              int32_t wq;
-              if (t == DType::Q4_0) {
-                const uint8_t byte = q[((c >> 1) * grp.blocks + j) * 4 + b];
-                wq = (c & 1) ? byte >> 4 : byte & 15;
-              } else {
-                wq = q[(c * grp.blocks + j) * 4 + b];
-              }
-              isum += wq * aq[(c * 16 + j) * 4 + b];
-            }
+            for (int b = 0; b < 4; ++b) isum += lane.q[chunk_offset(c) + b] * aq[(c * 16 + j) * 4 + b];
           int32_t asum;
           float ad;
-          uint16_t dh;
           std::memcpy(&asum, ag + 64 + 4 * j, 4);
           std::memcpy(&ad, ag + 4 * j, 4);
-          std::memcpy(&dh, in + 2 * j, 2);
-          lanes[j] += static_cast<float>(isum - offset * asum) * (fp16_to_fp32(dh) * ad);
+          lanes[j] += static_cast<float>(isum - lane.offset * asum) * (lane.scale * ad) -
+                      lane.min * (static_cast<float>(asum) * ad);
         }
       }
       float sum = 0;

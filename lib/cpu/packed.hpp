@@ -1,5 +1,5 @@
 #pragma once
-// Q4_0 and Q8_0 weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
+// Q4_0, Q8_0 and Q4_K weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
 // VNNI instruction accumulates 16 blocks at once, one block per 32-bit lane: no horizontal
 // sums in the inner loop, one scale multiply per 16 blocks.
 //
@@ -10,6 +10,11 @@
 //                                   nibbles are elements 4k.., high nibbles 16+4k..)
 //   Q8_0: uint8 q[8][t][4]          q[c][j][0..3] = 128 + block j's elements o(c)..o(c)+3,
 //                                   o(c) = 16 (c & 1) + 4 (c >> 1) (same order as Q4_0's)
+// Q4_K: a lane is one 32-weight sub-block, a group two super-blocks (the last may hold one,
+// t = 8). In place of d[t], 2t header bytes: the sub-blocks' 6-bit scales and mins as low
+// nibbles (byte i: lane i, lane i + t/2 in the high nibble; scales then mins, t/2 bytes
+// each), high bit pairs (lane j at bits 2j of t/4 bytes; scales then mins), then fp16 d and
+// dmin of each super-block. Then the nibbles exactly as Q4_0's (w = scale q - min).
 // Activations for these rows (one per position) use groups of 16 blocks, zero-padded:
 //   float d[16]; int32 sum[16] (sum of each block's qs); int8 q[8][16][4] in the o(c) order.
 #include <cstddef>
@@ -43,6 +48,9 @@ void grouped_gemm_reference(DType t, const uint8_t* w, size_t row_bytes, int64_t
 
 // AVX-512 VNNI versions (kernels_grouped_avx512.cpp; call only when the CPU has them).
 void grouped_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride);
+void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
 void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,

@@ -24,10 +24,14 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt199
   std::uniform_int_distribution<int> byte(0, 255);
   for (uint8_t& b : data) b = static_cast<uint8_t>(byte(rng));
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
-  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : t == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ8_0);
   for (size_t at = 0; at < data.size(); at += block) {
     const uint16_t h = fp32_to_fp16(scale(rng));
     std::memcpy(&data[at], &h, 2);
+    if (t == DType::Q4_K) {  // dmin
+      const uint16_t m = fp32_to_fp16(scale(rng));
+      std::memcpy(&data[at + 2], &m, 2);
+    }
   }
   return data;
 }
@@ -62,13 +66,23 @@ std::vector<float> decoded_activations(const std::vector<uint8_t>& act, int64_t 
 }
 
 const int64_t kWidths[] = {32, 96, 512, 544, 1024 + 7 * 32, 11008};
+const int64_t kWidthsK[] = {256, 512, 768, 11008};  // 768: a last group of one super-block
+
+std::vector<std::pair<DType, int64_t>> cases() {
+  std::vector<std::pair<DType, int64_t>> all;
+  for (DType t : {DType::Q4_0, DType::Q8_0})
+    for (int64_t cols : kWidths) all.emplace_back(t, cols);
+  for (int64_t cols : kWidthsK) all.emplace_back(DType::Q4_K, cols);
+  return all;
+}
 
 }  // namespace
 
 TEST_CASE("grouped rows decode to the same values as the file's rows") {
   std::mt19937 rng(7);
-  for (DType t : {DType::Q4_0, DType::Q8_0}) {
-    for (int64_t cols : kWidths) {
+  for (auto [t, cols] : cases()) {
+    {
+      CAPTURE(dtype_name(t));
       CAPTURE(cols);
       const std::vector<uint8_t> plain = random_rows(t, 1, cols, rng);
       const std::vector<uint8_t> grouped = grouped_copy(t, plain, 1, cols);
@@ -80,7 +94,9 @@ TEST_CASE("grouped rows decode to the same values as the file's rows") {
   }
   CHECK(groupable(DType::Q4_0, 64));
   CHECK_FALSE(groupable(DType::Q4_0, 48));
-  CHECK_FALSE(groupable(DType::Q4_K, 256));
+  CHECK(groupable(DType::Q4_K, 256));
+  CHECK_FALSE(groupable(DType::Q4_K, 288));
+  CHECK_FALSE(groupable(DType::Q6_K, 256));
 }
 
 TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
@@ -88,9 +104,10 @@ TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<const Kernels*> isas = {&scalar_kernels()};
   if (detected_isa() >= Isa::Avx512) isas.push_back(&avx512_kernels());
-  for (DType t : {DType::Q4_0, DType::Q8_0}) {
-    for (int64_t cols : kWidths) {
+  for (auto [t, cols] : cases()) {
+    {
       for (int64_t rows : {1, 3, 4, 7}) {
+        CAPTURE(dtype_name(t));
         const int64_t tokens = rows == 7 ? 5 : 2;
         CAPTURE(cols);
         CAPTURE(rows);

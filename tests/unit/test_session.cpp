@@ -115,8 +115,14 @@ std::vector<float> logits_with(const cria::Model& model, int threads, int64_t ba
 
 }  // namespace
 
-TEST_CASE("regrouped Q4_0 and Q8_0 weights: thread-count identity, batching, same logits as mapped") {
-  for (const char* name : {"synth256.q4_0.gguf", "synth256.q8_0.gguf"}) {
+TEST_CASE("regrouped Q4_0, Q8_0 and Q4_K weights: thread-count identity, batching, same logits as mapped") {
+  struct Case { const char* name; double max_difference; };
+  // Q4_0 and Q8_0 differ from the file's layout in summation order only. Q4_K's regrouped
+  // kernel quantizes activations per 32 values where the plain one does per 256: two
+  // different 8-bit roundings, each worth about 0.02 here (Q8_0 vs F32 differs by 0.017).
+  for (const Case& c : {Case{"synth256.q4_0.gguf", 1e-5}, Case{"synth256.q8_0.gguf", 1e-5},
+                        Case{"synth256.q4_k_m.gguf", 4e-2}}) {
+    const char* name = c.name;
     CAPTURE(name);
     const std::string path = std::string(CRIA_SHARED_DIR) + "/models/" + name;
     cria::LoadOptions read;
@@ -149,6 +155,6 @@ TEST_CASE("regrouped Q4_0 and Q8_0 weights: thread-count identity, batching, sam
       den += b[i] * double(b[i]);
     }
     MESSAGE(std::string(name) << ": relative RMS difference regrouped vs mapped " << std::sqrt(num / den));
-    CHECK(std::sqrt(num / den) < 1e-5);
+    CHECK(std::sqrt(num / den) < c.max_difference);
   }
 }
