@@ -199,6 +199,100 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
   }
 }
 
+// Q6_K: one super-block per group and one 16-weight sub-block per lane; each 6-bit weight
+// is its low nibble with its two high bits shifted into place (layout in packed.hpp).
+template <int kRows, int kTokens>
+void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
+               int64_t cols, float* out, int64_t out_stride) {
+  constexpr size_t kGroup = 210, kLow = 18, kHigh = 18 + 128;
+  const int64_t n_groups = cols / 256;
+  const __m512i nibble = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8(0x30);
+  __m512 acc[kRows][kTokens];
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const uint8_t* ag = act + g * kGroupedActivationBytesQ6K;
+    if (kTokens == 1) {
+      const uint8_t* ahead = w + kRows * row_bytes + g * kRows * kGroup;
+      for (size_t i = 0; i < kRows * kGroup; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
+    }
+    __m512i isum[kRows][kTokens];
+    for (int r = 0; r < kRows; ++r)
+      for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
+    for (int k = 0; k < 2; ++k) {
+      __m512i even[kRows], odd[kRows];  // weights 8k+b and 8k+4+b of each lane
+      for (int r = 0; r < kRows; ++r) {
+        const uint8_t* group = w + r * row_bytes + g * kGroup;
+        const __m512i low = _mm512_loadu_si512(group + kLow + 64 * k);
+        const __m512i high = _mm512_loadu_si512(group + kHigh);
+        const __m512i high_even = k == 0 ? _mm512_slli_epi16(high, 4) : high;
+        const __m512i high_odd = k == 0 ? _mm512_slli_epi16(high, 2) : _mm512_srli_epi16(high, 2);
+        even[r] = _mm512_or_si512(_mm512_and_si512(low, nibble), _mm512_and_si512(high_even, top));
+        odd[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
+                                 _mm512_and_si512(high_odd, top));
+      }
+      for (int t = 0; t < kTokens; ++t) {
+        const uint8_t* xq = ag + t * act_bytes + 128;
+        const __m512i x_even = _mm512_loadu_si512(xq + 64 * (2 * k));
+        const __m512i x_odd = _mm512_loadu_si512(xq + 64 * (2 * k + 1));
+        for (int r = 0; r < kRows; ++r) {
+          isum[r][t] = dpbusd(isum[r][t], even[r], x_even);
+          isum[r][t] = dpbusd(isum[r][t], odd[r], x_odd);
+        }
+      }
+    }
+    __m512 w_scale[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* group = w + r * row_bytes + g * kGroup;
+      uint16_t d;
+      std::memcpy(&d, group + 16, 2);
+      const __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group))));
+      w_scale[r] = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), scales);
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      const uint8_t* at = ag + t * act_bytes;
+      const __m512 x_scale = _mm512_loadu_ps(at);
+      const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(at + 64), 5);  // 32 * sum
+      for (int r = 0; r < kRows; ++r)
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[r][t], offset)),
+                                    _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <int kRows>
+void q6_k_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
+                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  switch (n_tokens) {
+    case 4: q6_k_tile<kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
+    case 3: q6_k_tile<kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
+    case 2: q6_k_tile<kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
+    default: q6_k_tile<kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
+  }
+}
+
+void q6_k_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+               size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+    const int64_t tokens = n_tokens - t0 < 4 ? n_tokens - t0 : 4;
+    const uint8_t* a = act + t0 * act_bytes;
+    float* o = out + t0 * out_stride;
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4)
+      q6_k_row_tile<4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride);
+    const uint8_t* rest = w + r * row_bytes;
+    switch (n_rows - r) {
+      case 3: q6_k_row_tile<3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 2: q6_k_row_tile<2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 1: q6_k_row_tile<1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      default: break;
+    }
+  }
+}
+
 }  // namespace
 
 void grouped_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
@@ -221,6 +315,16 @@ void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride) {
   gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+}  // namespace cria::cpu
+
+namespace cria::cpu {
+
+void grouped_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride) {
+  q6_k_rows(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 }  // namespace cria::cpu

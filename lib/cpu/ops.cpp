@@ -35,11 +35,11 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
   const Kernels& k = active_kernels();
   const GroupedGemmFn gemm = k.grouped_gemm[static_cast<int>(w.dtype)];
   if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
-  const size_t act_bytes = grouped_activation_bytes(w.cols);
+  const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
   thread_local std::vector<uint8_t> activations;
   if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
   for (int64_t t = 0; t < n_tokens; ++t)
-    quantize_grouped_activations(k, x + t * x_stride, activations.data() + t * act_bytes, w.cols);
+    quantize_grouped_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, w.cols);
   const uint8_t* act = activations.data();
   const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {

@@ -122,10 +122,51 @@ void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
   }
 }
 
+// The 256 6-bit values (0-63) of a Q6_K super-block, in order.
+void q6_k_values(const BlockQ6_K* b, int* q) {
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = b->ql + 64 * half;
+    const uint8_t* qh = b->qh + 32 * half;
+    int* y = q + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = (ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4);
+      y[l + 32] = (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4);
+      y[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+      y[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+    }
+  }
+}
+
+constexpr size_t kQ6Low = 18, kQ6High = 18 + 128;  // offsets in a grouped Q6_K super-block
+
+void group_q6_k(const BlockQ6_K* b, uint8_t* out) {
+  int q[256];
+  q6_k_values(b, q);
+  std::memcpy(out, b->scales, 16);
+  std::memcpy(out + 16, &b->d, 2);
+  std::memset(out + kQ6Low, 0, 192);
+  for (int j = 0; j < 16; ++j)
+    for (int b4 = 0; b4 < 4; ++b4) {
+      for (int k = 0; k < 2; ++k)
+        out[kQ6Low + (k * 16 + j) * 4 + b4] = static_cast<uint8_t>(
+            (q[16 * j + 8 * k + b4] & 15) | (q[16 * j + 8 * k + 4 + b4] & 15) << 4);
+      for (int c = 0; c < 4; ++c)
+        out[kQ6High + j * 4 + b4] |= static_cast<uint8_t>((q[16 * j + 4 * c + b4] >> 4) << (2 * c));
+    }
+}
+
+// Value i (0-255) of a grouped Q6_K super-block, 0-63.
+int q6_k_grouped_value(const uint8_t* group, int i) {
+  const int j = i / 16, e = i % 16, c = e / 4, b = e % 4;
+  const uint8_t low = group[kQ6Low + ((c / 2) * 16 + j) * 4 + b];
+  const int nibble = (c & 1) ? low >> 4 : low & 15;
+  return nibble | ((group[kQ6High + j * 4 + b] >> (2 * c)) & 3) << 4;
+}
+
 }  // namespace
 
 bool groupable(DType t, int64_t cols) {
-  if (t == DType::Q4_K) return cols > 0 && cols % 256 == 0;
+  if (t == DType::Q4_K || t == DType::Q6_K) return cols > 0 && cols % 256 == 0;
   return (t == DType::Q4_0 || t == DType::Q8_0) && cols > 0 && cols % 32 == 0;
 }
 
@@ -133,6 +174,10 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
   if (!groupable(t, cols)) throw Error(ErrorCode::InvalidArgument, "group_row: type has no grouped layout");
   const uint8_t* src = static_cast<const uint8_t*>(plain);
   uint8_t* dst = static_cast<uint8_t*>(grouped);
+  if (t == DType::Q6_K) {
+    for (int64_t s = 0; s < cols / 256; ++s) group_q6_k(reinterpret_cast<const BlockQ6_K*>(src) + s, dst + s * sizeof(BlockQ6_K));
+    return;
+  }
   for (int64_t g = 0; g < group_count(cols); ++g) {
     const Group grp = group_at(t, cols, g);
     uint8_t* out = dst + grp.offset;
@@ -160,6 +205,17 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
 
 void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols) {
   const uint8_t* row = static_cast<const uint8_t*>(grouped);
+  if (t == DType::Q6_K) {
+    for (int64_t s = 0; s < cols / 256; ++s) {
+      const uint8_t* group = row + s * sizeof(BlockQ6_K);
+      uint16_t dh;
+      std::memcpy(&dh, group + 16, 2);
+      const float d = fp16_to_fp32(dh);
+      for (int i = 0; i < 256; ++i)
+        y[s * 256 + i] = d * static_cast<int8_t>(group[i / 16]) * (q6_k_grouped_value(group, i) - 32);
+    }
+    return;
+  }
   for (int64_t g = 0; g < group_count(cols); ++g) {
     const Group grp = group_at(t, cols, g);
     for (int j = 0; j < grp.blocks; ++j) {
@@ -170,17 +226,34 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
   }
 }
 
-size_t grouped_activation_bytes(int64_t cols) {
+size_t grouped_activation_bytes(DType t, int64_t cols) {
+  if (t == DType::Q6_K) return static_cast<size_t>(cols / 256) * kGroupedActivationBytesQ6K;
   return static_cast<size_t>(group_count(cols)) * kGroupedActivationBytes;
 }
 
-void quantize_grouped_activations(const Kernels& k, const float* x, void* y, int64_t cols) {
+void quantize_grouped_activations(const Kernels& k, DType t, const float* x, void* y, int64_t cols) {
   thread_local std::vector<BlockQ8> blocks;
   const int64_t n_blocks = cols / 32;
   blocks.resize(static_cast<size_t>(n_blocks));
   k.quantize_q8(x, blocks.data(), cols);
   uint8_t* out = static_cast<uint8_t*>(y);
-  std::memset(out, 0, grouped_activation_bytes(cols));
+  std::memset(out, 0, grouped_activation_bytes(t, cols));
+  if (t == DType::Q6_K) {
+    // Lanes of 16 values: two lanes per 32-value block, which gives both its scale.
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      uint8_t* group = out + (b / 8) * kGroupedActivationBytesQ6K;
+      for (int h = 0; h < 2; ++h) {
+        const int j = static_cast<int>(b % 8) * 2 + h;
+        const int8_t* qs = blocks[b].qs + 16 * h;
+        int32_t sum = 0;
+        for (int i = 0; i < 16; ++i) sum += qs[i];
+        std::memcpy(group + 4 * j, &blocks[b].d, 4);
+        std::memcpy(group + 64 + 4 * j, &sum, 4);
+        for (int c = 0; c < 4; ++c) std::memcpy(group + 128 + (c * 16 + j) * 4, qs + 4 * c, 4);
+      }
+    }
+    return;
+  }
   for (int64_t b = 0; b < n_blocks; ++b) {
     uint8_t* group = out + (b / kGroupBlocks) * kGroupedActivationBytes;
     const int j = static_cast<int>(b % kGroupBlocks);
@@ -194,6 +267,34 @@ void quantize_grouped_activations(const Kernels& k, const float* x, void* y, int
 void grouped_gemm_reference(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
                             const uint8_t* act, size_t act_bytes, int64_t n_tokens, int64_t cols,
                             float* out, int64_t out_stride) {
+  if (t == DType::Q6_K) {
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        float lanes[16] = {};
+        for (int64_t s = 0; s < cols / 256; ++s) {
+          const uint8_t* group = w + r * row_bytes + s * sizeof(BlockQ6_K);
+          const uint8_t* ag = act + tok * act_bytes + s * kGroupedActivationBytesQ6K;
+          uint16_t dh;
+          std::memcpy(&dh, group + 16, 2);
+          for (int j = 0; j < 16; ++j) {
+            int32_t isum = 0, asum;
+            for (int c = 0; c < 4; ++c)
+              for (int b = 0; b < 4; ++b)
+                isum += q6_k_grouped_value(group, 16 * j + 4 * c + b) *
+                        static_cast<int8_t>(ag[128 + (c * 16 + j) * 4 + b]);
+            float ad;
+            std::memcpy(&asum, ag + 64 + 4 * j, 4);
+            std::memcpy(&ad, ag + 4 * j, 4);
+            lanes[j] += static_cast<float>(isum - 32 * asum) *
+                        (fp16_to_fp32(dh) * static_cast<int8_t>(group[j]) * ad);
+          }
+        }
+        float sum = 0;
+        for (float v : lanes) sum += v;
+        out[tok * out_stride + r] = sum;
+      }
+    return;
+  }
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = w + r * row_bytes;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {

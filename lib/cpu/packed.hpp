@@ -1,5 +1,5 @@
 #pragma once
-// Q4_0, Q8_0 and Q4_K weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
+// Q4_0, Q8_0, Q4_K and Q6_K weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
 // VNNI instruction accumulates 16 blocks at once, one block per 32-bit lane: no horizontal
 // sums in the inner loop, one scale multiply per 16 blocks.
 //
@@ -15,8 +15,15 @@
 // nibbles (byte i: lane i, lane i + t/2 in the high nibble; scales then mins, t/2 bytes
 // each), high bit pairs (lane j at bits 2j of t/4 bytes; scales then mins), then fp16 d and
 // dmin of each super-block. Then the nibbles exactly as Q4_0's (w = scale q - min).
-// Activations for these rows (one per position) use groups of 16 blocks, zero-padded:
-//   float d[16]; int32 sum[16] (sum of each block's qs); int8 q[8][16][4] in the o(c) order.
+// Q6_K: a group is one super-block (210 bytes), a lane one 16-weight sub-block:
+//   int8 scales[16]; fp16 d; uint8 low[2][16][4]: low[k][j][b] = low 4 bits of weights
+//   8k+b (low nibble) and 8k+4+b (high nibble) of lane j; uint8 high[16][4]: bits 2c..2c+1
+//   of high[j][b] = top 2 bits of weight 4c+b of lane j (w = d scale (q - 32)).
+// Activations for these rows (one per position) use groups of 16 lanes, zero-padded:
+//   float d[16]; int32 sum[16] (sum of each lane's qs); int8 q[...][16][4]: for 32-weight
+//   lanes q[c][j] in the o(c) order (8 chunks, 640 bytes a group); for Q6_K's 16-weight
+//   lanes q[c][j][b] = value 16j+4c+b, and d[j] the scale of the 32-block it lies in (4
+//   chunks, 384 bytes a group).
 #include <cstddef>
 #include <cstdint>
 
@@ -27,6 +34,7 @@ namespace cria::cpu {
 
 constexpr int kGroupBlocks = 16;
 constexpr size_t kGroupedActivationBytes = 16 * 4 + 16 * 4 + 16 * 32;  // per group: 640
+constexpr size_t kGroupedActivationBytesQ6K = 16 * 4 + 16 * 4 + 16 * 16;  // 384
 
 // Types and widths that have a grouped layout.
 bool groupable(DType t, int64_t cols);
@@ -36,9 +44,10 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols);
 // Decodes a grouped row to floats (the same values dequantize_row gives for the plain row).
 void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols);
 
-size_t grouped_activation_bytes(int64_t cols);
-// Quantizes one activation row with the same rounding as the plain kernels (quantize_q8).
-void quantize_grouped_activations(const Kernels& k, const float* x, void* y, int64_t cols);
+size_t grouped_activation_bytes(DType t, int64_t cols);
+// Quantizes one activation row for rows of type t, with the same rounding as the plain
+// kernels (quantize_q8: 32 values per scale).
+void quantize_grouped_activations(const Kernels& k, DType t, const float* x, void* y, int64_t cols);
 
 // out[t * out_stride + r] = dot(row r, activation t) for r < n_rows, t < n_tokens, in plain
 // C++: the reference the SIMD kernels are tested against.
@@ -51,6 +60,9 @@ void grouped_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
 void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride);
+void grouped_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
 void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,

@@ -1,4 +1,4 @@
-// Grouped Q4_0 / Q8_0 rows (lib/cpu/packed.hpp): regrouping keeps every weight's value, the
+// Grouped Q4_0 / Q8_0 / Q4_K / Q6_K rows (lib/cpu/packed.hpp): regrouping keeps every weight's value, the
 // plain-C++ GEMM equals the float dot product of decoded weights and activations, and the
 // SIMD kernels equal that reference for every row count, position count and row width,
 // including widths whose last group holds fewer than 16 blocks.
@@ -24,10 +24,11 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt199
   std::uniform_int_distribution<int> byte(0, 255);
   for (uint8_t& b : data) b = static_cast<uint8_t>(byte(rng));
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
-  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : t == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ8_0);
+  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : t == DType::Q4_K ? sizeof(BlockQ4_K)
+                     : t == DType::Q6_K ? sizeof(BlockQ6_K) : sizeof(BlockQ8_0);
   for (size_t at = 0; at < data.size(); at += block) {
     const uint16_t h = fp32_to_fp16(scale(rng));
-    std::memcpy(&data[at], &h, 2);
+    std::memcpy(&data[at + (t == DType::Q6_K ? 208 : 0)], &h, 2);
     if (t == DType::Q4_K) {  // dmin
       const uint16_t m = fp32_to_fp16(scale(rng));
       std::memcpy(&data[at + 2], &m, 2);
@@ -44,8 +45,26 @@ std::vector<uint8_t> grouped_copy(DType t, const std::vector<uint8_t>& plain, in
 }
 
 // Decodes grouped activations back to floats, in natural element order.
-std::vector<float> decoded_activations(const std::vector<uint8_t>& act, int64_t cols) {
+std::vector<float> decoded_activations(DType t, const std::vector<uint8_t>& act, int64_t cols) {
   std::vector<float> x(cols);
+  if (t == DType::Q6_K) {  // lanes of 16 values
+    for (int64_t lane = 0; lane < cols / 16; ++lane) {
+      const uint8_t* group = &act[(lane / 16) * kGroupedActivationBytesQ6K];
+      const int j = static_cast<int>(lane % 16);
+      float d;
+      int32_t sum = 0, stored_sum;
+      std::memcpy(&d, group + 4 * j, 4);
+      std::memcpy(&stored_sum, group + 64 + 4 * j, 4);
+      for (int c = 0; c < 4; ++c)
+        for (int i = 0; i < 4; ++i) {
+          const int8_t v = static_cast<int8_t>(group[128 + (c * 16 + j) * 4 + i]);
+          x[lane * 16 + 4 * c + i] = d * v;
+          sum += v;
+        }
+      REQUIRE(sum == stored_sum);
+    }
+    return x;
+  }
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* group = &act[(b / 16) * kGroupedActivationBytes];
     const int j = static_cast<int>(b % 16);
@@ -73,6 +92,7 @@ std::vector<std::pair<DType, int64_t>> cases() {
   for (DType t : {DType::Q4_0, DType::Q8_0})
     for (int64_t cols : kWidths) all.emplace_back(t, cols);
   for (int64_t cols : kWidthsK) all.emplace_back(DType::Q4_K, cols);
+  for (int64_t cols : kWidthsK) all.emplace_back(DType::Q6_K, cols);
   return all;
 }
 
@@ -96,7 +116,8 @@ TEST_CASE("grouped rows decode to the same values as the file's rows") {
   CHECK_FALSE(groupable(DType::Q4_0, 48));
   CHECK(groupable(DType::Q4_K, 256));
   CHECK_FALSE(groupable(DType::Q4_K, 288));
-  CHECK_FALSE(groupable(DType::Q6_K, 256));
+  CHECK(groupable(DType::Q6_K, 256));
+  CHECK_FALSE(groupable(DType::Q5_K, 256));
 }
 
 TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
@@ -114,14 +135,14 @@ TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
         const size_t wbytes = row_bytes(t, cols);
         const std::vector<uint8_t> plain = random_rows(t, rows, cols, rng);
         const std::vector<uint8_t> grouped = grouped_copy(t, plain, rows, cols);
-        const size_t abytes = grouped_activation_bytes(cols);
+        const size_t abytes = grouped_activation_bytes(t, cols);
         std::vector<uint8_t> act(abytes * tokens);
         std::vector<std::vector<float>> x_decoded;
         for (int64_t k = 0; k < tokens; ++k) {
           std::vector<float> x(cols);
           for (float& v : x) v = normal(rng);
-          quantize_grouped_activations(scalar_kernels(), x.data(), &act[k * abytes], cols);
-          x_decoded.push_back(decoded_activations(std::vector<uint8_t>(act.begin() + k * abytes, act.begin() + (k + 1) * abytes), cols));
+          quantize_grouped_activations(scalar_kernels(), t, x.data(), &act[k * abytes], cols);
+          x_decoded.push_back(decoded_activations(t, std::vector<uint8_t>(act.begin() + k * abytes, act.begin() + (k + 1) * abytes), cols));
         }
         std::vector<float> reference(rows * tokens);
         grouped_gemm_reference(t, grouped.data(), wbytes, rows, act.data(), abytes, tokens, cols,
@@ -158,11 +179,12 @@ TEST_CASE("grouped activations quantize as the plain kernels do") {
   const int64_t cols = 544;
   std::vector<float> x(cols);
   for (float& v : x) v = normal(rng);
-  std::vector<uint8_t> act(grouped_activation_bytes(cols));
-  quantize_grouped_activations(active_kernels(), x.data(), act.data(), cols);
+  const DType t = DType::Q4_0;
+  std::vector<uint8_t> act(grouped_activation_bytes(t, cols));
+  quantize_grouped_activations(active_kernels(), t, x.data(), act.data(), cols);
   std::vector<BlockQ8> blocks(cols / 32);
   active_kernels().quantize_q8(x.data(), blocks.data(), cols);
-  const std::vector<float> decoded = decoded_activations(act, cols);
+  const std::vector<float> decoded = decoded_activations(t, act, cols);
   for (int64_t i = 0; i < cols; ++i) CHECK(decoded[i] == blocks[i / 32].d * blocks[i / 32].qs[i % 32]);
   // Padding lanes of the last group are zero, so they add nothing.
   const uint8_t* last = &act[(cols / 32 / 16) * kGroupedActivationBytes];

@@ -115,12 +115,13 @@ std::vector<float> logits_with(const cria::Model& model, int threads, int64_t ba
 
 }  // namespace
 
-TEST_CASE("regrouped Q4_0, Q8_0 and Q4_K weights: thread-count identity, batching, same logits as mapped") {
+TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, batching, same logits as mapped") {
   struct Case { const char* name; double max_difference; };
-  // Q4_0 and Q8_0 differ from the file's layout in summation order only. Q4_K's regrouped
-  // kernel quantizes activations per 32 values where the plain one does per 256: two
-  // different 8-bit roundings, each worth about 0.02 here (Q8_0 vs F32 differs by 0.017).
-  for (const Case& c : {Case{"synth256.q4_0.gguf", 1e-5}, Case{"synth256.q8_0.gguf", 1e-5},
+  // Q4_0 and Q8_0 differ from the file's layout in summation order only. The regrouped
+  // K-quant kernels (Q4_K, and Q6_K, which also holds the Q4_0 file's output matrix)
+  // quantize activations per 32 values where the plain ones do per 256: two different 8-bit
+  // roundings, each worth about 0.02 here (Q8_0 vs F32 differs by 0.017).
+  for (const Case& c : {Case{"synth256.q8_0.gguf", 1e-5}, Case{"synth256.q4_0.gguf", 4e-2},
                         Case{"synth256.q4_k_m.gguf", 4e-2}}) {
     const char* name = c.name;
     CAPTURE(name);
@@ -136,7 +137,8 @@ TEST_CASE("regrouped Q4_0, Q8_0 and Q4_K weights: thread-count identity, batchin
     const bool has_kernels = cria::cpu::active_isa() == cria::cpu::Isa::Avx512;
     CHECK((grouped->weights().layers[0].wq.layout == cria::RowLayout::Grouped16) == has_kernels);
     const cria::TensorView& output = grouped->weights().output;
-    const bool output_groupable = output.dtype == cria::DType::Q4_0 || output.dtype == cria::DType::Q8_0;
+    const bool output_groupable = output.dtype == cria::DType::Q4_0 || output.dtype == cria::DType::Q8_0 ||
+                                  output.dtype == cria::DType::Q4_K || output.dtype == cria::DType::Q6_K;
     CHECK((output.layout == cria::RowLayout::Grouped16) == (has_kernels && output_groupable));
 
     const std::vector<float> one = logits_with(*grouped, 1, 64);
