@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "cpu/packed.hpp"
 
@@ -74,9 +75,12 @@ inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 // kRows rows by kTokens positions. Per group, each weight chunk is loaded and unpacked once
 // for all positions, each activation chunk once for all rows, and the kRows * kTokens
 // accumulators are independent chains of vpdpbusd.
+// `decoded` (Q4_K, may be null): each row's scales and mins already decoded, 32 floats per
+// group, `decoded_stride` floats from one row to the next.
 template <Kind kKind, int kRows, int kTokens>
 void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
-               int64_t cols, float* out, int64_t out_stride) {
+               int64_t cols, float* out, int64_t out_stride, const float* decoded,
+               size_t decoded_stride) {
   const int64_t n_blocks = cols / 32;
   const int64_t n_groups = (n_blocks + kGroupBlocks - 1) / kGroupBlocks;
   constexpr bool kQ4 = kKind != Kind::Q8_0;  // nibbles, unpacked in registers
@@ -136,8 +140,13 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     __m512 w_scale[kRows], w_min[kRows];
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* header = w + r * row_bytes + group_offset;
-      if (kKind == Kind::Q4_K) q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
-      else w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
+      if (kKind == Kind::Q4_K && decoded) {
+        w_scale[r] = _mm512_loadu_ps(decoded + r * decoded_stride + g * 32);
+        w_min[r] = _mm512_loadu_ps(decoded + r * decoded_stride + g * 32 + 16);
+      } else if (kKind == Kind::Q4_K) {
+        q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
+      }
+      if (kKind != Kind::Q4_K) w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
     }
     for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
@@ -163,17 +172,13 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 
 template <Kind kKind, int kRows>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
-                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
-  int64_t t = 0;
-  for (; t + 4 <= n_tokens; t += 4)
-    gemm_tile<kKind, kRows, 4>(w, row_bytes, act + t * act_bytes, act_bytes, cols, out + t * out_stride, out_stride);
-  const uint8_t* a = act + t * act_bytes;
-  float* o = out + t * out_stride;
-  switch (n_tokens - t) {
-    case 3: gemm_tile<kKind, kRows, 3>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
-    case 2: gemm_tile<kKind, kRows, 2>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
-    case 1: gemm_tile<kKind, kRows, 1>(w, row_bytes, a, act_bytes, cols, o, out_stride); break;
-    default: break;
+                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride,
+                   const float* decoded, size_t decoded_stride) {
+  switch (n_tokens) {
+    case 4: gemm_tile<kKind, kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
+    case 3: gemm_tile<kKind, kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
+    case 2: gemm_tile<kKind, kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
+    default: gemm_tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
   }
 }
 
@@ -182,18 +187,38 @@ void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
 template <Kind kKind>
 void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  // Q4_K with more than one tile of positions: decode the rows' scales and mins once.
+  const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
+  const size_t decoded_stride = static_cast<size_t>(n_groups) * 32;
+  const float* decoded = nullptr;
+  if (kKind == Kind::Q4_K && n_tokens > 4) {
+    thread_local std::vector<float> buffer;
+    buffer.resize(decoded_stride * static_cast<size_t>(n_rows));
+    const size_t block_bytes = 18;
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t g = 0; g < n_groups; ++g) {
+        const int64_t left = cols / 32 - g * kGroupBlocks;
+        __m512 scale, min;
+        q4_k_scales(w + r * row_bytes + static_cast<size_t>(g) * kGroupBlocks * block_bytes,
+                    left < kGroupBlocks ? static_cast<int>(left) : kGroupBlocks, &scale, &min);
+        _mm512_storeu_ps(&buffer[r * decoded_stride + g * 32], scale);
+        _mm512_storeu_ps(&buffer[r * decoded_stride + g * 32 + 16], min);
+      }
+    decoded = buffer.data();
+  }
   for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
     const int64_t tokens = n_tokens - t0 < 4 ? n_tokens - t0 : 4;
     const uint8_t* a = act + t0 * act_bytes;
     float* o = out + t0 * out_stride;
     int64_t r = 0;
+    auto rows_decoded = [&](int64_t row) { return decoded ? decoded + row * decoded_stride : nullptr; };
     for (; r + 4 <= n_rows; r += 4)
-      gemm_row_tile<kKind, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride);
+      gemm_row_tile<kKind, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride);
     const uint8_t* rest = w + r * row_bytes;
     switch (n_rows - r) {
-      case 3: gemm_row_tile<kKind, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 2: gemm_row_tile<kKind, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 1: gemm_row_tile<kKind, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 3: gemm_row_tile<kKind, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
+      case 2: gemm_row_tile<kKind, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
+      case 1: gemm_row_tile<kKind, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
       default: break;
     }
   }
