@@ -178,7 +178,12 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
         if (bf16) {
           decoded_bf16.resize(static_cast<size_t>(rows * k));
           row.resize(static_cast<size_t>(k));
+          const bool direct = w.dtype == DType::F16 && kernels.f16_to_bf16;
           for (int64_t r = 0; r < rows; ++r) {
+            if (direct) {
+              kernels.f16_to_bf16(w.row(r0 + r), &decoded_bf16[r * k], k);
+              continue;
+            }
             decode_row(kernels, w, r0 + r, row.data());
             to_bf16(row.data(), &decoded_bf16[r * k], k);
           }

@@ -55,6 +55,7 @@ struct Kernels {
   // For the GEMM backends: rows decoded to f32 (null: dequantize_row), f32 to bf16.
   void (*dequantize[kMaxTypes])(const void* row, float* y, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);
+  void (*f16_to_bf16)(const void* row, uint16_t* y, int64_t n);  // null: decode, then convert
   // Sum of 64-bit words (bytes a multiple of 256): reads memory as fast as this instruction
   // set can, for the bandwidth probe.
   uint64_t (*read_sum)(const void* data, size_t bytes);

@@ -216,3 +216,22 @@ TEST_CASE("SIMD row decoders and the bf16 conversion equal the reference ones bi
     }
   }
 }
+
+TEST_CASE("F16 rows convert to bf16 in one pass with the bits of decoding then rounding") {
+  std::vector<uint16_t> halves;
+  for (uint32_t h = 0; h < 65536; ++h) halves.push_back(static_cast<uint16_t>(h));  // every value
+  const int64_t n = static_cast<int64_t>(halves.size());
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (detected_isa() < isa) continue;
+    const Kernels& k = kernels_for(isa);
+    if (!k.f16_to_bf16) continue;
+    CAPTURE(isa_name(isa));
+    std::vector<float> decoded(n);
+    dequantize_row(DType::F16, halves.data(), decoded.data(), n);
+    std::vector<uint16_t> expected(n), got(n);
+    k.f32_to_bf16(decoded.data(), expected.data(), n);
+    k.f16_to_bf16(halves.data(), got.data(), n - 3);  // and a tail shorter than a vector
+    k.f16_to_bf16(halves.data() + n - 3, got.data() + n - 3, 3);
+    CHECK(got == expected);
+  }
+}
