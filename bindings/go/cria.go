@@ -132,6 +132,10 @@ type LoadOptions struct {
 	TokenizerPath string
 	// Progress receives the fraction loaded; returning false cancels (ErrCancelled).
 	Progress func(fraction float32) bool
+	// Map uses the weights in place from the file mapping (near-instant load, memory shared
+	// between processes) instead of reading them into private memory rearranged for the
+	// CPU's kernels (the default, the fastest generation).
+	Map bool
 }
 
 // Model is a loaded model, immutable and safe for concurrent use.
@@ -148,6 +152,9 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	var params C.cria_model_params
 	C.cria_model_params_init(&params)
+	if opts.Map {
+		params.load_mode = C.CRIA_LOAD_MAP
+	}
 	var ctok *C.char
 	if opts.TokenizerPath != "" {
 		ctok = C.CString(opts.TokenizerPath)

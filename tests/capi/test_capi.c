@@ -5,6 +5,7 @@
 #include "cria.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,24 @@ static void test_load_errors(void) {
   CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &p, &m), CRIA_ERROR_CANCELLED);
   CHECK(cancels == 1);
   CHECK(m == NULL);
+
+  /* load modes: both load; an unknown one is named in the error */
+  cria_model_params_init(&p);
+  CHECK(p.load_mode == CRIA_LOAD_READ);
+  p.load_mode = CRIA_LOAD_MAP;
+  CHECK_STATUS(cria_model_load(model_path("synth256.q4_0.gguf"), &p, &m), CRIA_OK);
+  cria_model_free(m);
+  m = NULL;
+  p.load_mode = 7;
+  CHECK_STATUS(cria_model_load(model_path("synth256.q4_0.gguf"), &p, &m), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "load_mode") != NULL);
+  CHECK(m == NULL);
+  /* a struct from before load_mode existed loads with the default */
+  cria_model_params_init(&p);
+  p.struct_size = (uint32_t)offsetof(cria_model_params, load_mode);
+  CHECK_STATUS(cria_model_load(model_path("synth256.q4_0.gguf"), &p, &m), CRIA_OK);
+  cria_model_free(m);
+  m = NULL;
 
   /* a tokenizer path that is missing or not UTF-8 */
   cria_model_params_init(&p);

@@ -131,6 +131,17 @@ def test_context_full(model):
             s.generate("more")
 
 
+def test_load_modes_give_the_same_text():
+    outputs = []
+    for mode in ("read", "map"):
+        with cria.Model(STORIES, load_mode=mode) as m:
+            with m.session() as s:
+                outputs.append(s.generate("Once upon a time", max_tokens=20, temperature=0).text)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 0
+    with pytest.raises(ValueError):
+        cria.Model(STORIES, load_mode="mmap")
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(cria.IoError):
         cria.Model(os.path.join(MODELS, "missing.gguf"))
