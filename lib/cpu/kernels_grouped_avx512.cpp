@@ -80,7 +80,7 @@ inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 template <Kind kKind, int kRows, int kTokens>
 void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
                int64_t cols, float* out, int64_t out_stride, const float* decoded,
-               size_t decoded_stride) {
+               size_t decoded_stride, bool prefetch) {
   const int64_t n_blocks = cols / 32;
   const int64_t n_groups = (n_blocks + kGroupBlocks - 1) / kGroupBlocks;
   constexpr bool kQ4 = kKind != Kind::Q8_0;  // nibbles, unpacked in registers
@@ -96,10 +96,11 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     const bool full = blocks == kGroupBlocks;
     const size_t group_offset = static_cast<size_t>(g) * kGroupBlocks * block_bytes;
     const uint8_t* ag = act + g * kGroupedActivationBytes;
-    // The rows after this tile, a slice per group: by the time they are needed they are in
-    // cache, where the hardware prefetcher alone leaves generation short of the bandwidth.
-    const uint8_t* ahead = w + kRows * row_bytes + g * kRows * kGroupBlocks * block_bytes;
-    if (kTokens == 1)
+    // Rows ahead, a slice per group (on the first pass over the rows): the next tile when
+    // generating, the next work item's rows for prompts. By the time they are needed they are
+    // in cache; the hardware prefetcher alone leaves both well short of the bandwidth.
+    const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroupBlocks * block_bytes;
+    if (prefetch)
       for (size_t i = 0; i < kRows * kGroupBlocks * block_bytes; i += 64)
         _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
     __m512i isum[kRows][kTokens];
@@ -173,12 +174,12 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 template <Kind kKind, int kRows>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
                    int64_t n_tokens, int64_t cols, float* out, int64_t out_stride,
-                   const float* decoded, size_t decoded_stride) {
+                   const float* decoded, size_t decoded_stride, bool prefetch) {
   switch (n_tokens) {
-    case 4: gemm_tile<kKind, kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
-    case 3: gemm_tile<kKind, kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
-    case 2: gemm_tile<kKind, kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
-    default: gemm_tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride); break;
+    case 4: gemm_tile<kKind, kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride, prefetch); break;
+    case 3: gemm_tile<kKind, kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride, prefetch); break;
+    case 2: gemm_tile<kKind, kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride, prefetch); break;
+    default: gemm_tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, decoded, decoded_stride, prefetch); break;
   }
 }
 
@@ -213,12 +214,12 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
     int64_t r = 0;
     auto rows_decoded = [&](int64_t row) { return decoded ? decoded + row * decoded_stride : nullptr; };
     for (; r + 4 <= n_rows; r += 4)
-      gemm_row_tile<kKind, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride);
+      gemm_row_tile<kKind, 4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride, t0 == 0);
     const uint8_t* rest = w + r * row_bytes;
     switch (n_rows - r) {
-      case 3: gemm_row_tile<kKind, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
-      case 2: gemm_row_tile<kKind, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
-      case 1: gemm_row_tile<kKind, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride); break;
+      case 3: gemm_row_tile<kKind, 3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride, t0 == 0); break;
+      case 2: gemm_row_tile<kKind, 2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride, t0 == 0); break;
+      case 1: gemm_row_tile<kKind, 1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, rows_decoded(r), decoded_stride, t0 == 0); break;
       default: break;
     }
   }
@@ -228,7 +229,7 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
 // is its low nibble with its two high bits shifted into place (layout in packed.hpp).
 template <int kRows, int kTokens>
 void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
-               int64_t cols, float* out, int64_t out_stride) {
+               int64_t cols, float* out, int64_t out_stride, bool prefetch) {
   constexpr size_t kGroup = 210, kLow = 18, kHigh = 18 + 128;
   const int64_t n_groups = cols / 256;
   const __m512i nibble = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8(0x30);
@@ -237,8 +238,8 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t g = 0; g < n_groups; ++g) {
     const uint8_t* ag = act + g * kGroupedActivationBytesQ6K;
-    if (kTokens == 1) {
-      const uint8_t* ahead = w + kRows * row_bytes + g * kRows * kGroup;
+    if (prefetch) {
+      const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroup;
       for (size_t i = 0; i < kRows * kGroup; i += 64)
         _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
     }
@@ -290,12 +291,12 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 
 template <int kRows>
 void q6_k_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
-                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride, bool prefetch) {
   switch (n_tokens) {
-    case 4: q6_k_tile<kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
-    case 3: q6_k_tile<kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
-    case 2: q6_k_tile<kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
-    default: q6_k_tile<kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride); break;
+    case 4: q6_k_tile<kRows, 4>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch); break;
+    case 3: q6_k_tile<kRows, 3>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch); break;
+    case 2: q6_k_tile<kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch); break;
+    default: q6_k_tile<kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch); break;
   }
 }
 
@@ -307,12 +308,12 @@ void q6_k_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
     float* o = out + t0 * out_stride;
     int64_t r = 0;
     for (; r + 4 <= n_rows; r += 4)
-      q6_k_row_tile<4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride);
+      q6_k_row_tile<4>(w + r * row_bytes, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, t0 == 0);
     const uint8_t* rest = w + r * row_bytes;
     switch (n_rows - r) {
-      case 3: q6_k_row_tile<3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 2: q6_k_row_tile<2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
-      case 1: q6_k_row_tile<1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride); break;
+      case 3: q6_k_row_tile<3>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, t0 == 0); break;
+      case 2: q6_k_row_tile<2>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, t0 == 0); break;
+      case 1: q6_k_row_tile<1>(rest, row_bytes, a, act_bytes, tokens, cols, o + r, out_stride, t0 == 0); break;
       default: break;
     }
   }
