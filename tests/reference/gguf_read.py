@@ -107,6 +107,48 @@ def dequantize_q4_0(raw, n):
     return (d * q).reshape(n)
 
 
+GGML_Q4_K, GGML_Q6_K = 12, 14
+
+
+def dequantize_q4_k(raw, n):
+    """Super-blocks of 256: fp16 d and dmin, eight 6-bit (scale, min) pairs packed in 12
+    bytes, 128 bytes of nibbles (32 bytes per pair of 32-value sub-blocks: low nibbles the
+    first, high nibbles the second); value = d * scale * q - dmin * min."""
+    b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 144)
+    d = b[:, 0:2].copy().view("<f2").astype(np.float64)
+    dmin = b[:, 2:4].copy().view("<f2").astype(np.float64)
+    s = b[:, 4:16].astype(np.int64)
+    sc = np.empty((b.shape[0], 8), dtype=np.int64)
+    mn = np.empty_like(sc)
+    sc[:, :4] = s[:, 0:4] & 63
+    mn[:, :4] = s[:, 4:8] & 63
+    sc[:, 4:] = (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    qs = b[:, 16:].reshape(-1, 4, 32)
+    q = np.stack([qs & 0x0F, qs >> 4], axis=2).reshape(-1, 8, 32).astype(np.float64)
+    y = (d * sc)[:, :, None] * q - (dmin * mn)[:, :, None]
+    return y.reshape(n)
+
+
+def dequantize_q6_k(raw, n):
+    """Super-blocks of 256: 128 bytes of low 4 bits, 64 bytes of high 2 bits, sixteen int8
+    scales (one per 16 values), fp16 d; value = d * scale * (q - 32). Each half of 128 values
+    takes 64 low-bit bytes and 32 high-bit bytes: values l, l+32, l+64, l+96 share byte l of
+    the high bits (2 bits each, from the lowest) and low nibbles of bytes l, l+32."""
+    b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 210)
+    ql = b[:, 0:128].reshape(-1, 2, 64).astype(np.int64)
+    qh = b[:, 128:192].reshape(-1, 2, 32).astype(np.int64)
+    scales = b[:, 192:208].view(np.int8).astype(np.float64)
+    d = b[:, 208:210].copy().view("<f2").astype(np.float64)
+    q = np.concatenate([
+        (ql[:, :, 0:32] & 0x0F) | (((qh >> 0) & 3) << 4),
+        (ql[:, :, 32:64] & 0x0F) | (((qh >> 2) & 3) << 4),
+        (ql[:, :, 0:32] >> 4) | (((qh >> 4) & 3) << 4),
+        (ql[:, :, 32:64] >> 4) | (((qh >> 6) & 3) << 4)], axis=2).reshape(-1, 256)
+    y = d * np.repeat(scales, 16, axis=1) * (q - 32).astype(np.float64)
+    return y.reshape(n)
+
+
 def decode_tensor(raw, ne, ggml_type):
     n = int(np.prod(ne, dtype=np.int64))
     if ggml_type == GGML_F32:
@@ -117,6 +159,10 @@ def decode_tensor(raw, ne, ggml_type):
         x = dequantize_q8_0(raw, n)
     elif ggml_type == GGML_Q4_0:
         x = dequantize_q4_0(raw, n)
+    elif ggml_type == GGML_Q4_K:
+        x = dequantize_q4_k(raw, n)
+    elif ggml_type == GGML_Q6_K:
+        x = dequantize_q6_k(raw, n)
     else:
         raise ValueError("unsupported ggml type %d" % ggml_type)
     return x.reshape(tuple(reversed(ne)))

@@ -39,6 +39,9 @@ def load_config(g):
 # ggml types whose products cria computes with 8-bit activations, and the block size of
 # those activations (32 for the 32-element formats, 256 for the K-quants).
 ACTIVATION_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256, 13: 256, 14: 256}
+# Q4_K and Q6_K regrouped at load (read mode on CPUs with AVX-512 VNNI) take activations in
+# blocks of 32 instead.
+REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 14: 32}
 
 
 class Weight:
@@ -46,9 +49,10 @@ class Weight:
 
     __array_ufunc__ = None  # makes numpy defer `array @ Weight` to __rmatmul__
 
-    def __init__(self, values, ggml_type, quantized_activations=True):
+    def __init__(self, values, ggml_type, quantized_activations=True, regrouped=False):
         self.values = values
-        self.act_block = ACTIVATION_BLOCK.get(ggml_type) if quantized_activations else None
+        blocks = REGROUPED_ACTIVATION_BLOCK if regrouped else ACTIVATION_BLOCK
+        self.act_block = blocks.get(ggml_type) if quantized_activations else None
 
     def __rmatmul__(self, x):  # x @ weight: x [n, in] times weight^T
         if self.act_block:
@@ -68,7 +72,7 @@ def quantize_activations(x, block):
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(n, -1)
 
 
-def load_model(path, quantized_activations=True):
+def load_model(path, quantized_activations=True, regrouped=False):
     """(config, weights) from a GGUF file: norms and embeddings as float64 arrays, matrices
     as Weight objects. quantized_activations=False models a float32 GEMM path instead of the
     8-bit dot kernels."""
@@ -83,8 +87,9 @@ def load_model(path, quantized_activations=True):
     for name in list(w):
         if name.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                           "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")):
-            w[name] = Weight(w[name], g.tensors[name][1], quantized_activations)
-    w["output.weight"] = Weight(w["output.weight"], output_type, quantized_activations)
+            w[name] = Weight(w[name], g.tensors[name][1], quantized_activations, regrouped)
+    w["output.weight"] = Weight(w["output.weight"], output_type, quantized_activations,
+                                regrouped and "output.weight" in g.tensors)
     return cfg, w
 
 

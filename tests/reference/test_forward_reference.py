@@ -51,6 +51,13 @@ TOLERANCE = 1e-4
 # (measured: 2e-7 to 5e-3). A wrong block layout or scale moves logits by O(1), so 1e-2 still
 # catches every kernel bug; the F32/F16 cases keep the tight bound for the forward pass itself.
 TOLERANCE_8BIT_ACTIVATIONS = 1e-2
+# The llama.cpp-made K-quant files (synth256.q4_k_m/q6_k) meet such boundary values more often
+# (about one value in 2e-4 of a step of a boundary per position and matrix), and a step of a
+# 256-value activation block is larger. A step taken in an early layer reaches every later
+# position through the KV cache: measured up to 1.2e-2 of the logit scale from the position
+# where it happened on (the others agree to 1e-7). For those files the bound is 3e-2, and the
+# report says how many positions agree to 1e-5.
+FLIP_EXACT, FLIP_TOLERANCE = 1e-5, 3e-2
 # Prompts run through a GEMM backend (--gemm). The cases run with onednn-f32, which keeps
 # every operand in float32, so the bounds above apply. The default for F16/BF16 weights,
 # onednn-bf16, rounds weights and activations to bf16 (8 significant bits: each product off by
@@ -234,11 +241,23 @@ def test_reference_causal_and_golden():
 # ---------------------------------------------------------------------------------------
 # Part 2: cria against the reference.
 
+def regrouping_cpu():
+    """Whether cria regroups K-quant weights here: AVX-512 VNNI (F, BW, VL, VNNI) present
+    and not lowered with CRIA_ISA."""
+    if os.environ.get("CRIA_ISA", "avx512") != "avx512":
+        return False
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return all(f in flags.split() for f in ("avx512f", "avx512bw", "avx512vl", "avx512_vnni"))
+
+
 def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", gemm="auto",
-                kv="f32"):
+                kv="f32", load="read"):
     out = os.path.join(TMP, "%s.f32" % tag)
     cmd = [CLI, "logits", "-m", model, "--tokens", " ".join(str(int(i)) for i in ids),
-           "-o", out, "-t", str(threads), "--gemm", gemm, "--kv-type", kv]
+           "-o", out, "-t", str(threads), "--gemm", gemm, "--kv-type", kv, "--load", load]
     if batch:
         cmd += ["-b", str(batch)]
     if ctx:
@@ -253,19 +272,22 @@ def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", g
     return raw.reshape(len(ids), vocab), open(out, "rb").read()
 
 
-def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolerance=None, kv="f32"):
+def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolerance=None, kv="f32",
+            load="read", flips=False):
     """gemm None: onednn-f32 for float weights, the 8-bit dot kernels for the block formats,
     each against the reference of that arithmetic. A float GEMM named explicitly is compared
-    with the reference without activation rounding."""
+    with the reference without activation rounding. load "read" regroups Q4_K / Q6_K where
+    the CPU has AVX-512 VNNI, which changes their activation blocks."""
     float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16")
-    cfg, w = load_model(model, quantized_activations=not float_gemm)
+    cfg, w = load_model(model, quantized_activations=not float_gemm,
+                        regrouped=(load == "read" and regrouping_cpu()))
     eight_bit = any(getattr(v, "act_block", None) for v in w.values())
     if gemm is None:
         gemm = "kernels" if eight_bit else EXACT_GEMM
     ref = forward(cfg, w, ids, kv_f16=(kv == "f16"))
     try:
         got, _ = cria_logits(model, ids, cfg["vocab_size"], threads=threads, batch=batch,
-                             ctx=ctx, tag=name.replace("/", "_"), gemm=gemm, kv=kv)
+                             ctx=ctx, tag=name.replace("/", "_"), gemm=gemm, kv=kv, load=load)
     except Exception as e:  # report and go on with the other cases
         check(False, "%s: %s" % (name, e))
         return None
@@ -274,9 +296,14 @@ def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolera
     rows = np.abs(got - ref).max(axis=1)
     tolerance = tolerance or (TOLERANCE_8BIT_ACTIVATIONS if eight_bit else TOLERANCE)
     ok = np.isfinite(got).all() and err <= tolerance * scale
-    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --gemm %s --kv-type %s)"
+    if flips:
+        exact_share = float(np.mean(rows <= FLIP_EXACT * scale))
+        ok = np.isfinite(got).all() and err <= FLIP_TOLERANCE * scale
+        tolerance = FLIP_TOLERANCE
+        name = "%s (%d%% of positions within %.0e)" % (name, round(100 * exact_share), FLIP_EXACT)
+    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --gemm %s --kv-type %s --load %s)"
            % (name, err, float(np.abs(ref).max()), err / scale, tolerance * scale,
-              ", 8-bit activations" if eight_bit else "", gemm, kv))
+              ", 8-bit activations" if eight_bit else "", gemm, kv, load))
     if not ok:
         msg += "\n      per-position max|diff|: " + " ".join("%.1e" % e for e in rows)
         msg += "\n      same argmax at %d/%d positions" % (
@@ -348,6 +375,14 @@ def test_cria_shared():
         vocab = g.tensors["token_embd.weight"][0][1]
         ids = [1] + list(rng.integers(3, vocab, 19))
         compare(fname, path, ids, batch=(8 if fname == "synth256.q8_0.gguf" else None))
+    # Files with K-quants (llama.cpp's Q4_K_M: Q4_K and Q6_K; Q6_K; Q4_0 with a Q6_K output),
+    # regrouped (read) and in the file's layout (map), whose activation blocks differ.
+    for fname in ("synth256.q4_k_m.gguf", "synth256.q6_k.gguf", "synth256.q4_0.gguf"):
+        path = shared(fname)
+        ids = [1] + list(rng.integers(3, 512, 19))
+        for load in ("read", "map"):
+            compare("%s/%s" % (fname, load), path, ids, load=load, flips=True,
+                    batch=(8 if load == "read" else None))
 
 
 def test_gemm_backends(models):
