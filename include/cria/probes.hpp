@@ -15,6 +15,11 @@ double measure_read_bandwidth(int n_threads, size_t bytes = size_t{1} << 30, int
 double measure_gemm_peak(int n_threads, bool bf16, int64_t m = 512, int64_t n = 4096,
                          int64_t k = 4096, int reps = 5);
 
+// Integer ops/s (2 per 8-bit multiply-add) of the CPU's 8-bit dot-product instruction
+// (AVX-512 VNNI vpdpbusd) on registers with n_threads threads, median of `reps`: the limit
+// of the integer GEMM that regrouped weights use for prompts. 0 without AVX-512 VNNI.
+double measure_int8_peak(int n_threads, int reps = 5);
+
 // The instruction set the kernels use ("scalar", "avx2", "avx512").
 const char* kernel_isa();
 

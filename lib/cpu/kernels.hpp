@@ -59,6 +59,9 @@ struct Kernels {
   // Sum of 64-bit words (bytes a multiple of 256): reads memory as fast as this instruction
   // set can, for the bandwidth probe.
   uint64_t (*read_sum)(const void* data, size_t bytes);
+  // iterations x 16 x 64 int8 multiply-adds on registers (null: no 8-bit dot instruction
+  // worth probing), for the int8 peak probe.
+  uint64_t (*int8_peak_loop)(int64_t iterations);
   // Kernels for grouped rows; null: this instruction set keeps the file's layout.
   GroupedGemmFn grouped_gemm[kMaxTypes];
 };

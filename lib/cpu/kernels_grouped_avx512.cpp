@@ -354,3 +354,21 @@ void grouped_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
 }
 
 }  // namespace cria::cpu
+
+namespace cria::cpu {
+
+uint64_t int8_peak_loop_avx512(int64_t iterations) {
+  // Sixteen independent accumulators: enough to cover vpdpbusd's latency.
+  __m512i acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_epi32(i);
+  __m512i u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(5);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 16; ++i) acc[i] = dpbusd(acc[i], u, s);
+    __asm__ volatile("" : "+v"(u), "+v"(s));  // keeps the loop from being folded away
+  }
+  __m512i sum = acc[0];
+  for (int i = 1; i < 16; ++i) sum = _mm512_add_epi32(sum, acc[i]);
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm512_reduce_add_epi32(sum)));
+}
+
+}  // namespace cria::cpu

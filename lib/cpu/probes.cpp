@@ -99,6 +99,24 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m, int64_t n, int64_t
   return median(rates);
 }
 
+double measure_int8_peak(int n_threads, int reps) {
+  const cpu::Kernels& kernels = cpu::active_kernels();
+  if (!kernels.int8_peak_loop) return 0;
+  constexpr int64_t kIterations = 20'000'000;  // about 0.1 s per thread
+  cpu::ThreadPool pool(n_threads);
+  std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);
+  std::vector<double> rates;
+  for (int r = 0; r < reps; ++r) {
+    double s = seconds_of([&] {
+      pool.parallel_for(n_threads, [&](int64_t b, int64_t e, int t) {
+        for (int64_t i = b; i < e; ++i) sinks[static_cast<size_t>(t) * 8] += kernels.int8_peak_loop(kIterations);
+      });
+    });
+    rates.push_back(2.0 * 64 * 16 * static_cast<double>(kIterations) * n_threads / s);
+  }
+  return median(rates);
+}
+
 const char* kernel_isa() { return cpu::isa_name(cpu::active_isa()); }
 
 }  // namespace cria
