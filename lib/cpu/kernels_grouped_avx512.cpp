@@ -60,13 +60,13 @@ inline void q4_k_scales(const uint8_t* group, int blocks, __m512* scale, __m512*
   *min = _mm512_load_ps(mn);
 }
 
-// vpdpbusd through inline assembly: GCC 12 treats the intrinsic as non-destructive and
-// surrounds each one with register copies, which halves the kernel's throughput.
 // Loads the 4-byte lanes of `lanes` (a group of fewer than 16 blocks ends early).
 inline __m512i load_lanes(__mmask16 lanes, bool full, const uint8_t* p) {
   return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(lanes, p);
 }
 
+// vpdpbusd through inline assembly: GCC 12 treats the intrinsic as non-destructive and
+// surrounds each one with register copies, which halves the kernel's throughput.
 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;

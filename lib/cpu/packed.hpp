@@ -69,6 +69,17 @@ void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
 
+// AVX2 versions (kernels_grouped_avx2.cpp) for Q4_0, Q4_K and Q6_K.
+void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride);
+void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride);
+void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride);
+
 // `iterations` x 16 vpdpbusd (64 multiply-adds each) on registers: the int8 peak probe.
 uint64_t int8_peak_loop_avx512(int64_t iterations);
 

@@ -124,6 +124,7 @@ TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<const Kernels*> isas = {&scalar_kernels()};
+  if (detected_isa() >= Isa::Avx2) isas.push_back(&avx2_kernels());
   if (detected_isa() >= Isa::Avx512) isas.push_back(&avx512_kernels());
   for (auto [t, cols] : cases()) {
     {

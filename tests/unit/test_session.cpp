@@ -8,6 +8,7 @@
 #include "cria/engine/session.hpp"
 #include "cria/error.hpp"
 #include "cpu/cpu_features.hpp"
+#include "cpu/kernels.hpp"
 
 namespace {
 
@@ -133,13 +134,15 @@ TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, b
     auto grouped = cria::Model::load(path, read);
     auto plain = cria::Model::load(path, map);
     CHECK(plain->weights().layers[0].wq.layout == cria::RowLayout::Plain);
-    // Regrouping happens where the CPU has the kernels for it (AVX-512 VNNI).
-    const bool has_kernels = cria::cpu::active_isa() == cria::cpu::Isa::Avx512;
-    CHECK((grouped->weights().layers[0].wq.layout == cria::RowLayout::Grouped16) == has_kernels);
+    // Regrouping happens where the CPU has the kernels for the type (AVX-512 VNNI: Q4_0, Q8_0,
+    // Q4_K, Q6_K; AVX2: all but Q8_0).
+    auto regroups = [](cria::DType t) {
+      return cria::cpu::active_kernels().grouped_gemm[static_cast<int>(t)] != nullptr;
+    };
+    const cria::TensorView& wq = grouped->weights().layers[0].wq;
+    CHECK((wq.layout == cria::RowLayout::Grouped16) == regroups(wq.dtype));
     const cria::TensorView& output = grouped->weights().output;
-    const bool output_groupable = output.dtype == cria::DType::Q4_0 || output.dtype == cria::DType::Q8_0 ||
-                                  output.dtype == cria::DType::Q4_K || output.dtype == cria::DType::Q6_K;
-    CHECK((output.layout == cria::RowLayout::Grouped16) == (has_kernels && output_groupable));
+    CHECK((output.layout == cria::RowLayout::Grouped16) == regroups(output.dtype));
 
     const std::vector<float> one = logits_with(*grouped, 1, 64);
     CHECK(one == logits_with(*grouped, 2, 64));

@@ -31,9 +31,10 @@ struct LoadOptions {
   // fastest generation. Map: weights are used in place from the file mapping (instant load,
   // shared between processes, at the page cache's speed).
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
-  // In Read mode, Q4_0 and Q8_0 matrices are regrouped in place for the integer GEMM kernels
-  // when the CPU has them (AVX-512 VNNI): no memory beyond the read copy, a pass over the
-  // weights at load. false keeps the file's layout. Map mode never regroups.
+  // In Read mode, Q4_0, Q8_0, Q4_K and Q6_K matrices are regrouped in place for the integer
+  // GEMM kernels where the CPU has them (AVX-512 VNNI: all four; AVX2: all but Q8_0): no
+  // memory beyond the read copy, a pass over the weights at load. false keeps the file's
+  // layout. Map mode never regroups.
   bool regroup = true;
 };
 

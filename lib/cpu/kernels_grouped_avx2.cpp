@@ -1,0 +1,205 @@
+// AVX2 GEMM on grouped Q4_0 / Q4_K / Q6_K rows (layout in packed.hpp), for CPUs without
+// AVX-512: each 16-lane group is handled as two halves of eight 32-bit lanes, with the 8-bit
+// products summed by vpmaddubsw + vpmaddwd (the weights are at most 63, so the 16-bit pair
+// sums cannot saturate; grouped Q8_0's 0-255 could, so Q8_0 keeps the file's layout here).
+// Two rows by up to two positions per tile: AVX2 has 16 vector registers.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu/packed.hpp"
+
+namespace cria::cpu {
+
+namespace {
+
+enum class Kind { Q4_0, Q4_K, Q6_K };
+
+inline __m256i dot_u8s8(__m256i acc, __m256i u8, __m256i s8) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1)));
+}
+
+// Eight lanes of 4 bytes from p; lanes at or past `count` read as zero (without touching them).
+inline __m256i load_lanes(const uint8_t* p, int count) {
+  if (count >= 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+  return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), mask);
+}
+
+// Scale and min (Q4_K) of lanes 8h..8h+7 of a group of `blocks` lanes.
+template <Kind kKind>
+inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, __m256* min) {
+  if (kKind == Kind::Q6_K) {  // int8 scales[16], then fp16 d
+    uint16_t d;
+    std::memcpy(&d, group + 16, 2);
+    const __m256i s = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(group + 8 * h)));
+    *scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(d)), _mm256_cvtepi32_ps(s));
+    return;
+  }
+  if (blocks == kGroupBlocks) {
+    if (kKind == Kind::Q4_0) {
+      *scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group + 16 * h)));
+      return;
+    }
+    // Q4_K: low nibbles of lanes 8h.. are nibble h of bytes 0-7; high bit pairs at bits 2j.
+    const __m256i pair_shift = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    auto six_bits = [&](const uint8_t* low, const uint8_t* high) {
+      const __m256i lo = _mm256_and_si256(
+          _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(low))), 4 * h),
+          _mm256_set1_epi32(15));
+      uint32_t bits;
+      std::memcpy(&bits, high, 4);
+      const __m256i hi = _mm256_and_si256(
+          _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits >> (16 * h))), pair_shift), _mm256_set1_epi32(3));
+      return _mm256_cvtepi32_ps(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)));
+    };
+    uint16_t dd[2];
+    std::memcpy(dd, group + 24 + 4 * h, 4);
+    *scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), six_bits(group, group + 16));
+    *min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), six_bits(group + 8, group + 20));
+    return;
+  }
+  // A last group with fewer than 16 lanes: lane by lane (layout in packed.hpp).
+  alignas(32) float sc[8] = {}, mn[8] = {};
+  for (int i = 0; i < 8 && 8 * h + i < blocks; ++i) {
+    const int j = 8 * h + i;
+    if (kKind == Kind::Q4_0) {
+      uint16_t d;
+      std::memcpy(&d, group + 2 * j, 2);
+      sc[i] = _cvtsh_ss(d);
+      continue;
+    }
+    const int half = blocks / 2;
+    const int s = ((group[j % half] >> (4 * (j / half))) & 15) | ((group[blocks + j / 4] >> (2 * (j % 4))) & 3) << 4;
+    const int m = ((group[half + j % half] >> (4 * (j / half))) & 15) |
+                  ((group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3) << 4;
+    uint16_t dd[2];
+    std::memcpy(dd, group + blocks + blocks / 2 + 4 * (j / 8), 4);
+    sc[i] = _cvtsh_ss(dd[0]) * static_cast<float>(s);
+    mn[i] = _cvtsh_ss(dd[1]) * static_cast<float>(m);
+  }
+  *scale = _mm256_load_ps(sc);
+  *min = _mm256_load_ps(mn);
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <Kind kKind, int kRows, int kTokens>
+void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
+          float* out, int64_t out_stride, bool prefetch) {
+  constexpr bool kQ6 = kKind == Kind::Q6_K;
+  const int64_t n_groups = kQ6 ? cols / 256 : (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
+  const size_t group_bytes = kQ6 ? 210 : kGroupBlocks * 18;  // Q4_0 and Q4_K: 18 per lane
+  const size_t act_group = kQ6 ? kGroupedActivationBytesQ6K : kGroupedActivationBytes;
+  const __m256i nibble = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30);
+  __m256 acc[kRows][kTokens];
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const int blocks = kQ6 ? 16 : static_cast<int>(std::min<int64_t>(kGroupBlocks, cols / 32 - g * kGroupBlocks));
+    const size_t offset = static_cast<size_t>(g) * group_bytes;
+    if (prefetch)
+      for (size_t i = 0; i < kRows * group_bytes; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * group_bytes + i), _MM_HINT_T0);
+    const uint8_t* ag = act + g * act_group;
+    for (int h = 0; h < 2 && 8 * h < blocks; ++h) {
+      const int count = blocks - 8 * h;
+      __m256i isum[kRows][kTokens];
+      for (int r = 0; r < kRows; ++r)
+        for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_setzero_si256();
+      for (int k = 0; k < (kQ6 ? 2 : 4); ++k) {
+        __m256i first[kRows], second[kRows];  // the weights of chunks 2k and 2k+1
+        for (int r = 0; r < kRows; ++r) {
+          const uint8_t* group = w + r * row_bytes + offset;
+          if (kQ6) {
+            const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 18 + 64 * k + 32 * h));
+            const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 146 + 32 * h));
+            const __m256i high_even = k == 0 ? _mm256_slli_epi16(high, 4) : high;
+            const __m256i high_odd = k == 0 ? _mm256_slli_epi16(high, 2) : _mm256_srli_epi16(high, 2);
+            first[r] = _mm256_or_si256(_mm256_and_si256(low, nibble), _mm256_and_si256(high_even, top));
+            second[r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low, 4), nibble),
+                                        _mm256_and_si256(high_odd, top));
+          } else {
+            const __m256i packed = load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
+            first[r] = _mm256_and_si256(packed, nibble);
+            second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+          }
+        }
+        for (int t = 0; t < kTokens; ++t) {
+          const uint8_t* xq = ag + t * act_bytes + 128 + 32 * h;
+          const __m256i x_first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * (2 * k)));
+          const __m256i x_second = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * (2 * k + 1)));
+          for (int r = 0; r < kRows; ++r)
+            isum[r][t] = dot_u8s8(dot_u8s8(isum[r][t], first[r], x_first), second[r], x_second);
+        }
+      }
+      for (int r = 0; r < kRows; ++r) {
+        __m256 scale, min = _mm256_setzero_ps();
+        half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale, &min);
+        for (int t = 0; t < kTokens; ++t) {
+          const uint8_t* at = ag + t * act_bytes;
+          const __m256 x_scale = _mm256_loadu_ps(reinterpret_cast<const float*>(at) + 8 * h);
+          const __m256i x_sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 64 + 32 * h));
+          __m256i total = isum[r][t];
+          if (kKind == Kind::Q4_0) total = _mm256_sub_epi32(total, _mm256_slli_epi32(x_sum, 3));
+          if (kKind == Kind::Q6_K) total = _mm256_sub_epi32(total, _mm256_slli_epi32(x_sum, 5));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(scale, x_scale), acc[r][t]);
+          if (kKind == Kind::Q4_K)
+            acc[r][t] = _mm256_fnmadd_ps(min, _mm256_mul_ps(_mm256_cvtepi32_ps(x_sum), x_scale), acc[r][t]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = hsum(acc[r][t]);
+}
+
+template <Kind kKind, int kRows>
+void row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
+              int64_t n_tokens, int64_t cols, float* out, int64_t out_stride, bool prefetch) {
+  if (n_tokens == 2) tile<kKind, kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
+  else tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
+}
+
+template <Kind kKind>
+void rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
+          int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += 2) {
+    const int64_t tokens = n_tokens - t0 < 2 ? n_tokens - t0 : 2;
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+      row_tile<kKind, 2>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
+                         out + t0 * out_stride + r, out_stride, t0 == 0);
+    if (r < n_rows)
+      row_tile<kKind, 1>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
+                         out + t0 * out_stride + r, out_stride, t0 == 0);
+  }
+}
+
+}  // namespace
+
+void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride) {
+  rows<Kind::Q4_0>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride) {
+  rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride) {
+  rows<Kind::Q6_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+}  // namespace cria::cpu
