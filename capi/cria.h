@@ -147,8 +147,8 @@ typedef bool (*cria_progress_fn)(float progress, void *user_data);
 
 typedef struct cria_model cria_model;
 
-/* CRIA_LOAD_READ: the file is read into private memory (advised for huge pages) and Q4_0 /
-** Q8_0 matrices are rearranged for the CPU's integer kernels: the fastest generation, a full
+/* CRIA_LOAD_READ: the file is read into private memory (advised for huge pages) and Q4_0,
+** Q8_0, Q4_K and Q6_K matrices are rearranged for the CPU's integer kernels: the fastest generation, a full
 ** read at load. CRIA_LOAD_MAP: weights are used in place from a read-only mapping of the
 ** file: near-instant load, memory shared with other processes and the page cache. */
 typedef enum cria_load_mode {

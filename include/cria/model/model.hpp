@@ -26,8 +26,8 @@ struct LoadOptions {
   // Called with the fraction loaded (0 to 1) a few times during load; returning false
   // cancels the load, which then throws Error(ErrorCode::Cancelled).
   std::function<bool(float)> progress;
-  // Read (default): the file is read into anonymous memory advised for huge pages and Q4_0 /
-  // Q8_0 matrices are regrouped (see `regroup`): a full read at load, private memory, the
+  // Read (default): the file is read into anonymous memory advised for huge pages and block
+  // matrices are regrouped (see `regroup`): a full read at load, private memory, the
   // fastest generation. Map: weights are used in place from the file mapping (instant load,
   // shared between processes, at the page cache's speed).
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
