@@ -138,16 +138,25 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     }
     // Remove the weights' offset (8 for Q4_0, 128 for Q8_0) times each block's activation
     // sum, or for Q4_K the min times that sum, and apply both scales.
+    if (kKind == Kind::Q4_K && decoded) {
+      // Scales and mins straight from the decoded copy (L1), which keeps registers free.
+      for (int t = 0; t < kTokens; ++t) {
+        const uint8_t* at = ag + t * act_bytes;
+        const __m512 x_scale = _mm512_loadu_ps(at);
+        const __m512 x_total = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(at + 64)), x_scale);
+        for (int r = 0; r < kRows; ++r) {
+          const float* rd = decoded + r * decoded_stride + g * 32;
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(_mm512_loadu_ps(rd), x_scale), acc[r][t]);
+          acc[r][t] = _mm512_fnmadd_ps(_mm512_loadu_ps(rd + 16), x_total, acc[r][t]);
+        }
+      }
+      continue;
+    }
     __m512 w_scale[kRows], w_min[kRows];
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* header = w + r * row_bytes + group_offset;
-      if (kKind == Kind::Q4_K && decoded) {
-        w_scale[r] = _mm512_loadu_ps(decoded + r * decoded_stride + g * 32);
-        w_min[r] = _mm512_loadu_ps(decoded + r * decoded_stride + g * 32 + 16);
-      } else if (kKind == Kind::Q4_K) {
-        q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
-      }
-      if (kKind != Kind::Q4_K) w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
+      if (kKind == Kind::Q4_K) q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
+      else w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
     }
     for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
