@@ -166,7 +166,7 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
   // the same way for any number of threads (and no library spawns threads under ours).
   const bool in_place = (w.dtype == DType::F32 && !bf16) || (w.dtype == DType::BF16 && bf16);
   const int64_t n_chunks = (w.rows + kChunkRows - 1) / kChunkRows;
-  pool.parallel_for(n_chunks, [&](int64_t begin, int64_t end, int) {
+  pool.parallel_for_dynamic(n_chunks, 1, [&](int64_t begin, int64_t end, int) {
     thread_local std::vector<float> decoded_f32;
     thread_local std::vector<uint16_t> decoded_bf16;
     thread_local std::vector<float> row;

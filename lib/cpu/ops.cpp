@@ -42,6 +42,8 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
     quantize_grouped_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, w.cols);
   const uint8_t* act = activations.data();
   const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
+  // A contiguous range per thread (not parallel_for_dynamic): the kernels prefetch the rows
+  // that follow, which helps only the thread that goes on to them.
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t r0 = i * kGroupedRowsPerItem;

@@ -1,5 +1,7 @@
 #include "cpu/thread_pool.hpp"
 
+#include <algorithm>
+
 namespace cria::cpu {
 
 namespace {
@@ -56,6 +58,24 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
   }
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk,
+                                      const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  if (n_threads_ == 1 || n <= chunk) {
+    fn(0, n, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
+    for (;;) {
+      const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (begin >= n) return;
+      fn(begin, std::min(begin + chunk, n), thread);
+    }
+  });
 }
 
 void ThreadPool::worker(int index) {

@@ -24,6 +24,11 @@ class ThreadPool {
   // Calls fn(begin, end, thread_index) on disjoint ranges covering [0, n); returns when all
   // are done. The split depends only on n and the pool size, never on timing.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+  // The same contract, but threads take ranges of `chunk` items from a shared counter until
+  // none are left: a thread slowed by another tenant leaves its work to the others. For work
+  // whose result does not depend on which thread does an item.
+  void parallel_for_dynamic(int64_t n, int64_t chunk,
+                            const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   void worker(int index);
