@@ -12,6 +12,7 @@
 
 // GCC 12 flags the undefined upper halves inside its own reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace cria::cpu {
 
