@@ -181,15 +181,14 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
   for (int64_t g = 0; g < group_count(cols); ++g) {
     const Group grp = group_at(t, cols, g);
     uint8_t* out = dst + grp.offset;
-    uint16_t* d = reinterpret_cast<uint16_t*>(out);
-    uint8_t* q = out + 2 * grp.blocks;
     if (t == DType::Q4_K) {
       group_q4_k(src + grp.offset, out, grp.blocks);
       continue;
     }
+    uint8_t* q = out + 2 * grp.blocks;  // after the blocks' fp16 scales
     for (int j = 0; j < grp.blocks; ++j) {
       const uint8_t* block = src + grp.offset + static_cast<size_t>(j) * lane_bytes(t);
-      std::memcpy(&d[j], block, 2);
+      std::memcpy(out + 2 * j, block, 2);
       if (t == DType::Q4_0) {
         const uint8_t* qs = reinterpret_cast<const BlockQ4_0*>(block)->qs;
         for (int k = 0; k < 4; ++k) std::memcpy(q + (k * grp.blocks + j) * 4, qs + 4 * k, 4);
