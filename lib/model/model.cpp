@@ -160,7 +160,12 @@ void Model::regroup_weights() {
   std::const_pointer_cast<io::MappedFile>(file_)->edit_copy([&](uint8_t* data) {
     for (TensorView* t : matrices) {
       if (!cpu::groupable(t->dtype, t->cols) || !kernels.grouped_gemm[static_cast<int>(t->dtype)]) continue;
-      uint8_t* first = data + (static_cast<const uint8_t*>(t->data) - base);
+      // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
+      const uint8_t* at = static_cast<const uint8_t*>(t->data);
+      const size_t bytes = static_cast<size_t>(t->rows) * t->row_bytes;
+      if (at < base || static_cast<size_t>(at - base) > file_->size() || bytes > file_->size() - static_cast<size_t>(at - base))
+        continue;
+      uint8_t* first = data + (at - base);
       const TensorView view = *t;
       // Rows are independent: two threads halve the pass over a multi-gigabyte model.
       auto regroup_rows = [&](int64_t begin, int64_t end) {
