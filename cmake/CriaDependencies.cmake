@@ -19,22 +19,26 @@ cria_require(Eigen3_FOUND libeigen3-dev "Eigen 3")
 
 # Debian's dnnl-config.cmake insists on OpenCL headers it never uses on CPU; find the
 # library and header directly instead.
-find_path(CRIA_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
-find_library(CRIA_DNNL_LIBRARY dnnl)
-if(CRIA_DNNL_INCLUDE_DIR AND CRIA_DNNL_LIBRARY)
-  set(CRIA_DNNL_FOUND TRUE)
-  if(NOT TARGET cria_dnnl)
-    add_library(cria_dnnl UNKNOWN IMPORTED)
-    set_target_properties(cria_dnnl PROPERTIES IMPORTED_LOCATION ${CRIA_DNNL_LIBRARY}
-      INTERFACE_INCLUDE_DIRECTORIES ${CRIA_DNNL_INCLUDE_DIR})
+if(CRIA_ONEDNN)
+  find_path(CRIA_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+  find_library(CRIA_DNNL_LIBRARY dnnl)
+  if(CRIA_DNNL_INCLUDE_DIR AND CRIA_DNNL_LIBRARY)
+    set(CRIA_DNNL_FOUND TRUE)
+    if(NOT TARGET cria_dnnl)
+      add_library(cria_dnnl UNKNOWN IMPORTED)
+      set_target_properties(cria_dnnl PROPERTIES IMPORTED_LOCATION ${CRIA_DNNL_LIBRARY}
+        INTERFACE_INCLUDE_DIRECTORIES ${CRIA_DNNL_INCLUDE_DIR})
+    endif()
   endif()
+  cria_require(CRIA_DNNL_FOUND libdnnl-dev "oneDNN (or configure with -DCRIA_ONEDNN=OFF)")
 endif()
-cria_require(CRIA_DNNL_FOUND libdnnl-dev "oneDNN")
 
 find_package(PkgConfig QUIET)
 cria_require(PKG_CONFIG_FOUND pkg-config "pkg-config")
-pkg_check_modules(OPENBLAS QUIET IMPORTED_TARGET openblas)
-cria_require(OPENBLAS_FOUND libopenblas-dev "OpenBLAS")
+if(CRIA_OPENBLAS)
+  pkg_check_modules(OPENBLAS QUIET IMPORTED_TARGET openblas)
+  cria_require(OPENBLAS_FOUND libopenblas-dev "OpenBLAS (or configure with -DCRIA_OPENBLAS=OFF)")
+endif()
 
 if(CRIA_BUILD_TESTS)
   find_package(doctest CONFIG QUIET)

@@ -116,7 +116,8 @@ int cmd_bench(int argc, char** argv) {
         cria::kernel_isa(), cria::gemm_backend_name(engine.session.gemm), load_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
         bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
-        gemm_bf16, gemm_f32, prompt_flops / gemm_bf16, prompt_flops / gemm_f32, int8_peak,
+        gemm_bf16, gemm_f32, gemm_bf16 > 0 ? prompt_flops / gemm_bf16 : 0.0,
+        gemm_f32 > 0 ? prompt_flops / gemm_f32 : 0.0, int8_peak,
         int8_peak > 0 ? prompt_flops / int8_peak : 0.0);
     return 0;
   }
@@ -124,12 +125,15 @@ int cmd_bench(int argc, char** argv) {
               model_path.c_str(), model->file_size() / 1e9, threads, cria::kernel_isa(),
               cria::gemm_backend_name(engine.session.gemm), load_s * 1e3);
   std::printf("%-8s %14s   %s\n", "test", "tokens/s", "ratio to this machine's limit (same run)");
-  if (n_prompt > 0)
+  if (n_prompt > 0 && gemm_f32 > 0)
     std::printf("pp%-6lld %14.2f   %.1f GFLOP/s = %.0f%% of the bf16 GEMM peak (%.0f GFLOP/s), "
                 "%.0f%% of f32 (%.0f)\n",
                 static_cast<long long>(n_prompt), pp_tps, prompt_flops / 1e9,
                 100 * prompt_flops / gemm_bf16, gemm_bf16 / 1e9, 100 * prompt_flops / gemm_f32,
                 gemm_f32 / 1e9);
+  else if (n_prompt > 0)  // built without oneDNN: no GEMM peak probe
+    std::printf("pp%-6lld %14.2f   %.1f GFLOP/s\n", static_cast<long long>(n_prompt), pp_tps,
+                prompt_flops / 1e9);
   if (n_prompt > 0 && int8_peak > 0)
     std::printf("%-8s %14s   = %.0f%% of the int8 (VNNI) peak, %.0f GOP/s\n", "", "",
                 100 * prompt_flops / int8_peak, int8_peak / 1e9);

@@ -1,16 +1,11 @@
 #include "cpu/gemm.hpp"
 
-#include <cblas.h>
-#include <omp.h>
-
-#include <map>
+#include <algorithm>
 #include <string>
-#include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <tuple>
 #include <vector>
 
 #include "cria/error.hpp"
+#include "cpu/gemm_backends.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/packed.hpp"
 #include "cria/quant.hpp"
@@ -44,78 +39,6 @@ namespace {
 // Rows per chunk: one GEMM each; bounds each thread's scratch to kChunkRows * cols elements.
 constexpr int64_t kChunkRows = 256;
 
-using dnnl::memory;
-
-constexpr size_t kMaxPrimitives = 256;
-
-struct OneDnn {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  std::mutex mutex;
-  // Primitives are costly to create: keep one per shape and type.
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
-
-  // A handle (shared ownership): callers keep it valid even if the cache is cleared.
-  dnnl::matmul get(int64_t m, int64_t n, int64_t k, int64_t src_stride, int64_t dst_stride,
-                   bool bf16) {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto key = std::make_tuple(m, n, k, src_stride, dst_stride, bf16);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-    if (cache.size() >= kMaxPrimitives) cache.clear();  // prompts of many lengths: stay bounded
-    const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-    memory::desc src({m, k}, type, memory::dims{src_stride, 1});
-    memory::desc weights({k, n}, type, memory::dims{1, k});  // stored as n rows of k
-    memory::desc dst({m, n}, memory::data_type::f32, memory::dims{dst_stride, 1});
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), engine);
-    return cache.emplace(key, dnnl::matmul(pd)).first->second;
-  }
-};
-
-OneDnn& onednn() {
-  static OneDnn instance;
-  return instance;
-}
-
-// OpenBLAS runs single-threaded inside our threads.
-struct OpenBlasSingleThreaded {
-  OpenBlasSingleThreaded() { openblas_set_num_threads(1); }
-};
-
-// Whether oneDNN has a bf16 matmul for this CPU (Debian's oneDNN 2.6 has none without
-// AVX-512): asked once by creating a small one.
-bool onednn_bf16_available() {
-  static const bool available = [] {
-    try {
-      onednn().get(16, 16, 32, 32, 16, true);
-      return true;
-    } catch (const dnnl::error&) {
-      return false;
-    }
-  }();
-  return available;
-}
-
-// One single-threaded oneDNN matmul on the calling thread.
-void run_onednn(const void* src, int64_t m, int64_t src_stride, const void* weights, int64_t n,
-                int64_t k, float* dst, int64_t dst_stride, bool bf16) {
-  OneDnn& d = onednn();
-  dnnl::matmul prim;
-  try {
-    prim = d.get(m, n, k, src_stride, dst_stride, bf16);
-  } catch (const dnnl::error& e) {
-    throw Error(ErrorCode::Unsupported, std::string("oneDNN has no ") + (bf16 ? "bf16" : "f32") +
-                                            " matmul for this CPU or shape: " + e.what());
-  }
-  const auto type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory src_mem({{m, k}, type, memory::dims{src_stride, 1}}, d.engine, const_cast<void*>(src));
-  memory w_mem({{k, n}, type, memory::dims{1, k}}, d.engine, const_cast<void*>(weights));
-  memory dst_mem({{m, n}, memory::data_type::f32, memory::dims{dst_stride, 1}}, d.engine, dst);
-  omp_set_num_threads(1);
-  dnnl::stream stream(d.engine);
-  prim.execute(stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DST, dst_mem}});
-  stream.wait();
-}
-
 void to_bf16(const float* x, uint16_t* y, int64_t n) { active_kernels().f32_to_bf16(x, y, n); }
 
 void decode_row(const Kernels& kernels, const TensorView& w, int64_t r, float* y) {
@@ -126,12 +49,22 @@ void decode_row(const Kernels& kernels, const TensorView& w, int64_t r, float* y
 }  // namespace
 
 GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_tokens) {
+  if ((requested == GemmBackend::OneDnnF32 || requested == GemmBackend::OneDnnBf16) && !onednn_built())
+    throw Error(ErrorCode::Unsupported, std::string("--gemm ") + gemm_backend_name(requested) +
+                                            ": this cria was built without oneDNN (CRIA_ONEDNN=OFF)");
+  if (requested == GemmBackend::OpenBlas && !openblas_built())
+    throw Error(ErrorCode::Unsupported,
+                "--gemm openblas: this cria was built without OpenBLAS (CRIA_OPENBLAS=OFF)");
   if (requested == GemmBackend::OneDnnBf16 && !onednn_bf16_available())
     throw Error(ErrorCode::Unsupported,
                 "--gemm onednn-bf16: this CPU has no bf16 matmul in oneDNN (it needs AVX-512); "
                 "use onednn-f32 or auto");
   if (requested != GemmBackend::Auto) return requested;
   if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
+  if (!onednn_built())  // built without oneDNN: OpenBLAS's f32 GEMM, or the dot kernels
+    return openblas_built() && (t == DType::F32 || t == DType::F16 || t == DType::BF16 || n_tokens >= 32)
+               ? GemmBackend::OpenBlas
+               : GemmBackend::Kernels;
   if (t == DType::F32) return GemmBackend::OneDnnF32;
   const GemmBackend fast = onednn_bf16_available() ? GemmBackend::OneDnnBf16 : GemmBackend::OneDnnF32;
   if (t == DType::F16 || t == DType::BF16) return fast;
@@ -142,7 +75,6 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
 
 bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
-  static const OpenBlasSingleThreaded openblas_threads;
   // Grouped rows have their own integer GEMM, which Auto prefers at any batch size.
   if (w.layout == RowLayout::Grouped16 && requested == GemmBackend::Auto) return false;
   const GemmBackend backend = resolve_gemm_backend(requested, w.dtype, n_tokens);
@@ -196,11 +128,8 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
         }
       }
       if (backend == GemmBackend::OpenBlas) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
-                    static_cast<blasint>(rows), static_cast<blasint>(k), 1.0f,
-                    static_cast<const float*>(src), static_cast<blasint>(src_stride),
-                    static_cast<const float*>(weights), static_cast<blasint>(k), 0.0f, out + r0,
-                    static_cast<blasint>(out_stride));
+        run_openblas(static_cast<const float*>(src), n_tokens, src_stride,
+                     static_cast<const float*>(weights), rows, k, out + r0, out_stride);
       } else {
         run_onednn(src, n_tokens, src_stride, weights, rows, k, out + r0, out_stride, bf16);
       }
