@@ -3,6 +3,9 @@
 #include "cria/model/model.hpp"
 
 #include <cstring>
+#include <fstream>
+#include <string>
+#include <sys/stat.h>
 #include <thread>
 #include <vector>
 
@@ -55,6 +58,29 @@ void check_norm(const std::string& path, const char* name, const TensorView& t, 
                                             dtype_name(t.dtype) + "; cria expects F32 norms");
 }
 
+// Bytes the system could give a private copy (MemAvailable), or 0 when unknown.
+uint64_t available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+// Read mode needs a private copy of the whole file; when that would not fit in memory (a model
+// larger than RAM, or a huge bogus file), the mapping is used instead: slower, but it pages.
+io::MappedFile::Mode load_mode_for(const std::string& path, io::MappedFile::Mode requested) {
+  if (requested != io::MappedFile::Mode::Read) return requested;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return requested;  // MappedFile reports the error
+  const uint64_t available = available_memory();
+  if (available != 0 && static_cast<uint64_t>(st.st_size) > available / 10 * 9)
+    return io::MappedFile::Mode::Map;
+  return requested;
+}
+
 void report_progress(const LoadOptions& options, float fraction) {
   if (options.progress && !options.progress(fraction))
     throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
@@ -66,7 +92,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   report_progress(options, 0.0f);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
-  m->file_ = std::make_shared<const io::MappedFile>(path, options.load_mode);
+  m->file_ = std::make_shared<const io::MappedFile>(path, load_mode_for(path, options.load_mode));
   report_progress(options, 0.1f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;
@@ -87,7 +113,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       m->runnable_ = false;
     }
   }
-  if (options.regroup && !options.inspect_only && options.load_mode == io::MappedFile::Mode::Read)
+  if (options.regroup && !options.inspect_only && m->file_->mode() == io::MappedFile::Mode::Read)
     m->regroup_weights();
   report_progress(options, 0.8f);
   if (!options.tokenizer_path.empty())

@@ -29,7 +29,8 @@ struct LoadOptions {
   // Read (default): the file is read into anonymous memory advised for huge pages and block
   // matrices are regrouped (see `regroup`): a full read at load, private memory, the
   // fastest generation. Map: weights are used in place from the file mapping (instant load,
-  // shared between processes, at the page cache's speed).
+  // shared between processes, at the page cache's speed). Read falls back to Map when the
+  // file is larger than 90% of the memory available (MemAvailable).
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
   // In Read mode, Q4_0, Q8_0, Q4_K and Q6_K matrices are regrouped in place for the integer
   // GEMM kernels where the CPU has them (AVX-512 VNNI: all four; AVX2: all but Q8_0): no
