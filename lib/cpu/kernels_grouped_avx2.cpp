@@ -70,14 +70,7 @@ inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, 
       sc[i] = _cvtsh_ss(d);
       continue;
     }
-    const int half = blocks / 2;
-    const int s = ((group[j % half] >> (4 * (j / half))) & 15) | ((group[blocks + j / 4] >> (2 * (j % 4))) & 3) << 4;
-    const int m = ((group[half + j % half] >> (4 * (j / half))) & 15) |
-                  ((group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3) << 4;
-    uint16_t dd[2];
-    std::memcpy(dd, group + blocks + blocks / 2 + 4 * (j / 8), 4);
-    sc[i] = _cvtsh_ss(dd[0]) * static_cast<float>(s);
-    mn[i] = _cvtsh_ss(dd[1]) * static_cast<float>(m);
+    q4_k_lane_scale_min(group, blocks, j, &sc[i], &mn[i]);
   }
   *scale = _mm256_load_ps(sc);
   *min = _mm256_load_ps(mn);

@@ -45,18 +45,9 @@ inline void q4_k_scales(const uint8_t* group, int blocks, __m512* scale, __m512*
     *min = _mm512_mul_ps(dmin, six_bits(group + 8, group + 20));
     return;
   }
-  // A last group of one super-block: decoded lane by lane (layout in packed.hpp).
+  // A last group of one super-block: decoded lane by lane.
   alignas(64) float sc[16] = {}, mn[16] = {};
-  const int half = blocks / 2;
-  for (int j = 0; j < blocks; ++j) {
-    const int s = ((group[j % half] >> (4 * (j / half))) & 15) | ((group[blocks + j / 4] >> (2 * (j % 4))) & 3) << 4;
-    const int m = ((group[half + j % half] >> (4 * (j / half))) & 15) |
-                  ((group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3) << 4;
-    uint16_t h[2];
-    std::memcpy(h, group + blocks + blocks / 2 + 4 * (j / 8), 4);
-    sc[j] = _cvtsh_ss(h[0]) * static_cast<float>(s);
-    mn[j] = _cvtsh_ss(h[1]) * static_cast<float>(m);
-  }
+  for (int j = 0; j < blocks; ++j) q4_k_lane_scale_min(group, blocks, j, &sc[j], &mn[j]);
   *scale = _mm512_load_ps(sc);
   *min = _mm512_load_ps(mn);
 }

@@ -46,16 +46,7 @@ Lane lane_of(DType t, const uint8_t* group, int blocks, int j) {
   const uint8_t* q = group + 2 * blocks;
   uint16_t h;
   if (t == DType::Q4_K) {
-    const int half = blocks / 2;
-    const int sc_low = (group[j % half] >> (4 * (j / half))) & 15;
-    const int m_low = (group[half + j % half] >> (4 * (j / half))) & 15;
-    const int sc_high = (group[blocks + j / 4] >> (2 * (j % 4))) & 3;
-    const int m_high = (group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3;
-    const uint8_t* dd = group + blocks + blocks / 2 + 4 * (j / 8);
-    std::memcpy(&h, dd, 2);
-    lane.scale = fp16_to_fp32(h) * static_cast<float>(sc_low | sc_high << 4);
-    std::memcpy(&h, dd + 2, 2);
-    lane.min = fp16_to_fp32(h) * static_cast<float>(m_low | m_high << 4);
+    q4_k_lane_scale_min(group, blocks, j, &lane.scale, &lane.min);
   } else {
     std::memcpy(&h, group + 2 * j, 2);
     lane.scale = fp16_to_fp32(h);
@@ -223,6 +214,20 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
       for (int i = 0; i < 32; ++i) out[i] = lane.scale * static_cast<float>(lane.q[i] - lane.offset) - lane.min;
     }
   }
+}
+
+void q4_k_lane_scale_min(const uint8_t* group, int blocks, int j, float* scale, float* min) {
+  const int half = blocks / 2;
+  const int sc_low = (group[j % half] >> (4 * (j / half))) & 15;
+  const int m_low = (group[half + j % half] >> (4 * (j / half))) & 15;
+  const int sc_high = (group[blocks + j / 4] >> (2 * (j % 4))) & 3;
+  const int m_high = (group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3;
+  const uint8_t* dd = group + blocks + blocks / 2 + 4 * (j / 8);  // d, dmin of its super-block
+  uint16_t h;
+  std::memcpy(&h, dd, 2);
+  *scale = fp16_to_fp32(h) * static_cast<float>(sc_low | sc_high << 4);
+  std::memcpy(&h, dd + 2, 2);
+  *min = fp16_to_fp32(h) * static_cast<float>(m_low | m_high << 4);
 }
 
 size_t grouped_activation_bytes(DType t, int64_t cols) {

@@ -44,6 +44,10 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols);
 // Decodes a grouped row to floats (the same values dequantize_row gives for the plain row).
 void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols);
 
+// Scale (d * 6-bit scale) and min (dmin * 6-bit min) of lane j of a grouped Q4_K group of
+// `blocks` lanes, read from its header.
+void q4_k_lane_scale_min(const uint8_t* group, int blocks, int j, float* scale, float* min);
+
 size_t grouped_activation_bytes(DType t, int64_t cols);
 // Quantizes one activation row for rows of type t, with the same rounding as the plain
 // kernels (quantize_q8: 32 values per scale).

@@ -16,14 +16,17 @@ const std::string kStories = std::string(CRIA_SHARED_DIR) + "/models/stories260K
 const std::vector<int32_t> kTokens = {1, 403, 407, 261, 378, 426, 270, 503, 29, 42, 300, 6, 11, 400};
 
 std::vector<float> all_logits(const cria::Model& model, int threads, int64_t batch,
-                              cria::GemmBackend gemm = cria::GemmBackend::Auto) {
+                              cria::GemmBackend gemm = cria::GemmBackend::Auto,
+                              cria::DType kv_type = cria::DType::F16,
+                              const std::vector<int32_t>& tokens = kTokens) {
   cria::SessionOptions o;
   o.n_threads = threads;
   o.max_batch = batch;
   o.gemm = gemm;
+  o.kv_type = kv_type;
   cria::Session s(model, o);
-  std::vector<float> out(kTokens.size() * model.config().vocab_size);
-  s.eval(kTokens.data(), static_cast<int64_t>(kTokens.size()), out.data());
+  std::vector<float> out(tokens.size() * model.config().vocab_size);
+  s.eval(tokens.data(), static_cast<int64_t>(tokens.size()), out.data());
   return out;
 }
 
@@ -101,17 +104,12 @@ TEST_CASE("a full context and invalid tokens are errors, not crashes") {
 
 namespace {
 
+// Tokens within the synth256 vocabulary.
+const std::vector<int32_t> kSynthTokens = {1, 50, 100, 200, 300, 400, 500, 7, 8, 9, 10, 11, 12, 13};
+
 std::vector<float> logits_with(const cria::Model& model, int threads, int64_t batch,
                                cria::DType kv_type = cria::DType::F16) {
-  cria::SessionOptions o;
-  o.n_threads = threads;
-  o.max_batch = batch;
-  o.kv_type = kv_type;
-  cria::Session s(model, o);
-  const std::vector<int32_t> tokens = {1, 50, 100, 200, 300, 400, 500, 7, 8, 9, 10, 11, 12, 13};
-  std::vector<float> out(tokens.size() * model.config().vocab_size);
-  s.eval(tokens.data(), static_cast<int64_t>(tokens.size()), out.data());
-  return out;
+  return all_logits(model, threads, batch, cria::GemmBackend::Auto, kv_type, kSynthTokens);
 }
 
 }  // namespace
