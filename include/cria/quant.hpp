@@ -78,6 +78,11 @@ static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(Bloc
               "K-quant block layouts");
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block layout");
 
+// Scale and min j (0-7) of a Q4_K / Q5_K super-block: 6 bits each, packed in its 12 bytes.
+void k_quant_scale_min(int j, const uint8_t* scales, int* scale, int* min);
+// The 256 6-bit values (0-63, before the offset of 32) of a Q6_K super-block, in order.
+void q6_k_values(const BlockQ6_K& block, uint8_t* q);
+
 // Converts one row of n elements to f32. Throws cria::Error for types without a decoder.
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 // Encodes one row of n f32 elements (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K;

@@ -181,15 +181,6 @@ float dot_q3_k(const void* w, const void* x, int64_t n) {
   return acc;
 }
 
-void scale_min_k4(int j, const uint8_t* q, int* scale, int* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 template <typename Block, bool kFifthBit>
 float dot_q45_k(const void* w, const void* x, int64_t n) {
@@ -212,7 +203,7 @@ float dot_q45_k(const void* w, const void* x, int64_t n) {
     int32_t scaled = 0, mins = 0;
     for (int j = 0; j < 8; ++j) {
       int sc, m;
-      scale_min_k4(j, wb[b].scales, &sc, &m);
+      k_quant_scale_min(j, wb[b].scales, &sc, &m);
       scaled += sc * group_dot(q + 32 * j, xb[b].qs + 32 * j, 32);
       mins += m * (xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
     }
@@ -226,18 +217,10 @@ float dot_q6_k(const void* w, const void* x, int64_t n) {
   const BlockQ8K* xb = static_cast<const BlockQ8K*>(x);
   float acc = 0;
   for (int64_t b = 0; b < n / 256; ++b) {
+    uint8_t values[256];
+    q6_k_values(wb[b], values);
     int8_t q[256];
-    for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = wb[b].ql + 64 * half;
-      const uint8_t* qh = wb[b].qh + 32 * half;
-      int8_t* out = q + 128 * half;
-      for (int l = 0; l < 32; ++l) {
-        out[l] = static_cast<int8_t>(((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32);
-        out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
-        out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-        out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-      }
-    }
+    for (int i = 0; i < 256; ++i) q[i] = static_cast<int8_t>(values[i] - 32);
     int32_t scaled = 0;
     for (int g = 0; g < 16; ++g) scaled += wb[b].scales[g] * group_dot(q + 16 * g, xb[b].qs + 16 * g, 16);
     acc += xb[b].d * fp16_to_fp32(wb[b].d) * scaled;

@@ -23,16 +23,6 @@ size_t lane_bytes(DType t) {
   }
 }
 
-// Scale and min j (0-7) of a Q4_K super-block, 6 bits each, packed in 12 bytes.
-void q4_k_scale_min(int j, const uint8_t* q, int* scale, int* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 // One lane of a grouped row, decoded: w[i] = scale * (q[i] - offset) - min.
 struct Lane {
@@ -90,7 +80,7 @@ void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
     const BlockQ4_K* super = reinterpret_cast<const BlockQ4_K*>(plain) + j / 8;
     const int sub = j % 8;
     int sc, m;
-    q4_k_scale_min(sub, super->scales, &sc, &m);
+    k_quant_scale_min(sub, super->scales, &sc, &m);
     out[j % half] |= static_cast<uint8_t>((sc & 15) << (4 * (j / half)));
     out[half + j % half] |= static_cast<uint8_t>((m & 15) << (4 * (j / half)));
     out[blocks + j / 4] |= static_cast<uint8_t>((sc >> 4) << (2 * (j % 4)));
@@ -113,26 +103,12 @@ void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
   }
 }
 
-// The 256 6-bit values (0-63) of a Q6_K super-block, in order.
-void q6_k_values(const BlockQ6_K* b, int* q) {
-  for (int half = 0; half < 2; ++half) {
-    const uint8_t* ql = b->ql + 64 * half;
-    const uint8_t* qh = b->qh + 32 * half;
-    int* y = q + 128 * half;
-    for (int l = 0; l < 32; ++l) {
-      y[l] = (ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4);
-      y[l + 32] = (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4);
-      y[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-      y[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-    }
-  }
-}
 
 constexpr size_t kQ6Low = 18, kQ6High = 18 + 128;  // offsets in a grouped Q6_K super-block
 
 void group_q6_k(const BlockQ6_K* b, uint8_t* out) {
-  int q[256];
-  q6_k_values(b, q);
+  uint8_t q[256];
+  q6_k_values(*b, q);
   std::memcpy(out, b->scales, 16);
   std::memcpy(out + 16, &b->d, 2);
   std::memset(out + kQ6Low, 0, 192);

@@ -98,9 +98,7 @@ void dequantize_q3_k(const BlockQ3_K* b, float* y, int64_t n) {
   }
 }
 
-namespace {
-// Scale and min j (0-7) of a Q4_K/Q5_K super-block, 6 bits each, packed in 12 bytes.
-void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+void k_quant_scale_min(int j, const uint8_t* q, int* scale, int* min) {
   if (j < 4) {
     *scale = q[j] & 63;
     *min = q[j + 4] & 63;
@@ -109,17 +107,31 @@ void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
     *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
 }
-}  // namespace
+
+void q6_k_values(const BlockQ6_K& block, uint8_t* q) {
+  // Two halves of 128 values: 64 bytes of low nibbles, 32 bytes of 2-bit high parts.
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = block.ql + 64 * half;
+    const uint8_t* qh = block.qh + 32 * half;
+    uint8_t* y = q + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = static_cast<uint8_t>((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4));
+      y[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4));
+      y[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      y[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
 
 void dequantize_q4_k(const BlockQ4_K* b, float* y, int64_t n) {
   for (int64_t k = 0; k < n / kQK_K; ++k) {
     const float d = fp16_to_fp32(b[k].d), dmin = fp16_to_fp32(b[k].dmin);
     const uint8_t* q = b[k].qs;
     for (int is = 0; is < 8; is += 2, q += 32) {
-      uint8_t sc, m;
-      scale_min_k4(is, b[k].scales, &sc, &m);
+      int sc, m;
+      k_quant_scale_min(is, b[k].scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, b[k].scales, &sc, &m);
+      k_quant_scale_min(is + 1, b[k].scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0x0f) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -134,10 +146,10 @@ void dequantize_q5_k(const BlockQ5_K* b, float* y, int64_t n) {
     const uint8_t* qh = b[k].qh;
     uint8_t u1 = 1, u2 = 2;
     for (int is = 0; is < 8; is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc, m;
-      scale_min_k4(is, b[k].scales, &sc, &m);
+      int sc, m;
+      k_quant_scale_min(is, b[k].scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, b[k].scales, &sc, &m);
+      k_quant_scale_min(is + 1, b[k].scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0x0f) + (qh[l] & u1 ? 16 : 0)) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
@@ -148,23 +160,9 @@ void dequantize_q5_k(const BlockQ5_K* b, float* y, int64_t n) {
 void dequantize_q6_k(const BlockQ6_K* b, float* y, int64_t n) {
   for (int64_t k = 0; k < n / kQK_K; ++k) {
     const float d = fp16_to_fp32(b[k].d);
-    const uint8_t* ql = b[k].ql;
-    const uint8_t* qh = b[k].qh;
-    const int8_t* sc = b[k].scales;
-    // Two halves of 128 values: 64 bytes of low nibbles, 32 bytes of 2-bit high parts.
-    for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * sc[is] * q1;
-        y[l + 32] = d * sc[is + 2] * q2;
-        y[l + 64] = d * sc[is + 4] * q3;
-        y[l + 96] = d * sc[is + 6] * q4;
-      }
-    }
+    uint8_t q[256];
+    q6_k_values(b[k], q);
+    for (int i = 0; i < 256; ++i) *y++ = d * b[k].scales[i / 16] * (q[i] - 32);  // 16 per scale
   }
 }
 
