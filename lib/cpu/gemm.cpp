@@ -48,7 +48,8 @@ void decode_row(const Kernels& kernels, const TensorView& w, int64_t r, float* y
 
 }  // namespace
 
-GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_tokens) {
+GemmBackend resolve_gemm_backend(GemmBackend requested, const TensorView& w, int64_t n_tokens) {
+  const DType t = w.dtype;
   if ((requested == GemmBackend::OneDnnF32 || requested == GemmBackend::OneDnnBf16) && !onednn_built())
     throw Error(ErrorCode::Unsupported, std::string("--gemm ") + gemm_backend_name(requested) +
                                             ": this cria was built without oneDNN (CRIA_ONEDNN=OFF)");
@@ -61,6 +62,8 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
                 "use onednn-f32 or auto");
   if (requested != GemmBackend::Auto) return requested;
   if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
+  // Regrouped rows have their own integer GEMM among the kernels.
+  if (w.layout == RowLayout::Grouped16) return GemmBackend::Kernels;
   if (!onednn_built())  // built without oneDNN: OpenBLAS's f32 GEMM, or the dot kernels
     return openblas_built() && (t == DType::F32 || t == DType::F16 || t == DType::BF16 || n_tokens >= 32)
                ? GemmBackend::OpenBlas
@@ -75,9 +78,7 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, DType t, int64_t n_token
 
 bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
-  // Grouped rows have their own integer GEMM, which Auto prefers at any batch size.
-  if (w.layout == RowLayout::Grouped16 && requested == GemmBackend::Auto) return false;
-  const GemmBackend backend = resolve_gemm_backend(requested, w.dtype, n_tokens);
+  const GemmBackend backend = resolve_gemm_backend(requested, w, n_tokens);
   if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
   const int64_t k = w.cols;
   const bool bf16 = backend == GemmBackend::OneDnnBf16;

@@ -15,7 +15,7 @@ namespace cria::cpu {
 bool gemm(GemmBackend backend, const TensorView& w, const float* x, int64_t n_tokens,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool);
 
-// The backend Auto resolves to for a weight type and a number of positions.
-GemmBackend resolve_gemm_backend(GemmBackend requested, DType weight_type, int64_t n_tokens);
+// The backend Auto resolves to for a weight matrix and a number of positions.
+GemmBackend resolve_gemm_backend(GemmBackend requested, const TensorView& w, int64_t n_tokens);
 
 }  // namespace cria::cpu
