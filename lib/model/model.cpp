@@ -92,7 +92,9 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   report_progress(options, 0.0f);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
-  m->file_ = std::make_shared<const io::MappedFile>(path, load_mode_for(path, options.load_mode));
+  // Writable until the model is returned: regrouping edits the read copy in place.
+  auto file = std::make_shared<io::MappedFile>(path, load_mode_for(path, options.load_mode));
+  m->file_ = file;
   report_progress(options, 0.1f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;
@@ -114,7 +116,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     }
   }
   if (options.regroup && !options.inspect_only && m->file_->mode() == io::MappedFile::Mode::Read)
-    m->regroup_weights();
+    m->regroup_weights(*file);
   report_progress(options, 0.8f);
   if (!options.tokenizer_path.empty())
     m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
@@ -175,21 +177,21 @@ void Model::validate_weights(bool check_types) const {
 
 namespace cria {
 
-void Model::regroup_weights() {
+void Model::regroup_weights(io::MappedFile& file) {
   const cpu::Kernels& kernels = cpu::active_kernels();
   std::vector<TensorView*> matrices;
   for (LlamaLayerWeights& l : weights_.layers)
     for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(t);
   // A tied output is also the embedding table, which is read row by row in the file's layout.
   if (!weights_.tied_output) matrices.push_back(&weights_.output);
-  const uint8_t* base = file_->data();
-  std::const_pointer_cast<io::MappedFile>(file_)->edit_copy([&](uint8_t* data) {
+  const uint8_t* base = file.data();
+  file.edit_copy([&](uint8_t* data) {
     for (TensorView* t : matrices) {
       if (!cpu::groupable(t->dtype, t->cols) || !kernels.grouped_gemm[static_cast<int>(t->dtype)]) continue;
       // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
       const uint8_t* at = static_cast<const uint8_t*>(t->data);
       const size_t bytes = static_cast<size_t>(t->rows) * t->row_bytes;
-      if (at < base || static_cast<size_t>(at - base) > file_->size() || bytes > file_->size() - static_cast<size_t>(at - base))
+      if (at < base || static_cast<size_t>(at - base) > file.size() || bytes > file.size() - static_cast<size_t>(at - base))
         continue;
       uint8_t* first = data + (at - base);
       const TensorView view = *t;

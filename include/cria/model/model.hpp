@@ -74,7 +74,7 @@ class Model {
   // output matrix falls back to the token embedding when the lookup has none.
   void assign_weights(const std::function<TensorView(const std::string& name)>& tensor);
   // Rewrites the matrices the CPU kernels read faster regrouped (Read mode only).
-  void regroup_weights();
+  void regroup_weights(io::MappedFile& file);
 
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;
