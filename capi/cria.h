@@ -17,10 +17,14 @@
 **                the problem in English. No C++ exception ever leaves the library; running
 **                out of memory is reported as CRIA_ERROR_OUT_OF_MEMORY.
 **
-**   Parameters   Option structs begin with `uint32_t struct_size`. Always fill them with the
-**                matching _init function, which sets struct_size = sizeof(the struct as this
-**                header declares it) and every field to its default, then change what you
-**                need. Fields are only ever appended to these structs, so the library knows
+**   Parameters   Option structs begin with `uint32_t struct_size`. Fill them with the
+**                matching _init function, which sets struct_size = sizeof(the struct as the
+**                library's own cria.h declares it) and every field to its default, then
+**                change what you need. A program that may run with a newer library than the
+**                cria.h it was built with must not call _init (it would write the newer,
+**                larger struct): it sets struct_size = sizeof and every field itself, with
+**                the defaults documented at each field. Fields are only ever appended to these
+**                structs, so the library knows
 **                from struct_size which fields a caller was compiled with:
 **                  - a smaller struct_size (a caller built against an older cria.h) is
 **                    accepted; the fields it does not contain take their defaults;
