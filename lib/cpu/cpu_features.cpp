@@ -1,7 +1,16 @@
 #include "cpu/cpu_features.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace cria::cpu {
 
@@ -31,6 +40,37 @@ Isa active_isa() {
     return asked < best ? asked : best;
   }();
   return isa;
+}
+
+bool amx_available() {
+  static const bool available = [] {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool tile = d & (1u << 24), bf16 = d & (1u << 22);
+    if (!tile || !bf16 || !__builtin_cpu_supports("avx512bf16")) return false;
+    // The OS must manage the tile state (XCR0 bits 17 and 18) ...
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+    uint32_t xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0_low & (3u << 17)) != (3u << 17)) return false;
+    // ... and Linux hands the 8 KB of tile data to a process only when asked.
+    constexpr long kRequestPermission = 0x1023, kTileData = 18;  // ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+#else
+    return false;
+#endif
+  }();
+  return available;
+}
+
+bool amx_active() {
+  static const bool active = [] {
+    if (active_isa() != Isa::Avx512 || !amx_available()) return false;
+    const char* want = std::getenv("CRIA_ISA");
+    return !want || !*want || !std::strcmp(want, "amx");
+  }();
+  return active;
 }
 
 const char* isa_name(Isa isa) {

@@ -44,17 +44,34 @@ ACTIVATION_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256
 REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 14: 32}
 
 
+# Regrouped types whose prompts (8 positions or more at once) run on AMX bf16 tiles on CPUs
+# that have them: Q4_0, Q8_0, Q4_K.
+AMX_TYPES = (2, 8, 12)
+AMX_MIN_POSITIONS = 8
+
+
+def round_bf16(x):
+    """float32(x) rounded to bf16 (nearest, ties to even), as float64."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
 class Weight:
     """A decoded weight (float64, shape (out, in)) and how cria feeds it activations."""
 
     __array_ufunc__ = None  # makes numpy defer `array @ Weight` to __rmatmul__
 
-    def __init__(self, values, ggml_type, quantized_activations=True, regrouped=False):
+    def __init__(self, values, ggml_type, quantized_activations=True, regrouped=False, amx=False):
         self.values = values
         blocks = REGROUPED_ACTIVATION_BLOCK if regrouped else ACTIVATION_BLOCK
         self.act_block = blocks.get(ggml_type) if quantized_activations else None
+        # AMX prompts: weights and activations rounded to bf16, products summed in float.
+        self.bf16_values = round_bf16(values) if amx and regrouped and ggml_type in AMX_TYPES else None
 
     def __rmatmul__(self, x):  # x @ weight: x [n, in] times weight^T
+        if self.bf16_values is not None and x.shape[0] >= AMX_MIN_POSITIONS:
+            return round_bf16(x) @ self.bf16_values.T
         if self.act_block:
             x = quantize_activations(x, self.act_block)
         return x @ self.values.T
@@ -72,10 +89,10 @@ def quantize_activations(x, block):
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(n, -1)
 
 
-def load_model(path, quantized_activations=True, regrouped=False):
+def load_model(path, quantized_activations=True, regrouped=False, amx=False):
     """(config, weights) from a GGUF file: norms and embeddings as float64 arrays, matrices
     as Weight objects. quantized_activations=False models a float32 GEMM path instead of the
-    8-bit dot kernels."""
+    8-bit dot kernels; amx=True the AMX bf16 prompt kernels."""
     g = GGUFFile(path)
     cfg = load_config(g)
     w = {name: g.tensor(name) for name in g.tensors}
@@ -87,9 +104,9 @@ def load_model(path, quantized_activations=True, regrouped=False):
     for name in list(w):
         if name.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
                           "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")):
-            w[name] = Weight(w[name], g.tensors[name][1], quantized_activations, regrouped)
+            w[name] = Weight(w[name], g.tensors[name][1], quantized_activations, regrouped, amx)
     w["output.weight"] = Weight(w["output.weight"], output_type, quantized_activations,
-                                regrouped and "output.weight" in g.tensors)
+                                regrouped and "output.weight" in g.tensors, amx)
     return cfg, w
 
 

@@ -253,8 +253,28 @@ def regrouping_cpu():
     return all(f in flags for f in ("avx2", "fma", "f16c"))
 
 
+def amx_cpu():
+    """Whether cria runs prompts on regrouped Q4_0 / Q8_0 / Q4_K weights with AMX bf16 tiles
+    here: the CPU has AMX-BF16 and AVX-512 BF16, and CRIA_ISA does not rule them out."""
+    if os.environ.get("CRIA_ISA", "amx") != "amx":
+        return False
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        return False
+    return all(f in flags for f in ("amx_tile", "amx_bf16", "avx512_bf16", "avx512_vnni"))
+
+
+def cria_env(amx):
+    """The environment for cria: amx=False keeps prompts on the 8-bit kernels (which the
+    reference's default arithmetic models) on CPUs that have AMX."""
+    if amx or "CRIA_ISA" in os.environ:
+        return None
+    return dict(os.environ, CRIA_ISA="avx512")
+
+
 def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", gemm="auto",
-                kv="f32", load="read"):
+                kv="f32", load="read", amx=False):
     out = os.path.join(TMP, "%s.f32" % tag)
     cmd = [CLI, "logits", "-m", model, "--tokens", " ".join(str(int(i)) for i in ids),
            "-o", out, "-t", str(threads), "--gemm", gemm, "--kv-type", kv, "--load", load]
@@ -262,7 +282,8 @@ def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", g
         cmd += ["-b", str(batch)]
     if ctx:
         cmd += ["-c", str(ctx)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
+                       env=cria_env(amx))
     if r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd[:3]), r.returncode,
                                                    r.stderr.decode(errors="replace")[-2000:]))
@@ -273,21 +294,22 @@ def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", g
 
 
 def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolerance=None, kv="f32",
-            load="read", flips=False):
+            load="read", flips=False, amx=False):
     """gemm None: onednn-f32 for float weights, the 8-bit dot kernels for the block formats,
     each against the reference of that arithmetic. A float GEMM named explicitly is compared
     with the reference without activation rounding. load "read" regroups Q4_K / Q6_K where
     the CPU has AVX2 or AVX-512 kernels for it, which changes their activation blocks."""
     float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16")
     cfg, w = load_model(model, quantized_activations=not float_gemm,
-                        regrouped=(load == "read" and regrouping_cpu()))
+                        regrouped=(load == "read" and regrouping_cpu()), amx=amx)
     eight_bit = any(getattr(v, "act_block", None) for v in w.values())
     if gemm is None:
         gemm = "kernels" if eight_bit else EXACT_GEMM
     ref = forward(cfg, w, ids, kv_f16=(kv == "f16"))
     try:
         got, _ = cria_logits(model, ids, cfg["vocab_size"], threads=threads, batch=batch,
-                             ctx=ctx, tag=name.replace("/", "_"), gemm=gemm, kv=kv, load=load)
+                             ctx=ctx, tag=name.replace("/", "_"), gemm=gemm, kv=kv, load=load,
+                             amx=amx)
     except Exception as e:  # report and go on with the other cases
         check(False, "%s: %s" % (name, e))
         return None
@@ -303,7 +325,7 @@ def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolera
         name = "%s (%d%% of positions within %.0e)" % (name, round(100 * exact_share), FLIP_EXACT)
     msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --gemm %s --kv-type %s --load %s)"
            % (name, err, float(np.abs(ref).max()), err / scale, tolerance * scale,
-              ", 8-bit activations" if eight_bit else "", gemm, kv, load))
+              ", AMX bf16 prompts" if amx else ", 8-bit activations" if eight_bit else "", gemm, kv, load))
     if not ok:
         msg += "\n      per-position max|diff|: " + " ".join("%.1e" % e for e in rows)
         msg += "\n      same argmax at %d/%d positions" % (
@@ -383,6 +405,20 @@ def test_cria_shared():
         for load in ("read", "map"):
             compare("%s/%s" % (fname, load), path, ids, load=load, flips=True,
                     batch=(8 if load == "read" else None))
+
+
+def test_amx_prompts():
+    """Prompts on AMX bf16 tiles (regrouped Q4_0, Q8_0, Q4_K; positions at once), against the
+    reference with weights and activations rounded to bf16. The weight values are those of
+    the 8-bit path; a bf16 rounding boundary met in one place and not the other moves a
+    logit as an 8-bit flip does, so the same bounds apply."""
+    if not amx_cpu():
+        print("-- AMX prompt checks: this CPU has no AMX bf16 (or CRIA_ISA rules it out)")
+        return
+    rng = np.random.default_rng(11)
+    for fname in ("synth256.q8_0.gguf", "synth256.q4_0.gguf", "synth256.q4_k_m.gguf"):
+        ids = [1] + list(rng.integers(3, 512, 23))
+        compare("%s/amx" % fname, shared(fname), ids, amx=True, flips=True)
 
 
 def test_gemm_backends(models):
@@ -507,6 +543,7 @@ def main():
         test_cria_shared()
         test_threads(models)
         test_gemm_backends(models)
+        test_amx_prompts()
         test_perplexity()
         test_perplexity_command()
     if failures:

@@ -195,3 +195,54 @@ TEST_CASE("grouped activations quantize as the plain kernels do") {
     CHECK(d == 0.0f);
   }
 }
+
+TEST_CASE("AMX prompt kernel equals the dot product of bf16-rounded weights and activations") {
+  if (!amx_available() || detected_isa() < Isa::Avx512) {
+    MESSAGE("this CPU has no AMX bf16: the AMX kernel is checked on machines that have it");
+    return;
+  }
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto bf16 = [](float v) { return bf16_to_fp32(fp32_to_bf16(v)); };
+  for (auto [t, cols] : cases()) {
+    if (!amx_supports(t)) continue;
+    // Row counts around one panel (32 rows), position counts around one tile (16).
+    for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{32, 16}, {5, 8}, {33, 17}, {17, 40}}) {
+      CAPTURE(dtype_name(t));
+      CAPTURE(cols);
+      CAPTURE(rows);
+      CAPTURE(tokens);
+      const size_t wbytes = row_bytes(t, cols);
+      const std::vector<uint8_t> plain = random_rows(t, rows, cols, rng);
+      const std::vector<uint8_t> grouped = grouped_copy(t, plain, rows, cols);
+      const int64_t x_stride = cols + 3;  // positions need not be packed
+      std::vector<float> x(tokens * x_stride);
+      for (float& v : x) v = normal(rng);
+      std::vector<uint16_t> tiles(amx_activation_values(tokens, cols));
+      amx_prepare_activations(x.data(), x_stride, tokens, cols, tiles.data());
+      const int64_t out_stride = rows + 2;
+      std::vector<float> got(tokens * out_stride, -7.0f);
+      grouped_gemm_amx(t, grouped.data(), wbytes, rows, tiles.data(), tokens, cols, got.data(), out_stride);
+      std::vector<float> w(cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(t, &plain[r * wbytes], w.data(), cols);
+        for (int64_t k = 0; k < tokens; ++k) {
+          double rounded = 0, exact = 0, magnitude = 0;
+          for (int64_t i = 0; i < cols; ++i) {
+            const double xi = x[k * x_stride + i];
+            rounded += static_cast<double>(bf16(w[i])) * bf16(static_cast<float>(xi));
+            exact += w[i] * xi;
+            magnitude += std::fabs(w[i] * xi);
+          }
+          const float value = got[k * out_stride + r];
+          // f32 accumulation of the bf16 products; and bf16 costs at most 2^-8 of each product.
+          CHECK(std::fabs(value - rounded) <= 1e-5 * magnitude);
+          CHECK(std::fabs(value - exact) <= 4.0e-3 * magnitude);
+        }
+      }
+      // Padding between rows and after the last position is left alone.
+      for (int64_t k = 0; k < tokens; ++k)
+        for (int64_t r = rows; r < out_stride; ++r) CHECK(got[k * out_stride + r] == -7.0f);
+    }
+  }
+}

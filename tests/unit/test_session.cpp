@@ -104,6 +104,16 @@ TEST_CASE("a full context and invalid tokens are errors, not crashes") {
 
 namespace {
 
+// sqrt(sum (a - b)^2 / sum b^2)
+double relative_rms(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - b[i]) * double(a[i] - b[i]);
+    den += b[i] * double(b[i]);
+  }
+  return std::sqrt(num / den);
+}
+
 // Tokens within the synth256 vocabulary.
 const std::vector<int32_t> kSynthTokens = {1, 50, 100, 200, 300, 400, 500, 7, 8, 9, 10, 11, 12, 13};
 
@@ -145,19 +155,22 @@ TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, b
     const std::vector<float> one = logits_with(*grouped, 1, 64);
     CHECK(one == logits_with(*grouped, 2, 64));
     CHECK(one == logits_with(*grouped, 3, 64));
-    CHECK(one == logits_with(*grouped, 2, 1));  // one position at a time
+    const std::vector<float> single = logits_with(*grouped, 2, 1);  // one position at a time
+    if (!cria::cpu::amx_active()) {
+      CHECK(one == single);
+    } else {
+      // Batches of 8 or more positions take the AMX bf16 kernel, single positions the int8
+      // one: two roundings of the activations (8 significant bits, or 8 bits per block of 32).
+      MESSAGE(std::string(name) << ": relative RMS difference AMX batch vs one position " << relative_rms(one, single));
+      CHECK(relative_rms(one, single) < 4e-2);
+    }
 
     // Against the file's layout the sums run in another order only. F32 keys and values:
     // these random weights give attention scores large enough that fp16 rounding of the
     // cache would amplify last-bit differences.
-    const std::vector<float> a = logits_with(*grouped, 2, 64, cria::DType::F32);
+    const std::vector<float> a = logits_with(*grouped, 2, 1, cria::DType::F32);
     const std::vector<float> b = logits_with(*plain, 2, 1, cria::DType::F32);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      num += (a[i] - b[i]) * double(a[i] - b[i]);
-      den += b[i] * double(b[i]);
-    }
-    MESSAGE(std::string(name) << ": relative RMS difference regrouped vs mapped " << std::sqrt(num / den));
-    CHECK(std::sqrt(num / den) < c.max_difference);
+    MESSAGE(std::string(name) << ": relative RMS difference regrouped vs mapped " << relative_rms(a, b));
+    CHECK(relative_rms(a, b) < c.max_difference);
   }
 }

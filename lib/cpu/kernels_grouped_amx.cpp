@@ -1,0 +1,277 @@
+// AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0 and Q4_K rows (layout in packed.hpp).
+//
+// Each work item decodes its rows once into bf16 (scales applied), and the tile unit
+// multiplies them with the positions' activations in bf16, accumulating in f32 across the
+// whole row. With many positions the decode is shared by all of them, and the tile unit
+// does 16 x 16 x 32 multiply-adds per instruction, with no per-block rescaling: int8 tiles
+// would need their sums scaled and stored after every 32-weight block.
+//
+// The products are not those of the int8 decode kernels (bf16 rounds weights and
+// activations to 8 significant bits, the 8-bit activations round each block to its largest
+// value / 127); the accuracy tests measure both paths.
+// Compiled with AMX, AVX-512 and AVX-512 BF16 flags; called only when amx_active().
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/grouped_avx512.hpp"
+#include "cpu/packed.hpp"
+
+// GCC 12 flags the undefined upper halves inside its own intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace cria::cpu {
+
+namespace {
+
+constexpr int kTile = 16;        // rows, positions per tile
+constexpr int kBlock = 32;       // bf16 values in a tile row (64 bytes)
+constexpr int kPanelRows = 32;   // rows decoded together: two tiles of rows
+constexpr int64_t kChunkBlocks = 128;  // blocks decoded at a time: 256 KB, in L2
+
+struct alignas(64) TileConfig {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t bytes_per_row[16];
+  uint8_t rows[16];
+};
+
+// Tiles 0-3: sums (16 rows x 16 positions, f32), 4-5: weights (16 rows x 32 bf16),
+// 6-7: activations (16 pairs x 16 positions x 2 bf16). All 16 x 64 bytes.
+void configure_tiles() {
+  TileConfig config{};
+  config.palette = 1;
+  for (int i = 0; i < 8; ++i) config.bytes_per_row[i] = 64, config.rows[i] = 16;
+  _tile_loadconfig(&config);
+}
+
+enum class Kind { Q4_0, Q8_0, Q4_K };
+
+// Tile rows are 64 bytes: on a 64-byte boundary each is one cache line, not two.
+template <typename T>
+T* aligned64(T* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
+
+// Four vectors of 16 lanes (4 bytes each) to 16 x 16 bytes: out[m], 128-bit lane L holds
+// the four lanes 4L + m, one from each input, in order.
+inline void transpose_lanes(const __m512i in[4], __m512i out[4]) {
+  const __m512i a = _mm512_unpacklo_epi32(in[0], in[1]), b = _mm512_unpackhi_epi32(in[0], in[1]);
+  const __m512i c = _mm512_unpacklo_epi32(in[2], in[3]), d = _mm512_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm512_unpacklo_epi64(a, c);
+  out[1] = _mm512_unpackhi_epi64(a, c);
+  out[2] = _mm512_unpacklo_epi64(b, d);
+  out[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+// 16 signed byte values times a scale, less a min, to 16 floats.
+inline __m512 decode16(__m128i values, __m512 scale, __m512 min) {
+  return _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(values)), scale, min);
+}
+
+// One row's group of up to 16 blocks to bf16 in natural element order: block j of the
+// group goes to out + j * out_stride.
+template <Kind kKind>
+void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_stride) {
+  const __mmask16 lanes = static_cast<__mmask16>((1u << blocks) - 1);
+  const bool full = blocks == kGroupBlocks;
+  const uint8_t* q = group + 2 * blocks;
+  alignas(64) float scale[16], min[16] = {};
+  if (kKind == Kind::Q4_K) {
+    __m512 s, m;
+    q4_k_scales(group, blocks, &s, &m);
+    _mm512_store_ps(scale, s);
+    _mm512_store_ps(min, m);
+  } else {
+    _mm512_store_ps(scale, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, group)));
+  }
+  // low[m] / high[m], 128-bit lane L: block 4L + m's elements 0..15 / 16..31.
+  __m512i low[4], high[4];
+  if (kKind == Kind::Q8_0) {
+    // Chunk c holds elements 16 (c & 1) + 4 (c >> 1)..+3, stored as 128 + value.
+    __m512i even[4], odd[4];
+    for (int k = 0; k < 4; ++k) {
+      even[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k)), _mm512_set1_epi8(-128));
+      odd[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k + 1)), _mm512_set1_epi8(-128));
+    }
+    transpose_lanes(even, low);
+    transpose_lanes(odd, high);
+  } else {
+    // Chunk k: low nibbles elements 4k..4k+3, high nibbles 16 + 4k..
+    __m512i packed[4], both[4];
+    for (int k = 0; k < 4; ++k) packed[k] = load_lanes(lanes, full, q + 4 * blocks * k);
+    transpose_lanes(packed, both);
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+    const __m512i offset = _mm512_set1_epi8(kKind == Kind::Q4_0 ? 8 : 0);
+    for (int m = 0; m < 4; ++m) {
+      low[m] = _mm512_sub_epi8(_mm512_and_si512(both[m], nibble), offset);
+      high[m] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(both[m], 4), nibble), offset);
+    }
+  }
+  alignas(64) int8_t low_bytes[4][64], high_bytes[4][64];
+  for (int m = 0; m < 4; ++m) {
+    _mm512_store_si512(low_bytes[m], low[m]);
+    _mm512_store_si512(high_bytes[m], high[m]);
+  }
+  for (int j = 0; j < blocks; ++j) {
+    const int m = j % 4, lane = j / 4;
+    const __m512 s = _mm512_set1_ps(scale[j]), mn = _mm512_set1_ps(min[j]);
+    const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(low_bytes[m] + 16 * lane));
+    const __m128i hi = _mm_load_si128(reinterpret_cast<const __m128i*>(high_bytes[m] + 16 * lane));
+    const __m512bh values = _mm512_cvtne2ps_pbh(decode16(hi, s, mn), decode16(lo, s, mn));
+    _mm512_storeu_si512(out + j * out_stride, reinterpret_cast<const __m512i&>(values));
+  }
+}
+
+// Blocks [b0, b0 + n_blocks) of rows [0, n_rows) of a panel to bf16 tiles (b0 and n_blocks
+// whole groups, but for the row's last): chunk[((r / 16) * n_blocks + b) * 512] holds block
+// b0 + b of rows 16 (r / 16)..+15, 64 bytes a row, so that a tile load reads 1 KB in a row.
+// Rows n_rows..31 are zero.
+template <Kind kKind>
+void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t cols, int64_t b0,
+                  int64_t n_blocks, uint16_t* chunk) {
+  const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : 18;
+  const size_t tile_values = kTile * kBlock;
+  const int64_t row_blocks = cols / kBlock;
+  for (int64_t r = 0; r < kPanelRows; ++r) {
+    uint16_t* row_out = chunk + (r / kTile) * n_blocks * tile_values + (r % kTile) * kBlock;
+    if (r >= n_rows) {
+      for (int64_t b = 0; b < n_blocks; ++b) std::memset(row_out + b * tile_values, 0, kBlock * sizeof(uint16_t));
+      continue;
+    }
+    for (int64_t b = 0; b < n_blocks; b += kGroupBlocks) {
+      const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, row_blocks - b0 - b));
+      decode_group<kKind>(w + r * row_bytes + static_cast<size_t>(b0 + b) * block_bytes, blocks,
+                          row_out + b * tile_values, tile_values);
+    }
+  }
+}
+
+// Sums of a 16 x 16 tile (rows x positions) to out[t * out_stride + r].
+inline void write_tile(const float* sums, int64_t rows, int64_t positions, float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < positions; ++t) out[t * out_stride + r] = sums[r * kTile + t];
+}
+
+template <Kind kKind>
+void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
+               int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  const int64_t n_blocks = cols / kBlock;
+  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  const int64_t n_pairs = (n_tiles + 1) / 2;
+  const size_t tile_values = kTile * kBlock;
+  const size_t position_tile = static_cast<size_t>(n_blocks) * tile_values;  // bf16 per tile of positions
+  thread_local std::vector<uint16_t> chunk_buffer;
+  chunk_buffer.resize(2 * kChunkBlocks * tile_values + 32);
+  uint16_t* const chunk = aligned64(chunk_buffer.data());
+  // Partial sums, per pair of position tiles: rows 0-15 x tile 0, x tile 1, rows 16-31 x 0, x 1.
+  thread_local std::vector<float> sums;
+  sums.resize(static_cast<size_t>(n_pairs) * 4 * kTile * kTile + 16);
+  float* const pair_sums = aligned64(sums.data());
+  configure_tiles();
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kPanelRows) {
+    const int64_t rows = std::min<int64_t>(kPanelRows, n_rows - r0);
+    // Two tiles of rows by two tiles of positions (each loaded tile feeds two multiplies)
+    // over a chunk of decoded blocks that stays in L2 while every position passes over it.
+    for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
+      const int64_t blocks = std::min<int64_t>(kChunkBlocks, n_blocks - b0);
+      decode_chunk<kKind>(w + r0 * row_bytes, row_bytes, rows, cols, b0, blocks, chunk);
+      const uint16_t* upper = chunk;
+      const uint16_t* lower = upper + blocks * tile_values;
+      for (int64_t pair = 0; pair < n_pairs; ++pair) {
+        float* c = pair_sums + pair * 4 * kTile * kTile;
+        if (b0 == 0) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, c, 64);
+          _tile_loadd(1, c + kTile * kTile, 64);
+          _tile_loadd(2, c + 2 * kTile * kTile, 64);
+          _tile_loadd(3, c + 3 * kTile * kTile, 64);
+        }
+        const uint16_t* x0 = act_tiles + 2 * pair * position_tile + b0 * tile_values;
+        const uint16_t* x1 = 2 * pair + 1 < n_tiles ? x0 + position_tile : x0;
+        // Each multiply as soon as its two tiles are in: the tile registers are not renamed,
+        // so this order lets loads for one multiply overlap the previous ones (measured 2x
+        // faster than four loads, then four multiplies).
+        for (int64_t b = 0; b < blocks; ++b) {
+          _tile_loadd(4, upper + b * tile_values, 64);
+          _tile_loadd(6, x0 + b * tile_values, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_loadd(5, lower + b * tile_values, 64);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_loadd(7, x1 + b * tile_values, 64);
+          _tile_dpbf16ps(3, 5, 7);
+          _tile_dpbf16ps(1, 4, 7);
+        }
+        _tile_stored(0, c, 64);
+        _tile_stored(1, c + kTile * kTile, 64);
+        _tile_stored(2, c + 2 * kTile * kTile, 64);
+        _tile_stored(3, c + 3 * kTile * kTile, 64);
+      }
+    }
+    const int64_t upper_rows = std::min<int64_t>(kTile, rows), lower_rows = rows - upper_rows;
+    for (int64_t pair = 0; pair < n_pairs; ++pair) {
+      const float* c = pair_sums + pair * 4 * kTile * kTile;
+      const int64_t t0 = 2 * pair * kTile;
+      const int64_t p0 = std::min<int64_t>(kTile, n_tokens - t0);
+      const int64_t p1 = std::max<int64_t>(0, std::min<int64_t>(kTile, n_tokens - t0 - kTile));
+      float* o = out + r0 + t0 * out_stride;
+      write_tile(c, upper_rows, p0, o, out_stride);
+      write_tile(c + kTile * kTile, upper_rows, p1, o + kTile * out_stride, out_stride);
+      write_tile(c + 2 * kTile * kTile, lower_rows, p0, o + kTile, out_stride);
+      write_tile(c + 3 * kTile * kTile, lower_rows, p1, o + kTile * out_stride + kTile, out_stride);
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+
+bool amx_supports(DType t) { return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K; }
+
+size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
+  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  return static_cast<size_t>(n_tiles * kTile * cols);
+}
+
+void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
+                             uint16_t* tiles) {
+  // Per tile of 16 positions and block of 32 values: 16 rows (value pairs) x 16 positions x
+  // 2 bf16, the layout the tile unit multiplies.
+  const int64_t n_blocks = cols / kBlock;
+  const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
+  std::memset(tiles, 0, amx_activation_values(n_tokens, cols) * sizeof(uint16_t));
+  for (int64_t tile = 0; tile < n_tiles; ++tile)
+    for (int64_t p = 0; p < kTile && tile * kTile + p < n_tokens; ++p) {
+      const float* position = x + (tile * kTile + p) * x_stride;
+      uint32_t* out = reinterpret_cast<uint32_t*>(tiles + tile * n_blocks * kTile * kBlock);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const __m512bh values = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(position + b * kBlock + 16),
+                                                    _mm512_loadu_ps(position + b * kBlock));
+        alignas(64) uint32_t pairs[16];
+        _mm512_store_si512(pairs, reinterpret_cast<const __m512i&>(values));
+        uint32_t* block = out + b * kTile * kTile;
+        for (int k = 0; k < 16; ++k) block[k * kTile + p] = pairs[k];
+      }
+    }
+}
+
+void grouped_gemm_amx(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                      const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out,
+                      int64_t out_stride) {
+  switch (t) {
+    case DType::Q4_0: gemm_rows<Kind::Q4_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
+    case DType::Q8_0: gemm_rows<Kind::Q8_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
+    case DType::Q4_K: gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
+    default: break;
+  }
+}
+
+}  // namespace cria::cpu
