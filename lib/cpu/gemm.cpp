@@ -7,6 +7,7 @@
 #include "cria/error.hpp"
 #include "cpu/gemm_backends.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/ops.hpp"
 #include "cpu/packed.hpp"
 #include "cria/quant.hpp"
 
@@ -61,6 +62,7 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, const TensorView& w, int
                 "--gemm onednn-bf16: this CPU has no bf16 matmul in oneDNN (it needs AVX-512); "
                 "use onednn-f32 or auto");
   if (requested != GemmBackend::Auto) return requested;
+  if (amx_applies(w, n_tokens)) return GemmBackend::Kernels;  // cria's AMX tiles (ops.hpp)
   if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
   // Regrouped rows have their own integer GEMM among the kernels.
   if (w.layout == RowLayout::Grouped16) return GemmBackend::Kernels;

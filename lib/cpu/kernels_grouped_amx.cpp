@@ -1,4 +1,5 @@
-// AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0 and Q4_K rows (layout in packed.hpp).
+// AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0 and Q4_K rows (layout in packed.hpp) and
+// on F16 rows.
 //
 // Each work item decodes its rows once into bf16 (scales applied), and the tile unit
 // multiplies them with the positions' activations in bf16, accumulating in f32 across the
@@ -49,7 +50,7 @@ void configure_tiles() {
   _tile_loadconfig(&config);
 }
 
-enum class Kind { Q4_0, Q8_0, Q4_K };
+enum class Kind { Q4_0, Q8_0, Q4_K, F16 };
 
 // Tile rows are 64 bytes: on a 64-byte boundary each is one cache line, not two.
 template <typename T>
@@ -143,6 +144,16 @@ void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t co
       for (int64_t b = 0; b < n_blocks; ++b) std::memset(row_out + b * tile_values, 0, kBlock * sizeof(uint16_t));
       continue;
     }
+    if (kKind == Kind::F16) {
+      const uint16_t* halves = reinterpret_cast<const uint16_t*>(w + r * row_bytes) + b0 * kBlock;
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const __m512 first = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(halves + b * kBlock)));
+        const __m512 second = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(halves + b * kBlock + 16)));
+        const __m512bh values = _mm512_cvtne2ps_pbh(second, first);
+        _mm512_store_si512(row_out + b * tile_values, reinterpret_cast<const __m512i&>(values));
+      }
+      continue;
+    }
     for (int64_t b = 0; b < n_blocks; b += kGroupBlocks) {
       const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, row_blocks - b0 - b));
       decode_group<kKind>(w + r * row_bytes + static_cast<size_t>(b0 + b) * block_bytes, blocks,
@@ -234,7 +245,10 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
 
 }  // namespace
 
-bool amx_supports(DType t) { return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K; }
+bool amx_supports(DType t, RowLayout layout) {
+  if (layout == RowLayout::Grouped16) return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K;
+  return t == DType::F16;
+}
 
 size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
   const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
@@ -263,13 +277,14 @@ void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens,
     }
 }
 
-void grouped_gemm_amx(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
+void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
                       const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out,
                       int64_t out_stride) {
   switch (t) {
     case DType::Q4_0: gemm_rows<Kind::Q4_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     case DType::Q8_0: gemm_rows<Kind::Q8_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     case DType::Q4_K: gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
+    case DType::F16: gemm_rows<Kind::F16>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     default: break;
   }
 }

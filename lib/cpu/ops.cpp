@@ -29,29 +29,30 @@ namespace {
 
 // Rows per work item for grouped weights: a split that does not depend on the thread count.
 constexpr int64_t kGroupedRowsPerItem = 16;
-// Fewest positions for which the AMX kernel (tiles of 16 positions) beats the VNNI one.
+// Fewest positions for which the AMX kernel (tiles of 16 positions) beats the dot kernels.
 constexpr int64_t kAmxMinTokens = 8;
 constexpr int64_t kAmxRowsPerItem = 32;
+
+// Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
+void matmul_amx(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
+                float* out, int64_t out_stride, ThreadPool& pool) {
+  thread_local std::vector<uint16_t> tiles;
+  tiles.resize(amx_activation_values(n_tokens, w.cols) + 32);
+  uint16_t* act_tiles = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(tiles.data()) + 63) & ~uintptr_t{63});
+  amx_prepare_activations(x, x_stride, n_tokens, w.cols, act_tiles);
+  const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
+  pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
+    const int64_t r0 = begin * kAmxRowsPerItem;
+    const int64_t rows = std::min(end * kAmxRowsPerItem, w.rows) - r0;
+    amx_gemm(w.dtype, w.row(r0), w.row_bytes, rows, act_tiles, n_tokens, w.cols, out + r0, out_stride);
+  });
+}
 
 void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
                     float* out, int64_t out_stride, ThreadPool& pool) {
   const Kernels& k = active_kernels();
   const GroupedGemmFn gemm = k.grouped_gemm[static_cast<int>(w.dtype)];
   if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
-  if (n_tokens >= kAmxMinTokens && amx_active() && amx_supports(w.dtype)) {
-    // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
-    thread_local std::vector<uint16_t> tiles;
-    tiles.resize(amx_activation_values(n_tokens, w.cols) + 32);
-    uint16_t* act_tiles = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(tiles.data()) + 63) & ~uintptr_t{63});
-    amx_prepare_activations(x, x_stride, n_tokens, w.cols, act_tiles);
-    const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
-    pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
-      const int64_t r0 = begin * kAmxRowsPerItem;
-      const int64_t rows = std::min(end * kAmxRowsPerItem, w.rows) - r0;
-      grouped_gemm_amx(w.dtype, w.row(r0), w.row_bytes, rows, act_tiles, n_tokens, w.cols, out + r0, out_stride);
-    });
-    return;
-  }
   const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
   thread_local std::vector<uint8_t> activations;
   if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
@@ -72,8 +73,19 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
 
 }  // namespace
 
+bool amx_applies(const TensorView& w, int64_t n_tokens) {
+  // F16 from 16 positions, where the GEMM backends (bf16 too) took over before: fewer stay
+  // exact in f32 on the dot kernels.
+  const int64_t min_tokens = w.dtype == DType::F16 ? 16 : kAmxMinTokens;
+  return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout) && amx_active();
+}
+
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
             int64_t out_stride, ThreadPool& pool) {
+  if (amx_applies(w, n_tokens)) {
+    matmul_amx(w, x, n_tokens, x_stride, out, out_stride, pool);
+    return;
+  }
   if (w.layout == RowLayout::Grouped16) {
     matmul_grouped(w, x, n_tokens, x_stride, out, out_stride, pool);
     return;

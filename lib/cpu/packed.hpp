@@ -84,18 +84,19 @@ void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
 
-// AMX bf16 versions for prompts (kernels_grouped_amx.cpp; call only when amx_active()):
+// AMX bf16 GEMM for prompts (kernels_grouped_amx.cpp; call only when amx_active()):
 // activations are converted once per call into tiles of 16 positions, and each call decodes
 // its rows to bf16 once for all positions. Not bit-identical to the int8 kernels.
-bool amx_supports(DType t);  // Q4_0, Q8_0, Q4_K
+// Grouped Q4_0, Q8_0, Q4_K rows; F16 rows in the file's layout.
+bool amx_supports(DType t, RowLayout layout);
 // bf16 values amx_prepare_activations writes for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
 // `tiles` on a 64-byte boundary (each tile row is then one cache line).
 void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
                              uint16_t* tiles);
-void grouped_gemm_amx(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
-                      const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out,
-                      int64_t out_stride);
+// out[t * out_stride + r] for r < n_rows, t < n_tokens.
+void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
+              int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);
 
 // `iterations` x 16 vpdpbusd (64 multiply-adds each) on registers: the int8 peak probe.
 uint64_t int8_peak_loop_avx512(int64_t iterations);

@@ -196,7 +196,7 @@ TEST_CASE("grouped activations quantize as the plain kernels do") {
   }
 }
 
-TEST_CASE("AMX prompt kernel equals the dot product of bf16-rounded weights and activations") {
+TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K; F16) equals the dot product of bf16-rounded weights and activations") {
   if (!amx_available() || detected_isa() < Isa::Avx512) {
     MESSAGE("this CPU has no AMX bf16: the AMX kernel is checked on machines that have it");
     return;
@@ -204,8 +204,13 @@ TEST_CASE("AMX prompt kernel equals the dot product of bf16-rounded weights and 
   std::mt19937 rng(23);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   auto bf16 = [](float v) { return bf16_to_fp32(fp32_to_bf16(v)); };
-  for (auto [t, cols] : cases()) {
-    if (!amx_supports(t)) continue;
+  std::vector<std::pair<DType, int64_t>> amx_cases;
+  for (auto [t, cols] : cases())
+    if (amx_supports(t, RowLayout::Grouped16)) amx_cases.emplace_back(t, cols);
+  for (int64_t cols : kWidths) amx_cases.emplace_back(DType::F16, cols);  // the file's layout
+  CHECK(amx_supports(DType::F16, RowLayout::Plain));
+  CHECK_FALSE(amx_supports(DType::Q6_K, RowLayout::Grouped16));
+  for (auto [t, cols] : amx_cases) {
     // Row counts around one panel (32 rows), position counts around one tile (16).
     for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{32, 16}, {5, 8}, {33, 17}, {17, 40}}) {
       CAPTURE(dtype_name(t));
@@ -213,8 +218,17 @@ TEST_CASE("AMX prompt kernel equals the dot product of bf16-rounded weights and 
       CAPTURE(rows);
       CAPTURE(tokens);
       const size_t wbytes = row_bytes(t, cols);
-      const std::vector<uint8_t> plain = random_rows(t, rows, cols, rng);
-      const std::vector<uint8_t> grouped = grouped_copy(t, plain, rows, cols);
+      std::vector<uint8_t> plain, grouped;
+      if (t == DType::F16) {
+        std::vector<uint16_t> halves(rows * cols);
+        for (uint16_t& h : halves) h = fp32_to_fp16(0.05f * normal(rng));
+        plain.resize(halves.size() * 2);
+        std::memcpy(plain.data(), halves.data(), plain.size());
+        grouped = plain;
+      } else {
+        plain = random_rows(t, rows, cols, rng);
+        grouped = grouped_copy(t, plain, rows, cols);
+      }
       const int64_t x_stride = cols + 3;  // positions need not be packed
       std::vector<float> x(tokens * x_stride);
       for (float& v : x) v = normal(rng);
@@ -222,7 +236,7 @@ TEST_CASE("AMX prompt kernel equals the dot product of bf16-rounded weights and 
       amx_prepare_activations(x.data(), x_stride, tokens, cols, tiles.data());
       const int64_t out_stride = rows + 2;
       std::vector<float> got(tokens * out_stride, -7.0f);
-      grouped_gemm_amx(t, grouped.data(), wbytes, rows, tiles.data(), tokens, cols, got.data(), out_stride);
+      amx_gemm(t, grouped.data(), wbytes, rows, tiles.data(), tokens, cols, got.data(), out_stride);
       std::vector<float> w(cols);
       for (int64_t r = 0; r < rows; ++r) {
         dequantize_row(t, &plain[r * wbytes], w.data(), cols);
