@@ -99,6 +99,7 @@ int cmd_bench(int argc, char** argv) {
   const double gemm_bf16_measured = cria::measure_gemm_peak(threads, true);
   const double gemm_bf16 = gemm_bf16_measured > 0 ? gemm_bf16_measured : gemm_f32;
   const double int8_peak = cria::measure_int8_peak(threads);  // 0 without AVX-512 VNNI
+  const double amx_peak = cria::measure_amx_peak(threads);    // 0 where AMX is not in use
   const double bytes_per_token = static_cast<double>(weight_bytes_per_token(*model));
   const double gen_bytes_per_s = tg_tps * bytes_per_token;
   const double prompt_flops = pp_tps * matrix_flops_per_token(*model);
@@ -111,14 +112,16 @@ int cmd_bench(int argc, char** argv) {
         "\"weight_bytes_per_token\": %.0f, \"gen_bytes_per_s\": %.4g, \"read_bandwidth\": %.4g, "
         "\"gen_bandwidth_ratio\": %.4f, \"prompt_flops\": %.4g, \"gemm_peak_bf16\": %.4g, "
         "\"gemm_peak_f32\": %.4g, \"prompt_peak_ratio_bf16\": %.4f, \"prompt_peak_ratio_f32\": %.4f, "
-        "\"int8_peak\": %.4g, \"prompt_peak_ratio_int8\": %.4f}\n",
+        "\"int8_peak\": %.4g, \"prompt_peak_ratio_int8\": %.4f, \"amx_bf16_peak\": %.4g, "
+        "\"prompt_peak_ratio_amx\": %.4f}\n",
         model_path.c_str(), static_cast<unsigned long long>(model->file_size()), threads,
         cria::kernel_isa(), cria::gemm_backend_name(engine.session.gemm), load_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
         bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
         gemm_bf16, gemm_f32, gemm_bf16 > 0 ? prompt_flops / gemm_bf16 : 0.0,
         gemm_f32 > 0 ? prompt_flops / gemm_f32 : 0.0, int8_peak,
-        int8_peak > 0 ? prompt_flops / int8_peak : 0.0);
+        int8_peak > 0 ? prompt_flops / int8_peak : 0.0, amx_peak,
+        amx_peak > 0 ? prompt_flops / amx_peak : 0.0);
     return 0;
   }
   std::printf("model: %s (%.2f GB), %d threads, kernels %s, gemm %s, load %.0f ms\n",
@@ -137,6 +140,9 @@ int cmd_bench(int argc, char** argv) {
   if (n_prompt > 0 && int8_peak > 0)
     std::printf("%-8s %14s   = %.0f%% of the int8 (VNNI) peak, %.0f GOP/s\n", "", "",
                 100 * prompt_flops / int8_peak, int8_peak / 1e9);
+  if (n_prompt > 0 && amx_peak > 0)
+    std::printf("%-8s %14s   = %.0f%% of the AMX bf16 tile peak, %.0f GFLOP/s\n", "", "",
+                100 * prompt_flops / amx_peak, amx_peak / 1e9);
   if (n_gen > 0)
     std::printf("tg%-6lld %14.2f   %.1f GB/s of weights = %.0f%% of the read bandwidth (%.1f GB/s)\n",
                 static_cast<long long>(n_gen), tg_tps, gen_bytes_per_s / 1e9,

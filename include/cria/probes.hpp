@@ -20,7 +20,12 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m = 512, int64_t n = 
 // of the integer GEMM that regrouped weights use for prompts. 0 without AVX-512 VNNI.
 double measure_int8_peak(int n_threads, int reps = 5);
 
-// The instruction set the kernels use ("scalar", "avx2", "avx512").
+// FLOP/s of AMX bf16 tile multiplies (16 x 16 x 32) on registers with n_threads threads,
+// median of `reps`: the limit of the AMX prompt kernel. 0 where AMX is not in use.
+double measure_amx_peak(int n_threads, int reps = 5);
+
+// The instruction set the kernels use ("scalar", "avx2", "avx512", "avx512+amx" where
+// prompts run on AMX tiles).
 const char* kernel_isa();
 
 }  // namespace cria

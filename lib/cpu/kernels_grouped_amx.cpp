@@ -289,4 +289,28 @@ void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
   }
 }
 
+uint64_t amx_bf16_peak_loop(int64_t iterations) {
+  configure_tiles();
+  alignas(64) uint16_t a[kTile * kBlock], b[kTile * kBlock];
+  for (int i = 0; i < kTile * kBlock; ++i) a[i] = 0x3f80, b[i] = 0x3c00;  // 1.0, 2^-7
+  _tile_loadd(4, a, 64);
+  _tile_loadd(5, a, 64);
+  _tile_loadd(6, b, 64);
+  _tile_loadd(7, b, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t it = 0; it < iterations; ++it) {  // four independent sums: one multiply in flight each
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float c[kTile * kTile];
+  _tile_stored(0, c, 64);
+  _tile_release();
+  return static_cast<uint64_t>(c[0]);
+}
+
 }  // namespace cria::cpu

@@ -98,6 +98,9 @@ void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens,
 void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
               int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);
 
+// `iterations` x 4 tile multiplies of 16 x 16 x 32 bf16 on registers: the AMX peak probe.
+uint64_t amx_bf16_peak_loop(int64_t iterations);
+
 // `iterations` x 16 vpdpbusd (64 multiply-adds each) on registers: the int8 peak probe.
 uint64_t int8_peak_loop_avx512(int64_t iterations);
 

@@ -12,6 +12,7 @@
 #include "cpu/cpu_features.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
 #include "cpu/thread_pool.hpp"
 #include "cria/error.hpp"
 #include "cria/quant.hpp"
@@ -117,6 +118,25 @@ double measure_int8_peak(int n_threads, int reps) {
   return median(rates);
 }
 
-const char* kernel_isa() { return cpu::isa_name(cpu::active_isa()); }
+double measure_amx_peak(int n_threads, int reps) {
+  if (!cpu::amx_active()) return 0;
+  constexpr int64_t kIterations = 4'000'000;  // about 0.1 s per thread
+  cpu::ThreadPool pool(n_threads);
+  std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);
+  std::vector<double> rates;
+  for (int r = 0; r < reps; ++r) {
+    double s = seconds_of([&] {
+      pool.parallel_for(n_threads, [&](int64_t b, int64_t e, int t) {
+        for (int64_t i = b; i < e; ++i) sinks[static_cast<size_t>(t) * 8] += cpu::amx_bf16_peak_loop(kIterations);
+      });
+    });
+    rates.push_back(2.0 * 4 * 16 * 16 * 32 * static_cast<double>(kIterations) * n_threads / s);
+  }
+  return median(rates);
+}
+
+const char* kernel_isa() {
+  return cpu::amx_active() ? "avx512+amx" : cpu::isa_name(cpu::active_isa());
+}
 
 }  // namespace cria
