@@ -90,29 +90,48 @@ void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_st
   } else {
     _mm512_store_ps(scale, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, group)));
   }
-  // low[m] / high[m], 128-bit lane L: block 4L + m's elements 0..15 / 16..31.
-  __m512i low[4], high[4];
-  if (kKind == Kind::Q8_0) {
-    // Chunk c holds elements 16 (c & 1) + 4 (c >> 1)..+3, stored as 128 + value.
-    __m512i even[4], odd[4];
-    for (int k = 0; k < 4; ++k) {
-      even[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k)), _mm512_set1_epi8(-128));
-      odd[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k + 1)), _mm512_set1_epi8(-128));
-    }
-    transpose_lanes(even, low);
-    transpose_lanes(odd, high);
-  } else {
-    // Chunk k: low nibbles elements 4k..4k+3, high nibbles 16 + 4k..
-    __m512i packed[4], both[4];
+  if (kKind != Kind::Q8_0) {
+    // 4-bit values: each block's 16 bf16 values (scale q - min for q = 0..15) as a table, and
+    // one word permute per block looks its 32 weights up (two blocks share a table).
+    __m512i packed[4], both[4];  // both[m], 128-bit lane L: block 4L + m's 16 bytes
     for (int k = 0; k < 4; ++k) packed[k] = load_lanes(lanes, full, q + 4 * blocks * k);
     transpose_lanes(packed, both);
+    const __m512 iota = kKind == Kind::Q4_0
+        ? _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7)  // q - 8
+        : _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i nibble = _mm512_set1_epi8(0x0f);
-    const __m512i offset = _mm512_set1_epi8(kKind == Kind::Q4_0 ? 8 : 0);
+    const __m512i second_table = _mm512_set1_epi16(16);
     for (int m = 0; m < 4; ++m) {
-      low[m] = _mm512_sub_epi8(_mm512_and_si512(both[m], nibble), offset);
-      high[m] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(both[m], 4), nibble), offset);
+      // Chunk k: low nibbles are elements 4k..4k+3, high nibbles 16 + 4k..
+      const __m512i low = _mm512_and_si512(both[m], nibble);
+      const __m512i high = _mm512_and_si512(_mm512_srli_epi16(both[m], 4), nibble);
+      for (int half = 0; half < 2; ++half) {
+        const int a = 8 * half + m, b = a + 4;  // the blocks in lanes 2 half and 2 half + 1
+        if (a >= blocks) break;
+        const __m512i low_words = _mm512_cvtepu8_epi16(half ? _mm512_extracti64x4_epi64(low, 1) : _mm512_castsi512_si256(low));
+        const __m512i high_words = _mm512_cvtepu8_epi16(half ? _mm512_extracti64x4_epi64(high, 1) : _mm512_castsi512_si256(high));
+        const __m512i index_a = _mm512_shuffle_i64x2(low_words, high_words, 0x44);
+        const __m512i index_b = _mm512_or_si512(_mm512_shuffle_i64x2(low_words, high_words, 0xee), second_table);
+        const __m512bh table = _mm512_cvtne2ps_pbh(
+            _mm512_fmsub_ps(iota, _mm512_set1_ps(scale[b]), _mm512_set1_ps(min[b])),
+            _mm512_fmsub_ps(iota, _mm512_set1_ps(scale[a]), _mm512_set1_ps(min[a])));
+        const __m512i words = reinterpret_cast<const __m512i&>(table);
+        _mm512_storeu_si512(out + a * out_stride, _mm512_permutexvar_epi16(index_a, words));
+        if (b < blocks) _mm512_storeu_si512(out + b * out_stride, _mm512_permutexvar_epi16(index_b, words));
+      }
     }
+    return;
   }
+  // 8-bit values. low[m] / high[m], 128-bit lane L: block 4L + m's elements 0..15 / 16..31;
+  // chunk c holds elements 16 (c & 1) + 4 (c >> 1)..+3, stored as 128 + value.
+  __m512i low[4], high[4];
+  __m512i even[4], odd[4];
+  for (int k = 0; k < 4; ++k) {
+    even[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k)), _mm512_set1_epi8(-128));
+    odd[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k + 1)), _mm512_set1_epi8(-128));
+  }
+  transpose_lanes(even, low);
+  transpose_lanes(odd, high);
   alignas(64) int8_t low_bytes[4][64], high_bytes[4][64];
   for (int m = 0; m < 4; ++m) {
     _mm512_store_si512(low_bytes[m], low[m]);
