@@ -1,5 +1,5 @@
-// AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0 and Q4_K rows (layout in packed.hpp) and
-// on F16 rows.
+// AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0, Q4_K and Q6_K rows (layout in packed.hpp)
+// and on F16 rows.
 //
 // Each work item decodes its rows once into bf16 (scales applied), and the tile unit
 // multiplies them with the positions' activations in bf16, accumulating in f32 across the
@@ -50,7 +50,7 @@ void configure_tiles() {
   _tile_loadconfig(&config);
 }
 
-enum class Kind { Q4_0, Q8_0, Q4_K, F16 };
+enum class Kind { Q4_0, Q8_0, Q4_K, Q6_K, F16 };
 
 // Tile rows are 64 bytes: on a 64-byte boundary each is one cache line, not two.
 template <typename T>
@@ -147,6 +147,42 @@ void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_st
   }
 }
 
+// One row's Q6_K super-block (a group of 16 lanes of 16 weights) to bf16: the 8 blocks of 32
+// weights go to out + j * out_stride.
+void decode_q6_k_group(const uint8_t* group, uint16_t* out, size_t out_stride) {
+  constexpr size_t kLow = 18, kHigh = 18 + 128;
+  uint16_t dh;
+  std::memcpy(&dh, group + 16, 2);
+  alignas(64) float scale[16];  // d * the lane's 8-bit scale
+  _mm512_store_ps(scale, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)),
+                                       _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group))))));
+  // q[c], lane j: its weights 4c..4c+3, the low nibble and the two high bits put together.
+  const __m512i nibble = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8(0x30);
+  const __m512i high = _mm512_loadu_si512(group + kHigh);
+  __m512i q[4], lanes[4];
+  for (int k = 0; k < 2; ++k) {
+    const __m512i low = _mm512_loadu_si512(group + kLow + 64 * k);
+    const __m512i high_even = k == 0 ? _mm512_slli_epi16(high, 4) : high;
+    const __m512i high_odd = k == 0 ? _mm512_slli_epi16(high, 2) : _mm512_srli_epi16(high, 2);
+    q[2 * k] = _mm512_or_si512(_mm512_and_si512(low, nibble), _mm512_and_si512(high_even, top));
+    q[2 * k + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
+                                   _mm512_and_si512(high_odd, top));
+  }
+  transpose_lanes(q, lanes);  // lanes[m], 128-bit lane L: lane 4L + m's 16 weights in order
+  alignas(64) uint8_t bytes[4][64];
+  for (int m = 0; m < 4; ++m) _mm512_store_si512(bytes[m], lanes[m]);
+  const __m512i offset = _mm512_set1_epi32(32);
+  auto lane_values = [&](int j) {  // 16 floats: scale (q - 32)
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(bytes[j % 4] + 16 * (j / 4)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(v), offset)),
+                         _mm512_set1_ps(scale[j]));
+  };
+  for (int b = 0; b < 8; ++b) {
+    const __m512bh values = _mm512_cvtne2ps_pbh(lane_values(2 * b + 1), lane_values(2 * b));
+    _mm512_storeu_si512(out + b * out_stride, reinterpret_cast<const __m512i&>(values));
+  }
+}
+
 // Blocks [b0, b0 + n_blocks) of rows [0, n_rows) of a panel to bf16 tiles (b0 and n_blocks
 // whole groups, but for the row's last): chunk[((r / 16) * n_blocks + b) * 512] holds block
 // b0 + b of rows 16 (r / 16)..+15, 64 bytes a row, so that a tile load reads 1 KB in a row.
@@ -163,7 +199,7 @@ void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t co
       for (int64_t b = 0; b < n_blocks; ++b) std::memset(row_out + b * tile_values, 0, kBlock * sizeof(uint16_t));
       continue;
     }
-    if (kKind == Kind::F16) {
+    if constexpr (kKind == Kind::F16) {
       const uint16_t* halves = reinterpret_cast<const uint16_t*>(w + r * row_bytes) + b0 * kBlock;
       for (int64_t b = 0; b < n_blocks; ++b) {
         const __m512 first = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(halves + b * kBlock)));
@@ -171,12 +207,15 @@ void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t co
         const __m512bh values = _mm512_cvtne2ps_pbh(second, first);
         _mm512_store_si512(row_out + b * tile_values, reinterpret_cast<const __m512i&>(values));
       }
-      continue;
-    }
-    for (int64_t b = 0; b < n_blocks; b += kGroupBlocks) {
-      const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, row_blocks - b0 - b));
-      decode_group<kKind>(w + r * row_bytes + static_cast<size_t>(b0 + b) * block_bytes, blocks,
-                          row_out + b * tile_values, tile_values);
+    } else if constexpr (kKind == Kind::Q6_K) {  // a group is one super-block: 8 blocks of 32, 210 bytes
+      for (int64_t b = 0; b < n_blocks; b += 8)
+        decode_q6_k_group(w + r * row_bytes + static_cast<size_t>(b0 + b) / 8 * 210, row_out + b * tile_values, tile_values);
+    } else {
+      for (int64_t b = 0; b < n_blocks; b += kGroupBlocks) {
+        const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, row_blocks - b0 - b));
+        decode_group<kKind>(w + r * row_bytes + static_cast<size_t>(b0 + b) * block_bytes, blocks,
+                            row_out + b * tile_values, tile_values);
+      }
     }
   }
 }
@@ -265,7 +304,8 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
 }  // namespace
 
 bool amx_supports(DType t, RowLayout layout) {
-  if (layout == RowLayout::Grouped16) return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K;
+  if (layout == RowLayout::Grouped16)
+    return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K;
   return t == DType::F16;
 }
 
@@ -303,6 +343,7 @@ void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
     case DType::Q4_0: gemm_rows<Kind::Q4_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     case DType::Q8_0: gemm_rows<Kind::Q8_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     case DType::Q4_K: gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
+    case DType::Q6_K: gemm_rows<Kind::Q6_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     case DType::F16: gemm_rows<Kind::F16>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
     default: break;
   }

@@ -45,8 +45,8 @@ REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 14: 32}
 
 
 # Regrouped types whose prompts (8 positions or more at once) run on AMX bf16 tiles on CPUs
-# that have them: Q4_0, Q8_0, Q4_K.
-AMX_TYPES = (2, 8, 12)
+# that have them: Q4_0, Q8_0, Q4_K, Q6_K.
+AMX_TYPES = (2, 8, 12, 14)
 AMX_MIN_POSITIONS = 8
 
 

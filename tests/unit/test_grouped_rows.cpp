@@ -196,7 +196,7 @@ TEST_CASE("grouped activations quantize as the plain kernels do") {
   }
 }
 
-TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K; F16) equals the dot product of bf16-rounded weights and activations") {
+TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the dot product of bf16-rounded weights and activations") {
   if (!amx_available() || detected_isa() < Isa::Avx512) {
     MESSAGE("this CPU has no AMX bf16: the AMX kernel is checked on machines that have it");
     return;
@@ -209,7 +209,8 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K; F16) equals the dot prod
     if (amx_supports(t, RowLayout::Grouped16)) amx_cases.emplace_back(t, cols);
   for (int64_t cols : kWidths) amx_cases.emplace_back(DType::F16, cols);  // the file's layout
   CHECK(amx_supports(DType::F16, RowLayout::Plain));
-  CHECK_FALSE(amx_supports(DType::Q6_K, RowLayout::Grouped16));
+  CHECK(amx_supports(DType::Q6_K, RowLayout::Grouped16));
+  CHECK_FALSE(amx_supports(DType::Q5_K, RowLayout::Grouped16));
   for (auto [t, cols] : amx_cases) {
     // Row counts around one panel (32 rows), position counts around one tile (16).
     for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{32, 16}, {5, 8}, {33, 17}, {17, 40}}) {
