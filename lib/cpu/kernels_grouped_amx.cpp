@@ -183,6 +183,17 @@ void decode_q6_k_group(const uint8_t* group, uint16_t* out, size_t out_stride) {
   }
 }
 
+// Byte offset of block b (of 32 weights) within a row.
+template <Kind kKind>
+size_t block_offset(int64_t b) {
+  switch (kKind) {
+    case Kind::F16: return static_cast<size_t>(b) * 64;
+    case Kind::Q8_0: return static_cast<size_t>(b) * 34;
+    case Kind::Q6_K: return static_cast<size_t>(b) / 8 * 210;
+    default: return static_cast<size_t>(b) * 18;
+  }
+}
+
 // Blocks [b0, b0 + n_blocks) of rows [0, n_rows) of a panel to bf16 tiles (b0 and n_blocks
 // whole groups, but for the row's last): chunk[((r / 16) * n_blocks + b) * 512] holds block
 // b0 + b of rows 16 (r / 16)..+15, 64 bytes a row, so that a tile load reads 1 KB in a row.
@@ -249,6 +260,23 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int64_t blocks = std::min<int64_t>(kChunkBlocks, n_blocks - b0);
       decode_chunk<kKind>(w + r0 * row_bytes, row_bytes, rows, cols, b0, blocks, chunk);
+      // The next chunk's weights, fetched into L2 a little at a time while the tiles multiply
+      // this one: its decode then does not wait on memory.
+      const bool last = b0 + kChunkBlocks >= n_blocks;
+      const int64_t next_r0 = last ? r0 + kPanelRows : r0, next_b0 = last ? 0 : b0 + kChunkBlocks;
+      const int64_t next_rows = std::max<int64_t>(0, std::min<int64_t>(kPanelRows, n_rows - next_r0));
+      const size_t next_offset = block_offset<kKind>(next_b0);
+      const size_t next_bytes = block_offset<kKind>(std::min(n_blocks, next_b0 + kChunkBlocks)) - next_offset;
+      const size_t lines_per_row = (next_bytes + 63) / 64;
+      const size_t total_lines = lines_per_row * static_cast<size_t>(next_rows);
+      const size_t lines_per_step = (total_lines + n_pairs * blocks - 1) / (n_pairs * blocks);
+      size_t fetched = 0;
+      auto prefetch_step = [&] {
+        for (size_t i = 0; i < lines_per_step && fetched < total_lines; ++i, ++fetched) {
+          const size_t row = fetched / lines_per_row, line = fetched % lines_per_row;
+          _mm_prefetch(reinterpret_cast<const char*>(w + (next_r0 + row) * row_bytes + next_offset + 64 * line), _MM_HINT_T1);
+        }
+      };
       const uint16_t* upper = chunk;
       const uint16_t* lower = upper + blocks * tile_values;
       for (int64_t pair = 0; pair < n_pairs; ++pair) {
@@ -270,6 +298,7 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
         // so this order lets loads for one multiply overlap the previous ones (measured 2x
         // faster than four loads, then four multiplies).
         for (int64_t b = 0; b < blocks; ++b) {
+          prefetch_step();
           _tile_loadd(4, upper + b * tile_values, 64);
           _tile_loadd(6, x0 + b * tile_values, 64);
           _tile_dpbf16ps(0, 4, 6);
