@@ -13,7 +13,7 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // out[t][r] = dot(w.row(r), x[t]) for t < n_tokens: x is [n_tokens][w.cols] with row stride
 // x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
 // pool by output rows, so the result does not depend on the number of threads.
-// On CPUs with AMX, prompts (8 positions or more) on the types amx_supports takes run on
+// On CPUs with AMX, prompts (24 positions or more, F16 16) on the types amx_supports takes run on
 // bf16 tiles: weights and activations rounded to bf16, products summed in f32.
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
             int64_t out_stride, ThreadPool& pool);

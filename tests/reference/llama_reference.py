@@ -44,10 +44,10 @@ ACTIVATION_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256
 REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 14: 32}
 
 
-# Regrouped types whose prompts (8 positions or more at once) run on AMX bf16 tiles on CPUs
+# Regrouped types whose prompts (24 positions or more at once) run on AMX bf16 tiles on CPUs
 # that have them: Q4_0, Q8_0, Q4_K, Q6_K.
 AMX_TYPES = (2, 8, 12, 14)
-AMX_MIN_POSITIONS = 8
+AMX_MIN_POSITIONS = 24
 
 
 def round_bf16(x):

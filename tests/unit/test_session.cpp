@@ -117,9 +117,15 @@ double relative_rms(const std::vector<float>& a, const std::vector<float>& b) {
 // Tokens within the synth256 vocabulary.
 const std::vector<int32_t> kSynthTokens = {1, 50, 100, 200, 300, 400, 500, 7, 8, 9, 10, 11, 12, 13};
 
+// 30 positions: enough for the AMX prompt kernel (24 or more at once), on CPUs that have it.
+const std::vector<int32_t> kSynthPrompt = {1,  50,  100, 200, 300, 400, 500, 7,   8,   9,
+                                           10, 11,  12,  13,  14,  15,  16,  17,  18,  19,
+                                           20, 21,  22,  23,  24,  25,  26,  27,  28,  29};
+
 std::vector<float> logits_with(const cria::Model& model, int threads, int64_t batch,
-                               cria::DType kv_type = cria::DType::F16) {
-  return all_logits(model, threads, batch, cria::GemmBackend::Auto, kv_type, kSynthTokens);
+                               cria::DType kv_type = cria::DType::F16,
+                               const std::vector<int32_t>& tokens = kSynthTokens) {
+  return all_logits(model, threads, batch, cria::GemmBackend::Auto, kv_type, tokens);
 }
 
 }  // namespace
@@ -152,14 +158,15 @@ TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, b
     const cria::TensorView& output = grouped->weights().output;
     CHECK((output.layout == cria::RowLayout::Grouped16) == regroups(output.dtype));
 
-    const std::vector<float> one = logits_with(*grouped, 1, 64);
-    CHECK(one == logits_with(*grouped, 2, 64));
-    CHECK(one == logits_with(*grouped, 3, 64));
-    const std::vector<float> single = logits_with(*grouped, 2, 1);  // one position at a time
+    const cria::DType f16 = cria::DType::F16;
+    const std::vector<float> one = logits_with(*grouped, 1, 64, f16, kSynthPrompt);
+    CHECK(one == logits_with(*grouped, 2, 64, f16, kSynthPrompt));
+    CHECK(one == logits_with(*grouped, 3, 64, f16, kSynthPrompt));
+    const std::vector<float> single = logits_with(*grouped, 2, 1, f16, kSynthPrompt);  // one position at a time
     if (!cria::cpu::amx_active()) {
       CHECK(one == single);
     } else {
-      // Batches of 8 or more positions take the AMX bf16 kernel, single positions the int8
+      // Batches of 24 or more positions take the AMX bf16 kernel, single positions the int8
       // one: two roundings of the activations (8 significant bits, or 8 bits per block of 32).
       MESSAGE(std::string(name) << ": relative RMS difference AMX batch vs one position " << relative_rms(one, single));
       CHECK(relative_rms(one, single) < 4e-2);
