@@ -345,10 +345,10 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
 
 }  // namespace
 
-bool amx_supports(DType t, RowLayout layout) {
-  if (layout == RowLayout::Grouped16)
+bool amx_supports(DType t, RowLayout layout, int64_t cols) {
+  if (layout == RowLayout::Grouped16)  // rows of whole blocks of 32 (Q6_K: 256)
     return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K;
-  return t == DType::F16;
+  return t == DType::F16 && cols % kBlock == 0;
 }
 
 size_t amx_activation_values(int64_t n_tokens, int64_t cols) {

@@ -78,7 +78,7 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
 
 bool amx_applies(const TensorView& w, int64_t n_tokens) {
   const int64_t min_tokens = w.dtype == DType::F16 ? kAmxMinTokensF16 : kAmxMinTokens;
-  return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout) && amx_active();
+  return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout, w.cols) && amx_active();
 }
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,

@@ -87,8 +87,8 @@ void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
 // AMX bf16 GEMM for prompts (kernels_grouped_amx.cpp; call only when amx_active()):
 // activations are converted once per call into tiles of 16 positions, and each call decodes
 // its rows to bf16 once for all positions. Not bit-identical to the int8 kernels.
-// Grouped Q4_0, Q8_0, Q4_K, Q6_K rows; F16 rows in the file's layout.
-bool amx_supports(DType t, RowLayout layout);
+// Grouped Q4_0, Q8_0, Q4_K, Q6_K rows; F16 rows in the file's layout, `cols` a multiple of 32.
+bool amx_supports(DType t, RowLayout layout, int64_t cols);
 // bf16 values amx_prepare_activations writes for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
 // `tiles` on a 64-byte boundary (each tile row is then one cache line).

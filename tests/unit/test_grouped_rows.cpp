@@ -206,11 +206,13 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the do
   auto bf16 = [](float v) { return bf16_to_fp32(fp32_to_bf16(v)); };
   std::vector<std::pair<DType, int64_t>> amx_cases;
   for (auto [t, cols] : cases())
-    if (amx_supports(t, RowLayout::Grouped16)) amx_cases.emplace_back(t, cols);
+    if (amx_supports(t, RowLayout::Grouped16, cols)) amx_cases.emplace_back(t, cols);
   for (int64_t cols : kWidths) amx_cases.emplace_back(DType::F16, cols);  // the file's layout
-  CHECK(amx_supports(DType::F16, RowLayout::Plain));
-  CHECK(amx_supports(DType::Q6_K, RowLayout::Grouped16));
-  CHECK_FALSE(amx_supports(DType::Q5_K, RowLayout::Grouped16));
+  CHECK(amx_supports(DType::F16, RowLayout::Plain, 4096));
+  CHECK_FALSE(amx_supports(DType::F16, RowLayout::Plain, 172));  // stories260K's FFN width
+  CHECK_FALSE(amx_supports(DType::F32, RowLayout::Plain, 4096));
+  CHECK(amx_supports(DType::Q6_K, RowLayout::Grouped16, 256));
+  CHECK_FALSE(amx_supports(DType::Q5_K, RowLayout::Grouped16, 256));
   for (auto [t, cols] : amx_cases) {
     // Row counts around one panel (32 rows), position counts around one tile (16).
     for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{32, 16}, {5, 8}, {33, 17}, {17, 40}}) {
