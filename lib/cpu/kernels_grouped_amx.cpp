@@ -1,5 +1,6 @@
 // AMX bf16 GEMM for prompts on grouped Q4_0, Q8_0, Q4_K and Q6_K rows (layout in packed.hpp)
-// and on F16 rows.
+// and on rows in the file's layout of every type but F32 (F16 converted directly, the block
+// formats through their row decoders).
 //
 // Each work item decodes its rows once into bf16 (scales applied), and the tile unit
 // multiplies them with the positions' activations in bf16, accumulating in f32 across the
@@ -15,9 +16,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/grouped_avx512.hpp"
+#include "cpu/kernels.hpp"
 #include "cpu/packed.hpp"
 
 // GCC 12 flags the undefined upper halves inside its own intrinsics.
@@ -50,7 +53,9 @@ void configure_tiles() {
   _tile_loadconfig(&config);
 }
 
-enum class Kind { Q4_0, Q8_0, Q4_K, Q6_K, F16 };
+// Grouped Q4_0, Q8_0, Q4_K, Q6_K; F16 rows; rows of any other type in the file's layout
+// (Plain: through dequantize_fast).
+enum class Kind { Q4_0, Q8_0, Q4_K, Q6_K, F16, Plain };
 
 // Tile rows are 64 bytes: on a 64-byte boundary each is one cache line, not two.
 template <typename T>
@@ -183,13 +188,14 @@ void decode_q6_k_group(const uint8_t* group, uint16_t* out, size_t out_stride) {
   }
 }
 
-// Byte offset of block b (of 32 weights) within a row.
+// Byte offset of block b (of 32 weights) within a row of type t.
 template <Kind kKind>
-size_t block_offset(int64_t b) {
+size_t block_offset(DType t, int64_t b) {
   switch (kKind) {
     case Kind::F16: return static_cast<size_t>(b) * 64;
     case Kind::Q8_0: return static_cast<size_t>(b) * 34;
     case Kind::Q6_K: return static_cast<size_t>(b) / 8 * 210;
+    case Kind::Plain: return row_bytes(t, b * kBlock);
     default: return static_cast<size_t>(b) * 18;
   }
 }
@@ -199,7 +205,7 @@ size_t block_offset(int64_t b) {
 // b0 + b of rows 16 (r / 16)..+15, 64 bytes a row, so that a tile load reads 1 KB in a row.
 // Rows n_rows..31 are zero.
 template <Kind kKind>
-void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t cols, int64_t b0,
+void decode_chunk(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t cols, int64_t b0,
                   int64_t n_blocks, uint16_t* chunk) {
   const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : 18;
   const size_t tile_values = kTile * kBlock;
@@ -217,6 +223,13 @@ void decode_chunk(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t co
         const __m512 second = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(halves + b * kBlock + 16)));
         const __m512bh values = _mm512_cvtne2ps_pbh(second, first);
         _mm512_store_si512(row_out + b * tile_values, reinterpret_cast<const __m512i&>(values));
+      }
+    } else if constexpr (kKind == Kind::Plain) {
+      alignas(64) static thread_local float values[kChunkBlocks * kBlock];
+      dequantize_fast(active_kernels(), t, w + r * row_bytes + block_offset<kKind>(t, b0), values, n_blocks * kBlock);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const __m512bh pairs = _mm512_cvtne2ps_pbh(_mm512_load_ps(values + b * kBlock + 16), _mm512_load_ps(values + b * kBlock));
+        _mm512_store_si512(row_out + b * tile_values, reinterpret_cast<const __m512i&>(pairs));
       }
     } else if constexpr (kKind == Kind::Q6_K) {  // a group is one super-block: 8 blocks of 32, 210 bytes
       for (int64_t b = 0; b < n_blocks; b += 8)
@@ -238,7 +251,7 @@ inline void write_tile(const float* sums, int64_t rows, int64_t positions, float
 }
 
 template <Kind kKind>
-void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
+void gemm_rows(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
                int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   const int64_t n_blocks = cols / kBlock;
   const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
@@ -259,14 +272,14 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
     // over a chunk of decoded blocks that stays in L2 while every position passes over it.
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int64_t blocks = std::min<int64_t>(kChunkBlocks, n_blocks - b0);
-      decode_chunk<kKind>(w + r0 * row_bytes, row_bytes, rows, cols, b0, blocks, chunk);
+      decode_chunk<kKind>(t, w + r0 * row_bytes, row_bytes, rows, cols, b0, blocks, chunk);
       // The next chunk's weights, fetched into L2 a little at a time while the tiles multiply
       // this one: its decode then does not wait on memory.
       const bool last = b0 + kChunkBlocks >= n_blocks;
       const int64_t next_r0 = last ? r0 + kPanelRows : r0, next_b0 = last ? 0 : b0 + kChunkBlocks;
       const int64_t next_rows = std::max<int64_t>(0, std::min<int64_t>(kPanelRows, n_rows - next_r0));
-      const size_t next_offset = block_offset<kKind>(next_b0);
-      const size_t next_bytes = block_offset<kKind>(std::min(n_blocks, next_b0 + kChunkBlocks)) - next_offset;
+      const size_t next_offset = block_offset<kKind>(t, next_b0);
+      const size_t next_bytes = block_offset<kKind>(t, std::min(n_blocks, next_b0 + kChunkBlocks)) - next_offset;
       const size_t lines_per_row = (next_bytes + 63) / 64;
       const size_t total_lines = lines_per_row * static_cast<size_t>(next_rows);
       const size_t lines_per_step = (total_lines + n_pairs * blocks - 1) / (n_pairs * blocks);
@@ -348,7 +361,9 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_
 bool amx_supports(DType t, RowLayout layout, int64_t cols) {
   if (layout == RowLayout::Grouped16)  // rows of whole blocks of 32 (Q6_K: 256)
     return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K;
-  return t == DType::F16 && cols % kBlock == 0;
+  // F32 stays exact on the f32 paths; other types decode 32 values at a time.
+  const DTypeTraits* traits = dtype_traits(static_cast<uint32_t>(t));
+  return t != DType::F32 && traits && traits->runs && cols % kBlock == 0;
 }
 
 size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
@@ -378,17 +393,22 @@ void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens,
     }
 }
 
-void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
-                      const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out,
-                      int64_t out_stride) {
-  switch (t) {
-    case DType::Q4_0: gemm_rows<Kind::Q4_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
-    case DType::Q8_0: gemm_rows<Kind::Q8_0>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
-    case DType::Q4_K: gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
-    case DType::Q6_K: gemm_rows<Kind::Q6_K>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
-    case DType::F16: gemm_rows<Kind::F16>(w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride); break;
-    default: break;
+void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,
+              const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  auto run = [&](auto kind) {
+    gemm_rows<decltype(kind)::value>(t, w, row_bytes, n_rows, act_tiles, n_tokens, cols, out, out_stride);
+  };
+  if (layout == RowLayout::Grouped16) {
+    switch (t) {
+      case DType::Q4_0: return run(std::integral_constant<Kind, Kind::Q4_0>());
+      case DType::Q8_0: return run(std::integral_constant<Kind, Kind::Q8_0>());
+      case DType::Q4_K: return run(std::integral_constant<Kind, Kind::Q4_K>());
+      case DType::Q6_K: return run(std::integral_constant<Kind, Kind::Q6_K>());
+      default: return;
+    }
   }
+  if (t == DType::F16) return run(std::integral_constant<Kind, Kind::F16>());
+  run(std::integral_constant<Kind, Kind::Plain>());
 }
 
 uint64_t amx_bf16_peak_loop(int64_t iterations) {

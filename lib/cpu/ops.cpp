@@ -31,9 +31,12 @@ namespace {
 constexpr int64_t kGroupedRowsPerItem = 16;
 // Fewest positions for which the AMX kernel beats the dot kernels: it decodes every weight
 // once per call, which 7B Q4_0 takes 20 tok/s to repay (measured: pp16 19 vs 21 tok/s on the
-// VNNI kernels, pp24 equal, pp32 30 vs 19). F16: from 16 (pp16 11 tok/s, oneDNN bf16 7).
+// VNNI kernels, pp24 equal, pp32 30 vs 19). F16 and BF16: from 16 (F16 pp16: 11 tok/s,
+// oneDNN bf16 7). Types without a SIMD row decoder: from 32, where the GEMM backends (which
+// decode the same way) took over before.
 constexpr int64_t kAmxMinTokens = 24;
 constexpr int64_t kAmxMinTokensF16 = 16;
+constexpr int64_t kAmxMinTokensSlowDecode = 32;
 constexpr int64_t kAmxRowsPerItem = 32;
 
 // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
@@ -47,7 +50,7 @@ void matmul_amx(const TensorView& w, const float* x, int64_t n_tokens, int64_t x
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
     const int64_t r0 = begin * kAmxRowsPerItem;
     const int64_t rows = std::min(end * kAmxRowsPerItem, w.rows) - r0;
-    amx_gemm(w.dtype, w.row(r0), w.row_bytes, rows, act_tiles, n_tokens, w.cols, out + r0, out_stride);
+    amx_gemm(w.dtype, w.layout, w.row(r0), w.row_bytes, rows, act_tiles, n_tokens, w.cols, out + r0, out_stride);
   });
 }
 
@@ -77,7 +80,10 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
 }  // namespace
 
 bool amx_applies(const TensorView& w, int64_t n_tokens) {
-  const int64_t min_tokens = w.dtype == DType::F16 ? kAmxMinTokensF16 : kAmxMinTokens;
+  const bool simd_decode = w.layout == RowLayout::Grouped16 || active_kernels().dequantize[static_cast<int>(w.dtype)];
+  const int64_t min_tokens = w.dtype == DType::F16 || w.dtype == DType::BF16 ? kAmxMinTokensF16
+                             : simd_decode                                   ? kAmxMinTokens
+                                                                             : kAmxMinTokensSlowDecode;
   return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout, w.cols) && amx_active();
 }
 

@@ -87,7 +87,8 @@ void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
 // AMX bf16 GEMM for prompts (kernels_grouped_amx.cpp; call only when amx_active()):
 // activations are converted once per call into tiles of 16 positions, and each call decodes
 // its rows to bf16 once for all positions. Not bit-identical to the int8 kernels.
-// Grouped Q4_0, Q8_0, Q4_K, Q6_K rows; F16 rows in the file's layout, `cols` a multiple of 32.
+// Grouped Q4_0, Q8_0, Q4_K, Q6_K rows; rows in the file's layout of any type cria runs but
+// F32, `cols` a multiple of 32.
 bool amx_supports(DType t, RowLayout layout, int64_t cols);
 // bf16 values amx_prepare_activations writes for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
@@ -95,8 +96,8 @@ size_t amx_activation_values(int64_t n_tokens, int64_t cols);
 void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
                              uint16_t* tiles);
 // out[t * out_stride + r] for r < n_rows, t < n_tokens.
-void amx_gemm(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint16_t* act_tiles,
-              int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);
+void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,
+              const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);
 
 // `iterations` x 4 tile multiplies of 16 x 16 x 32 bf16 on registers: the AMX peak probe.
 uint64_t amx_bf16_peak_loop(int64_t iterations);

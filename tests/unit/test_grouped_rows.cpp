@@ -24,12 +24,13 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt199
   std::uniform_int_distribution<int> byte(0, 255);
   for (uint8_t& b : data) b = static_cast<uint8_t>(byte(rng));
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
-  const size_t block = t == DType::Q4_0 ? sizeof(BlockQ4_0) : t == DType::Q4_K ? sizeof(BlockQ4_K)
-                     : t == DType::Q6_K ? sizeof(BlockQ6_K) : sizeof(BlockQ8_0);
+  // Finite scales: d first, but last in Q6_K (208) and Q3_K (108); Q4_K and Q5_K add dmin.
+  const size_t block = dtype_traits(static_cast<uint32_t>(t))->block_bytes;
+  const size_t d_at = t == DType::Q6_K ? 208 : t == DType::Q3_K ? 108 : 0;
   for (size_t at = 0; at < data.size(); at += block) {
     const uint16_t h = fp32_to_fp16(scale(rng));
-    std::memcpy(&data[at + (t == DType::Q6_K ? 208 : 0)], &h, 2);
-    if (t == DType::Q4_K) {  // dmin
+    std::memcpy(&data[at + d_at], &h, 2);
+    if (t == DType::Q4_K || t == DType::Q5_K) {  // dmin
       const uint16_t m = fp32_to_fp16(scale(rng));
       std::memcpy(&data[at + 2], &m, 2);
     }
@@ -196,7 +197,7 @@ TEST_CASE("grouped activations quantize as the plain kernels do") {
   }
 }
 
-TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the dot product of bf16-rounded weights and activations") {
+TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; the file's layout) equals the dot product of bf16-rounded weights and activations") {
   if (!amx_available() || detected_isa() < Isa::Avx512) {
     MESSAGE("this CPU has no AMX bf16: the AMX kernel is checked on machines that have it");
     return;
@@ -204,16 +205,29 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the do
   std::mt19937 rng(23);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   auto bf16 = [](float v) { return bf16_to_fp32(fp32_to_bf16(v)); };
-  std::vector<std::pair<DType, int64_t>> amx_cases;
+  struct AmxCase {
+    DType t;
+    int64_t cols;
+    RowLayout layout;
+  };
+  std::vector<AmxCase> amx_cases;
   for (auto [t, cols] : cases())
-    if (amx_supports(t, RowLayout::Grouped16, cols)) amx_cases.emplace_back(t, cols);
-  for (int64_t cols : kWidths) amx_cases.emplace_back(DType::F16, cols);  // the file's layout
+    if (amx_supports(t, RowLayout::Grouped16, cols)) amx_cases.push_back({t, cols, RowLayout::Grouped16});
+  // The file's layout: F16 converted directly, the others through their row decoders.
+  for (int64_t cols : kWidths) amx_cases.push_back({DType::F16, cols, RowLayout::Plain});
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::BF16})
+    for (int64_t cols : {int64_t{96}, int64_t{11008}}) amx_cases.push_back({t, cols, RowLayout::Plain});
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q3_K})
+    for (int64_t cols : {int64_t{256}, int64_t{4352}}) amx_cases.push_back({t, cols, RowLayout::Plain});
   CHECK(amx_supports(DType::F16, RowLayout::Plain, 4096));
   CHECK_FALSE(amx_supports(DType::F16, RowLayout::Plain, 172));  // stories260K's FFN width
   CHECK_FALSE(amx_supports(DType::F32, RowLayout::Plain, 4096));
+  CHECK(amx_supports(DType::Q5_K, RowLayout::Plain, 4096));
   CHECK(amx_supports(DType::Q6_K, RowLayout::Grouped16, 256));
   CHECK_FALSE(amx_supports(DType::Q5_K, RowLayout::Grouped16, 256));
-  for (auto [t, cols] : amx_cases) {
+  for (const AmxCase& c : amx_cases) {
+    const DType t = c.t;
+    const int64_t cols = c.cols;
     // Row counts around one panel (32 rows), position counts around one tile (16).
     for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{32, 16}, {5, 8}, {33, 17}, {17, 40}}) {
       CAPTURE(dtype_name(t));
@@ -221,12 +235,16 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the do
       CAPTURE(rows);
       CAPTURE(tokens);
       const size_t wbytes = row_bytes(t, cols);
+      CAPTURE(c.layout == RowLayout::Plain);
       std::vector<uint8_t> plain, grouped;
-      if (t == DType::F16) {
+      if (t == DType::F16 || t == DType::BF16) {
         std::vector<uint16_t> halves(rows * cols);
-        for (uint16_t& h : halves) h = fp32_to_fp16(0.05f * normal(rng));
+        for (uint16_t& h : halves) h = t == DType::F16 ? fp32_to_fp16(0.05f * normal(rng)) : fp32_to_bf16(0.05f * normal(rng));
         plain.resize(halves.size() * 2);
         std::memcpy(plain.data(), halves.data(), plain.size());
+        grouped = plain;
+      } else if (c.layout == RowLayout::Plain) {
+        plain = random_rows(t, rows, cols, rng);  // any block type: random bytes and scales
         grouped = plain;
       } else {
         plain = random_rows(t, rows, cols, rng);
@@ -239,7 +257,7 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; F16) equals the do
       amx_prepare_activations(x.data(), x_stride, tokens, cols, tiles.data());
       const int64_t out_stride = rows + 2;
       std::vector<float> got(tokens * out_stride, -7.0f);
-      amx_gemm(t, grouped.data(), wbytes, rows, tiles.data(), tokens, cols, got.data(), out_stride);
+      amx_gemm(t, c.layout, grouped.data(), wbytes, rows, tiles.data(), tokens, cols, got.data(), out_stride);
       std::vector<float> w(cols);
       for (int64_t r = 0; r < rows; ++r) {
         dequantize_row(t, &plain[r * wbytes], w.data(), cols);
