@@ -161,12 +161,14 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     project(layer.wq, xb_.data(), n, dim, q_.data(), dim, gemm_, pool);
     project(layer.wk, xb_.data(), n, dim, k_.data(), kv_dim, gemm_, pool);
     project(layer.wv, xb_.data(), n, dim, v_.data(), kv_dim, gemm_, pool);
-    for (int64_t t = 0; t < n; ++t) {
-      cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
-      cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
-      store_kv(&k_[t * kv_dim], key_cache + (pos0 + t) * kv_row_bytes);
-      store_kv(&v_[t * kv_dim], value_cache + (pos0 + t) * kv_row_bytes);
-    }
+    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
+        cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
+        store_kv(&k_[t * kv_dim], key_cache + (pos0 + t) * kv_row_bytes);
+        store_kv(&v_[t * kv_dim], value_cache + (pos0 + t) * kv_row_bytes);
+      }
+    });
 
     // Causal attention: position pos0+t attends to positions 0..pos0+t. One task per
     // (position, head); each thread has its own row of attention weights.
@@ -201,7 +203,9 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
                    dim, c.rms_eps);
     project(layer.w_gate, xb_.data(), n, dim, gate_.data(), hidden, gemm_, pool);
     project(layer.w_up, xb_.data(), n, dim, up_.data(), hidden, gemm_, pool);
-    for (int64_t t = 0; t < n; ++t) cpu::swiglu(&gate_[t * hidden], &up_[t * hidden], hidden);
+    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {  // per position: any thread count
+      for (int64_t t = begin; t < end; ++t) cpu::swiglu(&gate_[t * hidden], &up_[t * hidden], hidden);
+    });
     project(layer.w_down, gate_.data(), n, hidden, xb_.data(), dim, gemm_, pool);
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
   }
