@@ -100,39 +100,39 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m, int64_t n, int64_t
   return median(rates);
 }
 
-double measure_int8_peak(int n_threads, int reps) {
-  const cpu::Kernels& kernels = cpu::active_kernels();
-  if (!kernels.int8_peak_loop) return 0;
-  constexpr int64_t kIterations = 20'000'000;  // about 0.1 s per thread
+namespace {
+
+// Operations/s of `loop(iterations)` run on each of n_threads threads, `ops` per iteration,
+// median of `reps`.
+double measure_register_peak(int n_threads, int reps, uint64_t (*loop)(int64_t), int64_t iterations,
+                             double ops) {
   cpu::ThreadPool pool(n_threads);
-  std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);
+  std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);  // kept, so the loops stay
   std::vector<double> rates;
   for (int r = 0; r < reps; ++r) {
     double s = seconds_of([&] {
       pool.parallel_for(n_threads, [&](int64_t b, int64_t e, int t) {
-        for (int64_t i = b; i < e; ++i) sinks[static_cast<size_t>(t) * 8] += kernels.int8_peak_loop(kIterations);
+        for (int64_t i = b; i < e; ++i) sinks[static_cast<size_t>(t) * 8] += loop(iterations);
       });
     });
-    rates.push_back(2.0 * 64 * 16 * static_cast<double>(kIterations) * n_threads / s);
+    rates.push_back(ops * static_cast<double>(iterations) * n_threads / s);
   }
   return median(rates);
 }
 
+}  // namespace
+
+double measure_int8_peak(int n_threads, int reps) {
+  const cpu::Kernels& kernels = cpu::active_kernels();
+  if (!kernels.int8_peak_loop) return 0;
+  // 16 vpdpbusd of 64 multiply-adds per iteration; about 0.1 s per thread.
+  return measure_register_peak(n_threads, reps, kernels.int8_peak_loop, 20'000'000, 2.0 * 64 * 16);
+}
+
 double measure_amx_peak(int n_threads, int reps) {
   if (!cpu::amx_active()) return 0;
-  constexpr int64_t kIterations = 4'000'000;  // about 0.1 s per thread
-  cpu::ThreadPool pool(n_threads);
-  std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8);
-  std::vector<double> rates;
-  for (int r = 0; r < reps; ++r) {
-    double s = seconds_of([&] {
-      pool.parallel_for(n_threads, [&](int64_t b, int64_t e, int t) {
-        for (int64_t i = b; i < e; ++i) sinks[static_cast<size_t>(t) * 8] += cpu::amx_bf16_peak_loop(kIterations);
-      });
-    });
-    rates.push_back(2.0 * 4 * 16 * 16 * 32 * static_cast<double>(kIterations) * n_threads / s);
-  }
-  return median(rates);
+  // 4 tile multiplies of 16 x 16 x 32 per iteration; about 0.1 s per thread.
+  return measure_register_peak(n_threads, reps, cpu::amx_bf16_peak_loop, 4'000'000, 2.0 * 4 * 16 * 16 * 32);
 }
 
 const char* kernel_isa() {
