@@ -13,10 +13,12 @@ namespace cria {
 
 namespace cpu { class ThreadPool; }
 
-// How prompts (many positions per pass) multiply weights: Kernels uses the dot-product
-// kernels of single tokens; OneDnnF32 and OpenBlas compute in f32; OneDnnBf16 rounds weights
-// and activations to bf16 and accumulates in f32 (twice the f32 speed, about 3 significant
-// digits per operand). Auto picks per weight type and batch size.
+// How prompts (many positions per pass) multiply weights: Kernels uses cria's own kernels,
+// the dot-product kernels of single tokens or, on CPUs with AMX, bf16 tiles from 24
+// positions (16 for F16/BF16; every type but F32); OneDnnF32 and OpenBlas compute in f32;
+// OneDnnBf16 rounds weights and activations to bf16 and accumulates in f32 (twice the f32
+// speed, about 3 significant digits per operand). Auto picks per weight type and batch size:
+// the AMX tiles wherever they apply.
 enum class GemmBackend { Auto, Kernels, OneDnnF32, OneDnnBf16, OpenBlas };
 const char* gemm_backend_name(GemmBackend b);
 // Parses "auto", "kernels", "onednn-f32", "onednn-bf16", "openblas"; throws InvalidArgument.
