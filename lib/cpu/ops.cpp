@@ -30,10 +30,10 @@ namespace {
 // Rows per work item for grouped weights: a split that does not depend on the thread count.
 constexpr int64_t kGroupedRowsPerItem = 16;
 // Fewest positions for which the AMX kernel beats the dot kernels: it decodes every weight
-// once per call, which 7B Q4_0 takes 20 tok/s to repay (measured: pp16 19 vs 21 tok/s on the
-// VNNI kernels, pp24 equal, pp32 30 vs 19). F16 and BF16: from 16 (F16 pp16: 11 tok/s,
-// oneDNN bf16 7). Types without a SIMD row decoder: from 32, where the GEMM backends (which
-// decode the same way) took over before.
+// once per call, a fixed cost that few positions do not repay (7B Q4_0, tok/s against the
+// VNNI kernels: pp16 19 vs 21, pp24 equal, pp32 30 vs 19). F16 and BF16: from 16 (F16 pp16:
+// 11 tok/s, oneDNN bf16 7). Types without a SIMD row decoder: from 32, where the GEMM
+// backends (which decode the same way) took over before.
 constexpr int64_t kAmxMinTokens = 24;
 constexpr int64_t kAmxMinTokensF16 = 16;
 constexpr int64_t kAmxMinTokensSlowDecode = 32;
@@ -46,6 +46,7 @@ void matmul_amx(const TensorView& w, const float* x, int64_t n_tokens, int64_t x
   tiles.resize(amx_activation_values(n_tokens, w.cols) + 32);
   uint16_t* act_tiles = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(tiles.data()) + 63) & ~uintptr_t{63});
   amx_prepare_activations(x, x_stride, n_tokens, w.cols, act_tiles);
+  // A contiguous range of rows per thread, one call: each panel prefetches the next one's rows.
   const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
     const int64_t r0 = begin * kAmxRowsPerItem;
