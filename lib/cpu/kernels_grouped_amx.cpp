@@ -364,23 +364,50 @@ size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
 void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
                              uint16_t* tiles) {
   // Per tile of 16 positions and block of 32 values: 16 rows (value pairs) x 16 positions x
-  // 2 bf16, the layout the tile unit multiplies.
+  // 2 bf16, the layout the tile unit multiplies: a 16 x 16 transpose of 32-bit pairs.
   const int64_t n_blocks = cols / kBlock;
   const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
-  std::memset(tiles, 0, amx_activation_values(n_tokens, cols) * sizeof(uint16_t));
-  for (int64_t tile = 0; tile < n_tiles; ++tile)
-    for (int64_t p = 0; p < kTile && tile * kTile + p < n_tokens; ++p) {
-      const float* position = x + (tile * kTile + p) * x_stride;
-      uint32_t* out = reinterpret_cast<uint32_t*>(tiles + tile * n_blocks * kTile * kBlock);
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        const __m512bh values = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(position + b * kBlock + 16),
-                                                    _mm512_loadu_ps(position + b * kBlock));
-        alignas(64) uint32_t pairs[16];
-        _mm512_store_si512(pairs, reinterpret_cast<const __m512i&>(values));
-        uint32_t* block = out + b * kTile * kTile;
-        for (int k = 0; k < 16; ++k) block[k * kTile + p] = pairs[k];
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    const int64_t positions = std::min<int64_t>(kTile, n_tokens - tile * kTile);
+    const float* first = x + tile * kTile * x_stride;
+    uint16_t* out = tiles + tile * n_blocks * kTile * kBlock;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      __m512i row[16];  // row[p]: position p's 16 pairs; missing positions are zero
+      for (int p = 0; p < kTile; ++p) {
+        if (p >= positions) {
+          row[p] = _mm512_setzero_si512();
+          continue;
+        }
+        const float* v = first + p * x_stride + b * kBlock;
+        const __m512bh pairs = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(v + 16), _mm512_loadu_ps(v));
+        row[p] = reinterpret_cast<const __m512i&>(pairs);
+      }
+      // Transpose. After interleaving 32-bit then 64-bit elements, u[4i + m], 128-bit lane L
+      // holds pair 4L + m of positions 4i..4i+3; two 128-bit lane shuffles gather each pair.
+      __m512i t[16], u[16];
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(row[i], row[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(row[i], row[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+      }
+      uint32_t* block = reinterpret_cast<uint32_t*>(out + b * kTile * kBlock);
+      for (int m = 0; m < 4; ++m) {
+        const __m512i even_low = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88);      // lanes 0, 2
+        const __m512i odd_low = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);       // lanes 1, 3
+        const __m512i even_high = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88);
+        const __m512i odd_high = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+        _mm512_storeu_si512(block + (0 + m) * kTile, _mm512_shuffle_i32x4(even_low, even_high, 0x88));
+        _mm512_storeu_si512(block + (8 + m) * kTile, _mm512_shuffle_i32x4(even_low, even_high, 0xdd));
+        _mm512_storeu_si512(block + (4 + m) * kTile, _mm512_shuffle_i32x4(odd_low, odd_high, 0x88));
+        _mm512_storeu_si512(block + (12 + m) * kTile, _mm512_shuffle_i32x4(odd_low, odd_high, 0xdd));
       }
     }
+  }
 }
 
 void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,

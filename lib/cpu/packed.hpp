@@ -92,7 +92,7 @@ void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
 bool amx_supports(DType t, RowLayout layout, int64_t cols);
 // bf16 values amx_prepare_activations writes for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
-// `tiles` on a 64-byte boundary (each tile row is then one cache line).
+// `tiles` best on a 64-byte boundary (each tile row is then one cache line).
 void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
                              uint16_t* tiles);
 // out[t * out_stride + r] for r < n_rows, t < n_tokens.
