@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cria/engine/session.hpp"
+#include "logit_difference.hpp"
 
 namespace {
 
@@ -18,15 +19,6 @@ std::vector<float> logits_of(const std::string& name) {
   std::vector<float> out(tokens.size() * model->config().vocab_size);
   s.eval(tokens.data(), static_cast<int64_t>(tokens.size()), out.data());
   return out;
-}
-
-double relative_rms_error(const std::vector<float>& x, const std::vector<float>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (x[i] - ref[i]) * double(x[i] - ref[i]);
-    den += ref[i] * double(ref[i]);
-  }
-  return std::sqrt(num / den);
 }
 
 }  // namespace
@@ -49,7 +41,7 @@ TEST_CASE("llama.cpp-quantized files agree with the F32 model within each format
   for (const Case& c : cases) {
     const std::string file = c.file;
     CAPTURE(file);
-    double err = relative_rms_error(logits_of(file), reference);
+    double err = relative_rms(logits_of(file), reference);
     MESSAGE(file << ": relative RMS error " << err);
     CHECK(err < c.max_error);
   }

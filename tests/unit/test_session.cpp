@@ -9,6 +9,7 @@
 #include "cria/error.hpp"
 #include "cpu/cpu_features.hpp"
 #include "cpu/kernels.hpp"
+#include "logit_difference.hpp"
 
 namespace {
 
@@ -103,16 +104,6 @@ TEST_CASE("a full context and invalid tokens are errors, not crashes") {
 }
 
 namespace {
-
-// sqrt(sum (a - b)^2 / sum b^2)
-double relative_rms(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]) * double(a[i] - b[i]);
-    den += b[i] * double(b[i]);
-  }
-  return std::sqrt(num / den);
-}
 
 // Tokens within the synth256 vocabulary.
 const std::vector<int32_t> kSynthTokens = {1, 50, 100, 200, 300, 400, 500, 7, 8, 9, 10, 11, 12, 13};
