@@ -33,7 +33,7 @@ namespace {
 
 constexpr int kTile = 16;        // rows, positions per tile
 constexpr int kBlock = 32;       // bf16 values in a tile row (64 bytes)
-constexpr int kPanelRows = 32;   // rows decoded together: two tiles of rows
+constexpr int kPanelRows = kAmxPanelRows;  // rows decoded together: two tiles of rows
 constexpr int64_t kChunkBlocks = 128;  // blocks decoded at a time: 256 KB, in L2
 
 struct alignas(64) TileConfig {
@@ -74,9 +74,9 @@ inline void transpose_lanes(const __m512i in[4], __m512i out[4]) {
   out[3] = _mm512_unpackhi_epi64(b, d);
 }
 
-// 16 signed byte values times a scale, less a min, to 16 floats.
-inline __m512 decode16(__m128i values, __m512 scale, __m512 min) {
-  return _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(values)), scale, min);
+// 16 signed byte values times a scale, to 16 floats.
+inline __m512 decode16(__m128i values, __m512 scale) {
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(values)), scale);
 }
 
 // One row's group of up to 16 blocks to bf16 in natural element order: block j of the
@@ -144,10 +144,10 @@ void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_st
   }
   for (int j = 0; j < blocks; ++j) {
     const int m = j % 4, lane = j / 4;
-    const __m512 s = _mm512_set1_ps(scale[j]), mn = _mm512_set1_ps(min[j]);
+    const __m512 s = _mm512_set1_ps(scale[j]);
     const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(low_bytes[m] + 16 * lane));
     const __m128i hi = _mm_load_si128(reinterpret_cast<const __m128i*>(high_bytes[m] + 16 * lane));
-    const __m512bh values = _mm512_cvtne2ps_pbh(decode16(hi, s, mn), decode16(lo, s, mn));
+    const __m512bh values = _mm512_cvtne2ps_pbh(decode16(hi, s), decode16(lo, s));
     _mm512_storeu_si512(out + j * out_stride, reinterpret_cast<const __m512i&>(values));
   }
 }
@@ -207,7 +207,6 @@ size_t block_offset(DType t, int64_t b) {
 template <Kind kKind>
 void decode_chunk(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t cols, int64_t b0,
                   int64_t n_blocks, uint16_t* chunk) {
-  const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : 18;
   const size_t tile_values = kTile * kBlock;
   const int64_t row_blocks = cols / kBlock;
   for (int64_t r = 0; r < kPanelRows; ++r) {
@@ -233,11 +232,11 @@ void decode_chunk(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, i
       }
     } else if constexpr (kKind == Kind::Q6_K) {  // a group is one super-block: 8 blocks of 32, 210 bytes
       for (int64_t b = 0; b < n_blocks; b += 8)
-        decode_q6_k_group(w + r * row_bytes + static_cast<size_t>(b0 + b) / 8 * 210, row_out + b * tile_values, tile_values);
+        decode_q6_k_group(w + r * row_bytes + block_offset<kKind>(t, b0 + b), row_out + b * tile_values, tile_values);
     } else {
       for (int64_t b = 0; b < n_blocks; b += kGroupBlocks) {
         const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, row_blocks - b0 - b));
-        decode_group<kKind>(w + r * row_bytes + static_cast<size_t>(b0 + b) * block_bytes, blocks,
+        decode_group<kKind>(w + r * row_bytes + block_offset<kKind>(t, b0 + b), blocks,
                             row_out + b * tile_values, tile_values);
       }
     }
@@ -358,11 +357,12 @@ bool amx_supports(DType t, RowLayout layout, int64_t cols) {
 
 size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
   const int64_t n_tiles = (n_tokens + kTile - 1) / kTile;
-  return static_cast<size_t>(n_tiles * kTile * cols);
+  return static_cast<size_t>(n_tiles * kTile * cols) + 32;  // and room to start on 64 bytes
 }
 
-void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
-                             uint16_t* tiles) {
+const uint16_t* amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
+                                        uint16_t* buffer) {
+  uint16_t* const tiles = aligned64(buffer);
   // Per tile of 16 positions and block of 32 values: 16 rows (value pairs) x 16 positions x
   // 2 bf16, the layout the tile unit multiplies: a 16 x 16 transpose of 32-bit pairs.
   const int64_t n_blocks = cols / kBlock;
@@ -408,6 +408,7 @@ void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens,
       }
     }
   }
+  return tiles;
 }
 
 void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,

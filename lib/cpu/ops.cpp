@@ -37,15 +37,14 @@ constexpr int64_t kGroupedRowsPerItem = 16;
 constexpr int64_t kAmxMinTokens = 24;
 constexpr int64_t kAmxMinTokensF16 = 16;
 constexpr int64_t kAmxMinTokensSlowDecode = 32;
-constexpr int64_t kAmxRowsPerItem = 32;
+constexpr int64_t kAmxRowsPerItem = kAmxPanelRows;
 
 // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
 void matmul_amx(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
                 float* out, int64_t out_stride, ThreadPool& pool) {
-  thread_local std::vector<uint16_t> tiles;
-  tiles.resize(amx_activation_values(n_tokens, w.cols) + 32);
-  uint16_t* act_tiles = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(tiles.data()) + 63) & ~uintptr_t{63});
-  amx_prepare_activations(x, x_stride, n_tokens, w.cols, act_tiles);
+  thread_local std::vector<uint16_t> buffer;
+  buffer.resize(amx_activation_values(n_tokens, w.cols));
+  const uint16_t* act_tiles = amx_prepare_activations(x, x_stride, n_tokens, w.cols, buffer.data());
   // A contiguous range of rows per thread, one call: each panel prefetches the next one's rows.
   const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {

@@ -90,11 +90,14 @@ void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
 // Grouped Q4_0, Q8_0, Q4_K, Q6_K rows; rows in the file's layout of any type cria runs but
 // F32, `cols` a multiple of 32.
 bool amx_supports(DType t, RowLayout layout, int64_t cols);
-// bf16 values amx_prepare_activations writes for n_tokens positions of `cols` values.
+// Rows each thread decodes together (two tiles of 16); work items are multiples of it.
+constexpr int64_t kAmxPanelRows = 32;
+// Size of the buffer amx_prepare_activations needs for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
-// `tiles` best on a 64-byte boundary (each tile row is then one cache line).
-void amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
-                             uint16_t* tiles);
+// Writes the tiles into `buffer` from its first 64-byte boundary (a tile row is then one
+// cache line) and returns where they start.
+const uint16_t* amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
+                                        uint16_t* buffer);
 // out[t * out_stride + r] for r < n_rows, t < n_tokens.
 void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,
               const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);
