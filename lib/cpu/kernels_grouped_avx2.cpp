@@ -99,7 +99,8 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
     const size_t offset = static_cast<size_t>(g) * group_bytes;
     if (prefetch)
       for (size_t i = 0; i < kRows * group_bytes; i += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * group_bytes + i), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * group_bytes + i),
+                     kTokens == 1 ? _MM_HINT_T1 : _MM_HINT_T0);  // L2 when generating, as in the AVX-512 kernels
     const uint8_t* ag = act + g * act_group;
     for (int h = 0; h < 2 && 8 * h < blocks; ++h) {
       const int count = blocks - 8 * h;

@@ -28,6 +28,18 @@ inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   return acc;
 }
 
+// Requests `bytes` from `ahead` on. Generation (one position) asks for L2 rather than L1:
+// the L1 fill buffers are few, and holding them for DRAM misses capped the read rate (7B
+// Q4_0 tg32 5.08 tok/s against 4.54, Q4_K 4.38 against 4.13, alternating runs). Prompts,
+// which fetch a work item ahead and reread every row, keep it in L1.
+template <int kTokens>
+inline void prefetch_ahead(const uint8_t* ahead, size_t bytes) {
+  for (size_t i = 0; i < bytes; i += 64) {
+    if (kTokens == 1) _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T1);
+    else _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
+  }
+}
+
 // kRows rows by kTokens positions. Per group, each weight chunk is loaded and unpacked once
 // for all positions, each activation chunk once for all rows, and the kRows * kTokens
 // accumulators are independent chains of vpdpbusd.
@@ -56,9 +68,7 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     // generating, the next work item's rows for prompts. By the time they are needed they are
     // in cache; the hardware prefetcher alone leaves both well short of the bandwidth.
     const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroupBlocks * block_bytes;
-    if (prefetch)
-      for (size_t i = 0; i < kRows * kGroupBlocks * block_bytes; i += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
+    if (prefetch) prefetch_ahead<kTokens>(ahead, kRows * kGroupBlocks * block_bytes);
     __m512i isum[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
       for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
@@ -205,8 +215,7 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     const uint8_t* ag = act + g * kGroupedActivationBytesQ6K;
     if (prefetch) {
       const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroup;
-      for (size_t i = 0; i < kRows * kGroup; i += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
+      prefetch_ahead<kTokens>(ahead, kRows * kGroup);
     }
     __m512i isum[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)

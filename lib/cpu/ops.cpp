@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include <string>
@@ -60,11 +61,13 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
   const GroupedGemmFn gemm = k.grouped_gemm[static_cast<int>(w.dtype)];
   if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
   const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
+  // On a 64-byte boundary (act_bytes is a multiple of 64), so that no activation load spans
+  // two cache lines: split loads cost the prompt kernels about a fifth of their speed.
   thread_local std::vector<uint8_t> activations;
-  if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
+  if (activations.size() < act_bytes * n_tokens + 63) activations.resize(act_bytes * n_tokens + 63);
+  uint8_t* act = activations.data() + (-reinterpret_cast<uintptr_t>(activations.data()) & 63);
   for (int64_t t = 0; t < n_tokens; ++t)
-    quantize_grouped_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, w.cols);
-  const uint8_t* act = activations.data();
+    quantize_grouped_activations(k, w.dtype, x + t * x_stride, act + t * act_bytes, w.cols);
   const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
   // A contiguous range per thread (not parallel_for_dynamic): the kernels prefetch the rows
   // that follow, which helps only the thread that goes on to them.
