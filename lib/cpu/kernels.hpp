@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/attention.hpp"
 #include "cpu/cpu_features.hpp"
 #include "cria/tensor.hpp"
 
@@ -62,6 +63,10 @@ struct Kernels {
   // iterations x 16 x 64 int8 multiply-adds on registers (null: no 8-bit dot instruction
   // worth probing), for the int8 peak probe.
   uint64_t (*int8_peak_loop)(int64_t iterations);
+  // Attention of a block of positions over an fp16 KV cache (attention.hpp); null: key by
+  // key with dot and axpy_f16.
+  AttentionScoresFn attention_scores_f16;
+  AttentionValuesFn attention_values_f16;
   // Kernels for grouped rows; null: this instruction set keeps the file's layout.
   GroupedGemmFn grouped_gemm[kMaxTypes];
 };

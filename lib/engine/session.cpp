@@ -81,7 +81,7 @@ Session::Session(const Model& model, const SessionOptions& options)
   attn_out_.resize(batch * c.dim);
   gate_.resize(batch * c.hidden_dim);
   up_.resize(batch * c.hidden_dim);
-  scores_.resize(static_cast<size_t>(pool_->size()) * context_length_);
+  scores_.resize(static_cast<size_t>(pool_->size()) * cpu::kAttentionBlock * context_length_);
   logits_.resize(static_cast<size_t>(c.vocab_size));
 }
 
@@ -170,11 +170,32 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
       }
     });
 
-    // Causal attention: position pos0+t attends to positions 0..pos0+t. One task per
-    // (position, head); each thread has its own row of attention weights.
+    // Causal attention: position pos0+t attends to positions 0..pos0+t.
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end, int thread) {
-      float* att = &scores_[static_cast<size_t>(thread) * context_length_];
+    if (kv_f16 && kernels.attention_scores_f16) {
+      // One task per (block of consecutive positions, head): the block shares each key and
+      // value it reads. Each thread has its own rows of attention weights.
+      const int64_t n_blocks = (n + cpu::kAttentionBlock - 1) / cpu::kAttentionBlock;
+      const int64_t kv_stride = kv_dim;  // elements
+      pool.parallel_for(n_blocks * n_heads, [&](int64_t begin, int64_t end, int thread) {
+        float* att = &scores_[static_cast<size_t>(thread) * cpu::kAttentionBlock * context_length_];
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t t0 = (task / n_heads) * cpu::kAttentionBlock, h = task % n_heads;
+          const int n_queries = static_cast<int>(std::min<int64_t>(cpu::kAttentionBlock, n - t0));
+          const int64_t first_keys = pos0 + t0 + 1;
+          const int64_t kv_head = (h / heads_per_kv) * head_dim;
+          kernels.attention_scores_f16(&q_[t0 * dim + h * head_dim], dim, n_queries, first_keys,
+                                       reinterpret_cast<const uint16_t*>(key_cache) + kv_head, kv_stride,
+                                       head_dim, scale, att, context_length_);
+          for (int i = 0; i < n_queries; ++i) cpu::softmax(att + i * context_length_, first_keys + i);
+          kernels.attention_values_f16(att, context_length_, n_queries, first_keys,
+                                       reinterpret_cast<const uint16_t*>(value_cache) + kv_head, kv_stride,
+                                       head_dim, &attn_out_[t0 * dim + h * head_dim], dim);
+        }
+      });
+    } else pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end, int thread) {
+      // Key by key: one task per (position, head).
+      float* att = &scores_[static_cast<size_t>(thread) * cpu::kAttentionBlock * context_length_];
       for (int64_t task = begin; task < end; ++task) {
         const int64_t t = task / n_heads, h = task % n_heads;
         const int64_t n_keys = pos0 + t + 1;
