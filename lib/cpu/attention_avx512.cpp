@@ -42,38 +42,45 @@ inline __mmask16 chunk_mask(int64_t c, int64_t head_dim) {
   return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }
 
+// Four 16-element chunks at a time: sixteen independent sums keep the multiply-adds busy
+// (four would wait on each other's latency).
 template <int kQueries>
 void values_block(const float* scores, int64_t scores_stride, int64_t first_keys, const uint16_t* values,
                   int64_t kv_stride, int64_t head_dim, float* out, int64_t out_stride) {
+  constexpr int kChunks = 4;
   const int64_t all_keys = first_keys + kQueries - 1;
-  for (int64_t c = 0; c < head_dim; c += 16) {
-    const __mmask16 m = chunk_mask(c, head_dim);
-    __m512 acc[kQueries];
-    for (int i = 0; i < kQueries; ++i) acc[i] = _mm512_setzero_ps();
-    auto value = [&](int64_t j) {
-      return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, values + j * kv_stride + c));
+  for (int64_t c0 = 0; c0 < head_dim; c0 += 16 * kChunks) {
+    __mmask16 m[kChunks];
+    for (int u = 0; u < kChunks; ++u)
+      m[u] = c0 + 16 * u < head_dim ? chunk_mask(c0 + 16 * u, head_dim) : static_cast<__mmask16>(0);
+    __m512 acc[kQueries][kChunks];
+    for (int i = 0; i < kQueries; ++i)
+      for (int u = 0; u < kChunks; ++u) acc[i][u] = _mm512_setzero_ps();
+    auto add_key = [&](int64_t j, int first_query) {
+      __m512 v[kChunks];
+      for (int u = 0; u < kChunks; ++u)
+        v[u] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[u], values + j * kv_stride + c0 + 16 * u));
+      for (int i = first_query; i < kQueries; ++i) {
+        const __m512 weight = _mm512_set1_ps(scores[i * scores_stride + j]);
+        for (int u = 0; u < kChunks; ++u) acc[i][u] = _mm512_fmadd_ps(weight, v[u], acc[i][u]);
+      }
     };
     int64_t j = 0;
-    for (; j < first_keys; ++j) {  // keys every query of the block sees
-      const __m512 v = value(j);
-      for (int i = 0; i < kQueries; ++i)
-        acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(scores[i * scores_stride + j]), v, acc[i]);
-    }
-    for (; j < all_keys; ++j) {  // the block's own positions: query i sees keys < first_keys + i
-      const __m512 v = value(j);
-      for (int i = static_cast<int>(j - first_keys) + 1; i < kQueries; ++i)
-        acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(scores[i * scores_stride + j]), v, acc[i]);
-    }
-    for (int i = 0; i < kQueries; ++i) _mm512_mask_storeu_ps(out + i * out_stride + c, m, acc[i]);
+    for (; j < first_keys; ++j) add_key(j, 0);  // keys every query of the block sees
+    // The block's own positions: query i sees keys below first_keys + i.
+    for (; j < all_keys; ++j) add_key(j, static_cast<int>(j - first_keys) + 1);
+    for (int i = 0; i < kQueries; ++i)
+      for (int u = 0; u < kChunks; ++u)
+        if (m[u]) _mm512_mask_storeu_ps(out + i * out_stride + c0 + 16 * u, m[u], acc[i][u]);
   }
 }
 
-}  // namespace
-
-void attention_scores_f16_avx512(const float* q, int64_t q_stride, int n_queries, int64_t first_keys,
-                                 const uint16_t* keys, int64_t kv_stride, int64_t head_dim, float scale,
-                                 float* scores, int64_t scores_stride) {
-  const int64_t all_keys = first_keys + n_queries - 1;
+// Keys four at a time: sixteen (query, key) accumulators in registers (the query count is a
+// template argument so that none of them spills), absent queries and keys left at zero.
+template <int kQueries>
+void scores_block(const float* q, int64_t q_stride, int64_t first_keys, const uint16_t* keys, int64_t kv_stride,
+                  int64_t head_dim, float scale, float* scores, int64_t scores_stride) {
+  const int64_t all_keys = first_keys + kQueries - 1;
   for (int64_t j0 = 0; j0 < all_keys; j0 += 4) {
     const int n_block_keys = all_keys - j0 < 4 ? static_cast<int>(all_keys - j0) : 4;
     __m512 acc[16];  // [query * 4 + key]
@@ -84,16 +91,29 @@ void attention_scores_f16_avx512(const float* q, int64_t q_stride, int n_queries
       for (int kk = 0; kk < 4; ++kk)
         k[kk] = kk < n_block_keys ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, keys + (j0 + kk) * kv_stride + c))
                                   : _mm512_setzero_ps();
-      for (int i = 0; i < n_queries; ++i) {
+      for (int i = 0; i < kQueries; ++i) {
         const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_stride + c);
         for (int kk = 0; kk < 4; ++kk) acc[i * 4 + kk] = _mm512_fmadd_ps(k[kk], qv, acc[i * 4 + kk]);
       }
     }
     alignas(64) float sums[16];
     _mm512_store_ps(sums, sum_lanes16(acc));
-    for (int i = 0; i < n_queries; ++i)
+    for (int i = 0; i < kQueries; ++i)
       for (int kk = 0; kk < n_block_keys; ++kk)
         if (j0 + kk < first_keys + i) scores[i * scores_stride + j0 + kk] = sums[kk * 4 + i] * scale;
+  }
+}
+
+}  // namespace
+
+void attention_scores_f16_avx512(const float* q, int64_t q_stride, int n_queries, int64_t first_keys,
+                                 const uint16_t* keys, int64_t kv_stride, int64_t head_dim, float scale,
+                                 float* scores, int64_t scores_stride) {
+  switch (n_queries) {
+    case 4: scores_block<4>(q, q_stride, first_keys, keys, kv_stride, head_dim, scale, scores, scores_stride); break;
+    case 3: scores_block<3>(q, q_stride, first_keys, keys, kv_stride, head_dim, scale, scores, scores_stride); break;
+    case 2: scores_block<2>(q, q_stride, first_keys, keys, kv_stride, head_dim, scale, scores, scores_stride); break;
+    default: scores_block<1>(q, q_stride, first_keys, keys, kv_stride, head_dim, scale, scores, scores_stride); break;
   }
 }
 

@@ -135,14 +135,21 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   cpu::ThreadPool& pool = *pool_;
   const cpu::Kernels& kernels = cpu::active_kernels();
 
-  // The KV cache holds one row of kv_dim elements of kv_type_ per position and layer.
+  // The KV cache holds, per layer and KV head, one row of head_dim elements of kv_type_ per
+  // position: a head's keys (and values) are contiguous, so attention streams them in order.
   const bool kv_f16 = kv_type_ == DType::F16;
   const size_t kv_element = kv_f16 ? 2 : 4;
-  const size_t kv_row_bytes = static_cast<size_t>(kv_dim) * kv_element;
+  const size_t head_bytes = static_cast<size_t>(head_dim) * kv_element;
+  const size_t kv_head_bytes = static_cast<size_t>(context_length_) * head_bytes;  // one head's rows
+  const size_t kv_layer_bytes = static_cast<size_t>(c.n_kv_heads) * kv_head_bytes;
   const cpu::DotFn kv_dot = kernels.dot[static_cast<int>(kv_type_)];
-  auto store_kv = [&](const float* row, uint8_t* dst) {
-    if (kv_f16) kernels.f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), kv_dim);
-    else std::memcpy(dst, row, kv_row_bytes);
+  // Stores a position's kv_dim values, head by head.
+  auto store_kv = [&](const float* row, uint8_t* layer_cache, int64_t pos) {
+    for (int64_t hk = 0; hk < c.n_kv_heads; ++hk) {
+      uint8_t* dst = layer_cache + hk * kv_head_bytes + pos * head_bytes;
+      if (kv_f16) kernels.f32_to_f16(row + hk * head_dim, reinterpret_cast<uint16_t*>(dst), head_dim);
+      else std::memcpy(dst, row + hk * head_dim, head_bytes);
+    }
   };
 
   // Token embeddings: one row each, decoded to f32.
@@ -151,8 +158,8 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LlamaLayerWeights& layer = w.layers[static_cast<size_t>(l)];
-    uint8_t* key_cache = key_cache_.get() + l * context_length_ * kv_row_bytes;
-    uint8_t* value_cache = value_cache_.get() + l * context_length_ * kv_row_bytes;
+    uint8_t* key_cache = key_cache_.get() + l * kv_layer_bytes;
+    uint8_t* value_cache = value_cache_.get() + l * kv_layer_bytes;
 
     // Attention block: normalise, project to queries/keys/values, rotate, cache.
     for (int64_t t = 0; t < n; ++t)
@@ -165,31 +172,31 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
       for (int64_t t = begin; t < end; ++t) {
         cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
         cpu::rope(&k_[t * kv_dim], c.n_kv_heads, head_dim, pos0 + t, c.rope_base);
-        store_kv(&k_[t * kv_dim], key_cache + (pos0 + t) * kv_row_bytes);
-        store_kv(&v_[t * kv_dim], value_cache + (pos0 + t) * kv_row_bytes);
+        store_kv(&k_[t * kv_dim], key_cache, pos0 + t);
+        store_kv(&v_[t * kv_dim], value_cache, pos0 + t);
       }
     });
 
     // Causal attention: position pos0+t attends to positions 0..pos0+t.
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     if (kv_f16 && kernels.attention_scores_f16) {
-      // One task per (block of consecutive positions, head): the block shares each key and
-      // value it reads. Each thread has its own rows of attention weights.
+      // One task per (head, block of consecutive positions): the block shares each key and
+      // value it reads, and a thread's next task reads the same head's rows again, from its
+      // cache. Each thread has its own rows of attention weights.
       const int64_t n_blocks = (n + cpu::kAttentionBlock - 1) / cpu::kAttentionBlock;
-      const int64_t kv_stride = kv_dim;  // elements
-      pool.parallel_for(n_blocks * n_heads, [&](int64_t begin, int64_t end, int thread) {
+      pool.parallel_for(n_heads * n_blocks, [&](int64_t begin, int64_t end, int thread) {
         float* att = &scores_[static_cast<size_t>(thread) * cpu::kAttentionBlock * context_length_];
         for (int64_t task = begin; task < end; ++task) {
-          const int64_t t0 = (task / n_heads) * cpu::kAttentionBlock, h = task % n_heads;
+          const int64_t h = task / n_blocks, t0 = (task % n_blocks) * cpu::kAttentionBlock;
           const int n_queries = static_cast<int>(std::min<int64_t>(cpu::kAttentionBlock, n - t0));
           const int64_t first_keys = pos0 + t0 + 1;
-          const int64_t kv_head = (h / heads_per_kv) * head_dim;
+          const size_t kv_head = static_cast<size_t>(h / heads_per_kv) * kv_head_bytes;
           kernels.attention_scores_f16(&q_[t0 * dim + h * head_dim], dim, n_queries, first_keys,
-                                       reinterpret_cast<const uint16_t*>(key_cache) + kv_head, kv_stride,
+                                       reinterpret_cast<const uint16_t*>(key_cache + kv_head), head_dim,
                                        head_dim, scale, att, context_length_);
           for (int i = 0; i < n_queries; ++i) cpu::softmax(att + i * context_length_, first_keys + i);
           kernels.attention_values_f16(att, context_length_, n_queries, first_keys,
-                                       reinterpret_cast<const uint16_t*>(value_cache) + kv_head, kv_stride,
+                                       reinterpret_cast<const uint16_t*>(value_cache + kv_head), head_dim,
                                        head_dim, &attn_out_[t0 * dim + h * head_dim], dim);
         }
       });
@@ -200,14 +207,14 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
         const int64_t t = task / n_heads, h = task % n_heads;
         const int64_t n_keys = pos0 + t + 1;
         const float* q = &q_[t * dim + h * head_dim];
-        const size_t head_offset = static_cast<size_t>((h / heads_per_kv) * head_dim) * kv_element;
+        const size_t kv_head = static_cast<size_t>(h / heads_per_kv) * kv_head_bytes;
         for (int64_t j = 0; j < n_keys; ++j)
-          att[j] = kv_dot(key_cache + j * kv_row_bytes + head_offset, q, head_dim) * scale;
+          att[j] = kv_dot(key_cache + kv_head + j * head_bytes, q, head_dim) * scale;
         cpu::softmax(att, n_keys);
         float* out = &attn_out_[t * dim + h * head_dim];
         std::fill_n(out, head_dim, 0.0f);
         for (int64_t j = 0; j < n_keys; ++j) {
-          const uint8_t* v = value_cache + j * kv_row_bytes + head_offset;
+          const uint8_t* v = value_cache + kv_head + j * head_bytes;
           if (kv_f16) kernels.axpy_f16(att[j], reinterpret_cast<const uint16_t*>(v), out, head_dim);
           else kernels.axpy_f32(att[j], reinterpret_cast<const float*>(v), out, head_dim);
         }

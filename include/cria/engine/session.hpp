@@ -64,8 +64,8 @@ class Session {
   int64_t n_past_ = 0;
   std::unique_ptr<cpu::ThreadPool> pool_;
   DType kv_type_;
-  std::unique_ptr<uint8_t[]> key_cache_;    // [layer][position][kv_dim] of kv_type_
-  std::unique_ptr<uint8_t[]> value_cache_;  // [layer][position][kv_dim] of kv_type_
+  std::unique_ptr<uint8_t[]> key_cache_;    // [layer][kv head][position][head_dim] of kv_type_
+  std::unique_ptr<uint8_t[]> value_cache_;  // [layer][kv head][position][head_dim] of kv_type_
   std::vector<float> logits_;       // [vocab]
   // Activations for one batch, [max_batch][width] each.
   std::vector<float> x_, xb_, q_, k_, v_, attn_out_, gate_, up_;
