@@ -53,6 +53,9 @@ struct Kernels {
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+  // In-place softmax, and gate = silu(gate) * up (ops.hpp); null: the portable ones.
+  void (*softmax)(float* x, int64_t n);
+  void (*swiglu)(float* gate, const float* up, int64_t n);
   // For the GEMM backends: rows decoded to f32 (null: dequantize_row), f32 to bf16.
   void (*dequantize[kMaxTypes])(const void* row, float* y, int64_t n);
   void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);

@@ -141,6 +141,7 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 }
 
 void softmax(float* x, int64_t n) {
+  if (const auto simd = active_kernels().softmax) return simd(x, n);
   float max = x[0];
   for (int64_t i = 1; i < n; ++i) max = std::fmax(max, x[i]);
   float sum = 0;
@@ -152,6 +153,7 @@ void softmax(float* x, int64_t n) {
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {
+  if (const auto simd = active_kernels().swiglu) return simd(gate, up, n);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];
