@@ -14,6 +14,10 @@
 // Compiled with AMX, AVX-512 and AVX-512 BF16 flags; called only when amx_active().
 #include <immintrin.h>
 
+// GCC 12 flags the undefined upper halves inside its own intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -22,10 +26,6 @@
 #include "cpu/grouped_avx512.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/packed.hpp"
-
-// GCC 12 flags the undefined upper halves inside its own intrinsics.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace cria::cpu {
 

@@ -5,15 +5,15 @@
 // CPU has them.
 #include <immintrin.h>
 
+// GCC 12 flags the undefined upper halves inside its own reduction intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include <cstring>
 #include <vector>
 
 #include "cpu/grouped_avx512.hpp"
 #include "cpu/packed.hpp"
-
-// GCC 12 flags the undefined upper halves inside its own reduction intrinsics.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace cria::cpu {
 
