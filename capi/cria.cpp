@@ -31,7 +31,7 @@ struct cria_session {
   cria::SamplerParams sampling;
   std::optional<cria::Sampler> sampler;
   std::optional<cria::StreamDecoder> decoder;  // absent when the model has no vocabulary
-  int64_t max_batch = 64;
+  int64_t max_batch = cria::kDefaultMaxBatch;
   bool has_logits = false;
 };
 
@@ -704,7 +704,7 @@ void cria_session_params_init(cria_session_params* params) {
   params->struct_size = sizeof(*params);
   params->context_length = 0;
   params->n_threads = 0;
-  params->max_batch = 64;
+  params->max_batch = static_cast<int32_t>(cria::kDefaultMaxBatch);
   params->sampling = nullptr;
 }
 
@@ -732,7 +732,7 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
     cria::SessionOptions so;
     so.context_length = p.context_length;
     so.n_threads = p.n_threads;
-    so.max_batch = p.max_batch > 0 ? p.max_batch : 64;
+    so.max_batch = p.max_batch > 0 ? p.max_batch : cria::kDefaultMaxBatch;
     s->session = std::make_unique<cria::Session>(*model->model, so);
     s->max_batch = std::max<int64_t>(1, std::min<int64_t>(so.max_batch, s->session->context_length()));
     new_decoder(s.get());

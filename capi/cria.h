@@ -305,7 +305,7 @@ typedef struct cria_session_params {
   uint32_t struct_size;
   int32_t context_length;  /* KV cache positions; 0 (default): the model's context length */
   int32_t n_threads;       /* worker threads; 0 (default): one per core */
-  int32_t max_batch;       /* positions evaluated together in one pass; default 64 */
+  int32_t max_batch;       /* positions evaluated together in one pass; default 256 */
   /* Sampling used by cria_session_sample; NULL: defaults. Copied at creation. */
   const cria_sampling_params *sampling;
 } cria_session_params;

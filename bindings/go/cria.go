@@ -393,7 +393,7 @@ func Greedy() Sampling { s := DefaultSampling(); s.Temperature = 0; return s }
 type SessionOptions struct {
 	ContextLength int       // 0: the model's
 	Threads       int       // 0: one per core
-	MaxBatch      int       // positions per pass; 0: 64
+	MaxBatch      int       // positions per pass; 0: 256
 	Sampling      *Sampling // for Sample; nil: DefaultSampling
 }
 

@@ -39,7 +39,7 @@ Session::Session(const Model& model, const SessionOptions& options)
     : model_(model),
       context_length_(options.context_length > 0 ? options.context_length
                                                  : model.config().context_length),
-      max_batch_(options.max_batch > 0 ? options.max_batch : 64),
+      max_batch_(options.max_batch > 0 ? options.max_batch : kDefaultMaxBatch),
       gemm_(options.gemm),
       kv_type_(options.kv_type) {
   const LlamaConfig& c = model.config();

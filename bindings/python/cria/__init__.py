@@ -417,7 +417,7 @@ class Session:
     """
 
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,
-                 max_batch: int = 64, temperature: float = 0.8, top_k: int = 40,
+                 max_batch: int = 256, temperature: float = 0.8, top_k: int = 40,
                  top_p: float = 0.95, seed: int = 0):
         self._lib = model._lib
         self.model = model  # keeps the model alive
