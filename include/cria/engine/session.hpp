@@ -26,7 +26,7 @@ GemmBackend parse_gemm_backend(const std::string& name);
 
 // Positions evaluated together by default: long prompts gain from large batches (a matrix's
 // weights are read, and on AMX decoded, once per batch; 7B Q4_0 on AMX: pp64 48, pp256 64
-// tok/s), and the activations for 256 positions of a 7B model take about 40 MB.
+// tok/s); the session's activations for 256 positions of a 7B model take 48 MB.
 constexpr int64_t kDefaultMaxBatch = 256;
 
 struct SessionOptions {
