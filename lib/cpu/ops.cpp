@@ -160,6 +160,38 @@ void swiglu(float* gate, const float* up, int64_t n) {
   }
 }
 
+void attend(DType kv_type, const float* q, int64_t q_stride, int n_queries, int64_t first_keys,
+            const uint8_t* keys, const uint8_t* values, int64_t head_dim, float scale, float* scores,
+            int64_t scores_stride, float* out, int64_t out_stride) {
+  const Kernels& k = active_kernels();
+  const bool f16 = kv_type == DType::F16;
+  if (f16 && k.attention_scores_f16) {
+    const auto* key_rows = reinterpret_cast<const uint16_t*>(keys);
+    const auto* value_rows = reinterpret_cast<const uint16_t*>(values);
+    k.attention_scores_f16(q, q_stride, n_queries, first_keys, key_rows, head_dim, head_dim, scale, scores,
+                           scores_stride);
+    for (int i = 0; i < n_queries; ++i) softmax(scores + i * scores_stride, first_keys + i);
+    k.attention_values_f16(scores, scores_stride, n_queries, first_keys, value_rows, head_dim, head_dim, out,
+                           out_stride);
+    return;
+  }
+  const size_t row_bytes = static_cast<size_t>(head_dim) * (f16 ? 2 : 4);
+  const DotFn dot = k.dot[static_cast<int>(kv_type)];
+  for (int i = 0; i < n_queries; ++i) {
+    const int64_t n_keys = first_keys + i;
+    float* att = scores + i * scores_stride;
+    for (int64_t j = 0; j < n_keys; ++j) att[j] = dot(keys + j * row_bytes, q + i * q_stride, head_dim) * scale;
+    softmax(att, n_keys);
+    float* o = out + i * out_stride;
+    std::fill_n(o, head_dim, 0.0f);
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const uint8_t* v = values + j * row_bytes;
+      if (f16) k.axpy_f16(att[j], reinterpret_cast<const uint16_t*>(v), o, head_dim);
+      else k.axpy_f32(att[j], reinterpret_cast<const float*>(v), o, head_dim);
+    }
+  }
+}
+
 void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t pos, float base) {
   for (int64_t i = 0; i < head_dim; i += 2) {
     float freq = 1.0f / std::pow(base, static_cast<float>(i) / static_cast<float>(head_dim));

@@ -26,6 +26,16 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 void softmax(float* x, int64_t n);
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int64_t n);
+// Causal attention of one head for positions t0 .. t0 + n_queries - 1 (n_queries at most
+// kAttentionBlock): query i (at q + i * q_stride) sees cached positions 0 .. first_keys + i - 1
+// of the head's keys and values (rows of head_dim elements of kv_type, one after another) and
+// writes its output at out + i * out_stride. `scores` holds n_queries rows of scores_stride
+// floats (at least first_keys + n_queries - 1). With the block kernels of attention.hpp where
+// the CPU has them for this cache type, else key by key with the dot and axpy kernels; either
+// way a position's result does not depend on the others in its block.
+void attend(DType kv_type, const float* q, int64_t q_stride, int n_queries, int64_t first_keys,
+            const uint8_t* keys, const uint8_t* values, int64_t head_dim, float scale, float* scores,
+            int64_t scores_stride, float* out, int64_t out_stride);
 // Rotates adjacent pairs (2i, 2i+1) of every head in vec by pos * base^(-2i/head_dim).
 void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t pos, float base);
 

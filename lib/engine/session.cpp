@@ -142,7 +142,6 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   const size_t head_bytes = static_cast<size_t>(head_dim) * kv_element;
   const size_t kv_head_bytes = static_cast<size_t>(context_length_) * head_bytes;  // one head's rows
   const size_t kv_layer_bytes = static_cast<size_t>(c.n_kv_heads) * kv_head_bytes;
-  const cpu::DotFn kv_dot = kernels.dot[static_cast<int>(kv_type_)];
   // Stores a position's kv_dim values, head by head.
   auto store_kv = [&](const float* row, uint8_t* layer_cache, int64_t pos) {
     for (int64_t hk = 0; hk < c.n_kv_heads; ++hk) {
@@ -177,47 +176,21 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
       }
     });
 
-    // Causal attention: position pos0+t attends to positions 0..pos0+t.
+    // Causal attention: position pos0+t attends to positions 0..pos0+t. One task per (head,
+    // block of consecutive positions): the block shares each key and value it reads, and a
+    // thread's next task reads the same head's rows again, from its cache. Each thread has
+    // its own rows of attention weights.
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    if (kv_f16 && kernels.attention_scores_f16) {
-      // One task per (head, block of consecutive positions): the block shares each key and
-      // value it reads, and a thread's next task reads the same head's rows again, from its
-      // cache. Each thread has its own rows of attention weights.
-      const int64_t n_blocks = (n + cpu::kAttentionBlock - 1) / cpu::kAttentionBlock;
-      pool.parallel_for(n_heads * n_blocks, [&](int64_t begin, int64_t end, int thread) {
-        float* att = &scores_[static_cast<size_t>(thread) * cpu::kAttentionBlock * context_length_];
-        for (int64_t task = begin; task < end; ++task) {
-          const int64_t h = task / n_blocks, t0 = (task % n_blocks) * cpu::kAttentionBlock;
-          const int n_queries = static_cast<int>(std::min<int64_t>(cpu::kAttentionBlock, n - t0));
-          const int64_t first_keys = pos0 + t0 + 1;
-          const size_t kv_head = static_cast<size_t>(h / heads_per_kv) * kv_head_bytes;
-          kernels.attention_scores_f16(&q_[t0 * dim + h * head_dim], dim, n_queries, first_keys,
-                                       reinterpret_cast<const uint16_t*>(key_cache + kv_head), head_dim,
-                                       head_dim, scale, att, context_length_);
-          for (int i = 0; i < n_queries; ++i) cpu::softmax(att + i * context_length_, first_keys + i);
-          kernels.attention_values_f16(att, context_length_, n_queries, first_keys,
-                                       reinterpret_cast<const uint16_t*>(value_cache + kv_head), head_dim,
-                                       head_dim, &attn_out_[t0 * dim + h * head_dim], dim);
-        }
-      });
-    } else pool.parallel_for(n * n_heads, [&](int64_t begin, int64_t end, int thread) {
-      // Key by key: one task per (position, head).
+    const int64_t n_blocks = (n + cpu::kAttentionBlock - 1) / cpu::kAttentionBlock;
+    pool.parallel_for(n_heads * n_blocks, [&](int64_t begin, int64_t end, int thread) {
       float* att = &scores_[static_cast<size_t>(thread) * cpu::kAttentionBlock * context_length_];
       for (int64_t task = begin; task < end; ++task) {
-        const int64_t t = task / n_heads, h = task % n_heads;
-        const int64_t n_keys = pos0 + t + 1;
-        const float* q = &q_[t * dim + h * head_dim];
+        const int64_t h = task / n_blocks, t0 = (task % n_blocks) * cpu::kAttentionBlock;
+        const int n_queries = static_cast<int>(std::min<int64_t>(cpu::kAttentionBlock, n - t0));
         const size_t kv_head = static_cast<size_t>(h / heads_per_kv) * kv_head_bytes;
-        for (int64_t j = 0; j < n_keys; ++j)
-          att[j] = kv_dot(key_cache + kv_head + j * head_bytes, q, head_dim) * scale;
-        cpu::softmax(att, n_keys);
-        float* out = &attn_out_[t * dim + h * head_dim];
-        std::fill_n(out, head_dim, 0.0f);
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const uint8_t* v = value_cache + kv_head + j * head_bytes;
-          if (kv_f16) kernels.axpy_f16(att[j], reinterpret_cast<const uint16_t*>(v), out, head_dim);
-          else kernels.axpy_f32(att[j], reinterpret_cast<const float*>(v), out, head_dim);
-        }
+        cpu::attend(kv_type_, &q_[t0 * dim + h * head_dim], dim, n_queries, pos0 + t0 + 1, key_cache + kv_head,
+                    value_cache + kv_head, head_dim, scale, att, context_length_,
+                    &attn_out_[t0 * dim + h * head_dim], dim);
       }
     });
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "available_isas.hpp"
 #include "cpu/kernels.hpp"
 #include "cria/quant.hpp"
 
@@ -81,13 +82,6 @@ std::vector<float> decoded_activations(const Kernels& k, DType t, const std::vec
     }
   }
   return out;
-}
-
-std::vector<Isa> available_isas() {
-  std::vector<Isa> isas = {Isa::Scalar};
-  if (detected_isa() >= Isa::Avx2) isas.push_back(Isa::Avx2);
-  if (detected_isa() >= Isa::Avx512) isas.push_back(Isa::Avx512);
-  return isas;
 }
 
 }  // namespace
@@ -221,8 +215,7 @@ TEST_CASE("F16 rows convert to bf16 in one pass with the bits of decoding then r
   std::vector<uint16_t> halves;
   for (uint32_t h = 0; h < 65536; ++h) halves.push_back(static_cast<uint16_t>(h));  // every value
   const int64_t n = static_cast<int64_t>(halves.size());
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (detected_isa() < isa) continue;
+  for (Isa isa : available_isas()) {
     const Kernels& k = kernels_for(isa);
     if (!k.f16_to_bf16) continue;
     CAPTURE(isa_name(isa));
