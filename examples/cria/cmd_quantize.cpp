@@ -40,6 +40,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "file_types.hpp"
 #include "cria/io/gguf.hpp"
 #include "cria/io/gguf_writer.hpp"
 #include "cria/quant.hpp"
@@ -50,20 +51,6 @@ using cria::DType;
 using cria::io::GgufType;
 using cria::io::GgufValue;
 using cria::io::GgufWriteValue;
-
-struct Target {
-  const char* name;
-  DType base;
-  uint32_t file_type;  // llama.cpp's LLAMA_FTYPE
-};
-const Target kTargets[] = {
-    {"F32", DType::F32, 0},     {"F16", DType::F16, 1},      {"BF16", DType::BF16, 32},
-    {"Q8_0", DType::Q8_0, 7},   {"Q4_0", DType::Q4_0, 2},    {"Q4_1", DType::Q4_1, 3},
-    {"Q5_0", DType::Q5_0, 8},   {"Q5_1", DType::Q5_1, 9},    {"Q2_K", DType::Q2_K, 10},
-    {"Q3_K", DType::Q3_K, 11},  {"Q3_K_M", DType::Q3_K, 12}, {"Q4_K", DType::Q4_K, 14},
-    {"Q4_K_M", DType::Q4_K, 15}, {"Q5_K", DType::Q5_K, 16},  {"Q5_K_M", DType::Q5_K, 17},
-    {"Q6_K", DType::Q6_K, 18},
-};
 
 bool is_quantized(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16; }
 
@@ -94,7 +81,7 @@ bool use_more_bits(int64_t i, int64_t n) {
 }
 
 // Type of a 2-D tensor under the mixing rules (before checking the row length).
-DType mixed_type(const Target& target, const std::string& name, const ModelInfo& m, bool pure) {
+DType mixed_type(const cli::FileType& target, const std::string& name, const ModelInfo& m, bool pure) {
   const DType base = target.base;
   if (pure || !is_quantized(base)) return base;
   const std::string ft = target.name;
@@ -271,12 +258,10 @@ int cmd_quantize(int argc, char** argv) {
     throw std::invalid_argument("expected IN OUT TYPE (see cria quantize --help)");
   const std::string in_path = positional[0], out_path = positional[1];
   const std::string type_name = upper(positional[2]);
-  const Target* target = nullptr;
-  for (const Target& t : kTargets)
-    if (type_name == t.name) target = &t;
+  const cli::FileType* target = cli::find_file_type(type_name.c_str());
   if (!target) {
     std::string names;
-    for (const Target& t : kTargets) names += std::string(" ") + t.name;
+    for (const cli::FileType& t : cli::kFileTypes) names += std::string(" ") + t.name;
     throw std::invalid_argument("unknown type '" + positional[2] + "'; one of" + names);
   }
 
@@ -295,7 +280,7 @@ int cmd_quantize(int argc, char** argv) {
     if (kv.first == "general.file_type" || kv.first == "general.quantization_version") continue;
     w.set(kv.first, convert_value(kv.second));
   }
-  w.set_u32("general.file_type", target->file_type);
+  w.set_u32("general.file_type", target->llama_ftype);
 
   std::vector<std::unique_ptr<ChunkedConverter>> converters;
   std::map<std::string, int> counts;

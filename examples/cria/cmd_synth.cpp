@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "file_types.hpp"
 #include "cria/io/gguf_writer.hpp"
 #include "cria/quant.hpp"
 #include "cria/tokenizer/vocabulary.hpp"
@@ -44,6 +45,42 @@ void random_row(uint64_t seed, float stddev, float* out, int64_t n) {
   }
 }
 
+// A SentencePiece-style vocabulary of n pieces for a file given no --vocab, so that the file is
+// complete (llama.cpp refuses a model without one): <unk>, <s>, </s>, the 256 byte pieces, "▁",
+// then every string of a-z by length, alone and after "▁", so that any text tokenizes.
+cria::Vocabulary synthetic_vocabulary(int64_t n) {
+  cria::Vocabulary v;
+  auto add = [&](std::string piece, cria::TokenType type) {
+    if (v.size() >= n) return;
+    v.scores.push_back(type == cria::TokenType::Normal ? -static_cast<float>(v.size()) : 0.0f);
+    v.pieces.push_back(std::move(piece));
+    v.types.push_back(type);
+  };
+  add("<unk>", cria::TokenType::Unknown);
+  add("<s>", cria::TokenType::Control);
+  add("</s>", cria::TokenType::Control);
+  for (int b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+    add(hex, cria::TokenType::Byte);
+  }
+  const std::string space = "\xE2\x96\x81";  // "▁"
+  add(space, cria::TokenType::Normal);
+  for (int length = 1; v.size() < n; ++length) {
+    std::string word(static_cast<size_t>(length), 'a');
+    for (;;) {  // every word of this length, in order
+      add(word, cria::TokenType::Normal);
+      add(space + word, cria::TokenType::Normal);
+      if (v.size() >= n) break;
+      int i = length - 1;
+      while (i >= 0 && word[static_cast<size_t>(i)] == 'z') word[static_cast<size_t>(i--)] = 'a';
+      if (i < 0) break;
+      ++word[static_cast<size_t>(i)];
+    }
+  }
+  return v;
+}
+
 }  // namespace
 
 int cmd_synth(int argc, char** argv) {
@@ -59,7 +96,8 @@ int cmd_synth(int argc, char** argv) {
       std::fputs("usage: cria synth --shape 7b|13b|70b|tinyllama|110m --type TYPE (F32, F16, Q4_0, Q4_K, ...)\n"
                  "                  -o OUT.gguf [--vocab VOCAB] [--seed S]\n"
                  "Random weights in a Llama shape (norms in F32, all matrices in TYPE). With\n"
-                 "--vocab (tokenizer.model, tokenizer.bin or GGUF) the file carries that vocabulary.\n",
+                 "--vocab (tokenizer.model, tokenizer.bin or GGUF) the file carries that vocabulary;\n"
+                 "without, a generated one (byte pieces and the strings of a-z).\n",
                  stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
@@ -91,9 +129,10 @@ int cmd_synth(int argc, char** argv) {
   w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(shape->dim / shape->heads));
   w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   w.set_f32("llama.rope.freq_base", 10000.0f);
-  w.set_u32("general.file_type", static_cast<uint32_t>(type));
-  if (!vocab_path.empty()) {
-    cria::Vocabulary v = cria::load_vocabulary(vocab_path);
+  if (const cli::FileType* ft = cli::find_file_type(cria::dtype_name(type)))
+    w.set_u32("general.file_type", ft->llama_ftype);
+  {
+    const cria::Vocabulary v = vocab_path.empty() ? synthetic_vocabulary(shape->vocab) : cria::load_vocabulary(vocab_path);
     if (v.size() != shape->vocab)
       throw std::invalid_argument(vocab_path + " has " + std::to_string(v.size()) +
                                   " tokens; the shape needs " + std::to_string(shape->vocab));
