@@ -1,0 +1,57 @@
+// llama.cpp's prompt and generation speed on one GGUF file, measured like llama-bench: a prompt
+// of random tokens into an empty cache, then single-token steps from an empty cache, median of
+// the repetitions after one warm-up. llama.cpp comes from node-llama-cpp's prebuilt binaries
+// (the llama.cpp CPU backends for every x86 level, AMX included), as no other build of it
+// installs without the internet.
+//
+// usage: node llama_bench.mjs MODEL map|read N_PROMPT N_GEN REPETITIONS THREADS
+// prints one JSON object.
+import {getLlama, LlamaLogLevel} from "node-llama-cpp";
+
+const [modelPath, mode, promptArg, genArg, repsArg, threadsArg] = process.argv.slice(2);
+const nPrompt = Number(promptArg), nGen = Number(genArg), reps = Number(repsArg);
+const threads = Number(threadsArg || 2);
+const backendLines = [];
+const llama = await getLlama({
+  gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.info,
+  logger: (level, message) => { if (/load_backend|buffer size/.test(message)) backendLines.push(message.trim()); },
+});
+const loadStart = performance.now();
+const model = await llama.loadModel({modelPath, useMmap: mode === "map"});
+const loadSeconds = (performance.now() - loadStart) / 1000;
+const context = await model.createContext({
+  contextSize: Math.max(512, nPrompt + nGen + 8), batchSize: Math.max(512, nPrompt),
+  threads: {ideal: threads, min: threads}, sequences: 1,
+});
+const sequence = context.getSequence();
+
+const randomTokens = (n) => Array.from({length: n}, () => 3 + Math.floor(Math.random() * 31000));
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const promptRates = [], genRates = [];
+for (let r = 0; r <= reps; ++r) {  // repetition 0 warms up
+  if (nPrompt > 0) {
+    await sequence.clearHistory();
+    const start = performance.now();
+    await sequence.evaluateWithoutGeneratingNewTokens(randomTokens(nPrompt));
+    if (r > 0) promptRates.push(nPrompt / ((performance.now() - start) / 1000));
+  }
+  if (nGen > 0) {
+    await sequence.clearHistory();
+    let steps = 0, start = 0;
+    // The first token out is the start token's step; time the nGen steps after it.
+    for await (const token of sequence.evaluate(randomTokens(1), {temperature: 0})) {
+      if (steps === 0) start = performance.now();
+      if (++steps > nGen) break;
+    }
+    if (r > 0) genRates.push(nGen / ((performance.now() - start) / 1000));
+  }
+}
+console.log(JSON.stringify({
+  engine: "llama.cpp via node-llama-cpp " + process.env.NODE_LLAMA_CPP_VERSION, model: modelPath, load: mode,
+  threads, load_ms: loadSeconds * 1000, n_prompt: nPrompt, n_gen: nGen, repetitions: reps,
+  prompt_tokens_per_s: nPrompt > 0 ? median(promptRates) : null, gen_tokens_per_s: nGen > 0 ? median(genRates) : null,
+  prompt_runs: promptRates, gen_runs: genRates, backend: backendLines,
+}));
+await context.dispose();
+await model.dispose();
+await llama.dispose();

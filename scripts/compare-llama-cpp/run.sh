@@ -1,0 +1,56 @@
+#!/bin/bash
+# cria bench against llama.cpp on the same GGUF files, alternating, in one run on one machine.
+#
+#   scripts/compare-llama-cpp/run.sh [-p 64] [-n 32] [-r 3] [-t 2] [--rounds 2] [--loads "read map"] MODEL...
+#
+# llama.cpp is node-llama-cpp's prebuilt build (installed from the npm registry on first use into
+# $CRIA_LLAMA_CPP_DIR, default ~/.cache/cria/llama-cpp); cria is build/examples/cria (or $CRIA_CLI).
+# For every round, model and load mode, cria bench runs and then llama.cpp, with the same prompt
+# length, generation length, repetitions and threads. Raw results go to $OUT (JSON lines);
+# the table printed at the end has the median over rounds and cria's ratio to llama.cpp.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cli=${CRIA_CLI:-$root/build/examples/cria}
+dir=${CRIA_LLAMA_CPP_DIR:-$HOME/.cache/cria/llama-cpp}
+version=3.22.1
+prompt=64 gen=32 reps=3 threads=2 rounds=2 loads="read map"
+models=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p) prompt=$2; shift 2 ;;
+    -n) gen=$2; shift 2 ;;
+    -r) reps=$2; shift 2 ;;
+    -t) threads=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --loads) loads=$2; shift 2 ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    *) models+=("$1"); shift ;;
+  esac
+done
+[ ${#models[@]} -gt 0 ] || { echo "usage: $0 [options] MODEL..." >&2; exit 2; }
+[ -x "$cli" ] || { echo "no cria CLI at $cli: build first (cmake --build build)" >&2; exit 2; }
+
+if [ ! -f "$dir/node_modules/node-llama-cpp/package.json" ]; then
+  echo "installing node-llama-cpp $version (prebuilt llama.cpp) into $dir" >&2
+  mkdir -p "$dir"
+  (cd "$dir" && echo '{"name":"cria-llama-cpp-bench","private":true,"type":"module"}' > package.json &&
+   NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund "node-llama-cpp@$version" >&2)
+fi
+cp "$here/llama_bench.mjs" "$dir/"
+
+out=${OUT:-$(mktemp /tmp/cria-vs-llama-cpp.XXXXXX.jsonl)}
+: > "$out"
+for round in $(seq 1 "$rounds"); do
+  for model in "${models[@]}"; do
+    for load in $loads; do
+      echo "round $round: $(basename "$model") $load" >&2
+      "$cli" bench -m "$model" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --load "$load" --json |
+        sed "s/^{/{\"engine\": \"cria\", \"load\": \"$load\", \"round\": $round, /" >> "$out"
+      (cd "$dir" && NODE_LLAMA_CPP_VERSION=$version node llama_bench.mjs "$model" "$load" "$prompt" "$gen" "$reps" "$threads") |
+        sed "s/^{/{\"round\": $round, /" >> "$out"
+    done
+  done
+done
+echo "raw results: $out" >&2
+/usr/bin/python3 "$here/table.py" "$out"

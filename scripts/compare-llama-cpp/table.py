@@ -1,0 +1,64 @@
+"""Table of run.sh's JSON lines: median over rounds per engine, model and load mode, and ratios."""
+import json
+import os
+import statistics
+import sys
+
+runs = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    engine = "cria" if r["engine"] == "cria" else "llama.cpp"
+    runs.setdefault((r["model"], r["load"], engine), []).append(r)
+
+
+def median(rows, key):
+    values = [r[key] for r in rows if r.get(key)]
+    return statistics.median(values) if values else None
+
+
+def fmt(x, digits=1):
+    return "-" if x is None else "%.*f" % (digits, x)
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None else "%.2fx" % (a / b)
+
+
+first = next(iter(runs.values()))[0]
+print("prompt %d tokens, generation %d tokens, %d threads; median over %d round(s) of medians of %d repetitions"
+      % (first["n_prompt"], first["n_gen"], first["threads"], len(next(iter(runs.values()))), first["repetitions"]))
+print()
+print("| model | load | prompt cria | prompt llama.cpp | ratio | gen cria | gen llama.cpp | ratio |")
+print("|---|---|---|---|---|---|---|---|")
+models = sorted({m for m, _, _ in runs})
+for model in models:
+    for load in ("read", "map"):
+        c, l = runs.get((model, load, "cria")), runs.get((model, load, "llama.cpp"))
+        if not c or not l:
+            continue
+        cp, lp = median(c, "prompt_tokens_per_s"), median(l, "prompt_tokens_per_s")
+        cg, lg = median(c, "gen_tokens_per_s"), median(l, "gen_tokens_per_s")
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (os.path.basename(model), load, fmt(cp), fmt(lp),
+              ratio(cp, lp), fmt(cg, 2), fmt(lg, 2), ratio(cg, lg)))
+print()
+print("Each engine in its faster load mode:")
+print()
+print("| model | prompt cria | prompt llama.cpp | ratio | gen cria | gen llama.cpp | ratio |")
+print("|---|---|---|---|---|---|---|")
+for model in models:
+    best = {}
+    for engine in ("cria", "llama.cpp"):
+        for key in ("prompt_tokens_per_s", "gen_tokens_per_s"):
+            values = [median(runs[(model, load, engine)], key) for load in ("read", "map")
+                      if (model, load, engine) in runs]
+            values = [v for v in values if v is not None]
+            best[(engine, key)] = max(values) if values else None
+    cp, lp = best[("cria", "prompt_tokens_per_s")], best[("llama.cpp", "prompt_tokens_per_s")]
+    cg, lg = best[("cria", "gen_tokens_per_s")], best[("llama.cpp", "gen_tokens_per_s")]
+    print("| %s | %s | %s | %s | %s | %s | %s |" % (os.path.basename(model), fmt(cp), fmt(lp), ratio(cp, lp),
+          fmt(cg, 2), fmt(lg, 2), ratio(cg, lg)))
+buffers = sorted({b.split(":", 1)[-1].split(" model buffer")[0].strip() for rows in runs.values() for r in rows
+                  for b in r.get("backend", []) if "model buffer" in b})
+if buffers:
+    print()
+    print("llama.cpp weight buffers: " + ", ".join(buffers) + " (AMX: weights repacked for its AMX kernels)")
