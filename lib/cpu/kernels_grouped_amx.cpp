@@ -46,12 +46,11 @@ struct alignas(64) TileConfig {
 
 // Tiles 0-3: sums (16 rows x 16 positions, f32), 4-5: weights (16 rows x 32 bf16),
 // 6-7: activations (16 pairs x 16 positions x 2 bf16). All 16 x 64 bytes.
-void configure_tiles() {
-  TileConfig config{};
-  config.palette = 1;
-  for (int i = 0; i < 8; ++i) config.bytes_per_row[i] = 64, config.rows[i] = 16;
-  _tile_loadconfig(&config);
-}
+constexpr TileConfig kTileConfig = {1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+
+// From a constant in memory: GCC 12 does not treat ldtilecfg as a read of its operand, and
+// has dropped the stores of a configuration built on the stack just before it (a fault).
+void configure_tiles() { _tile_loadconfig(&kTileConfig); }
 
 // Grouped Q4_0, Q8_0, Q4_K, Q6_K; F16 rows; rows of any other type in the file's layout
 // (Plain: through dequantize_fast).
