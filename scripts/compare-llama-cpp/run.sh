@@ -8,6 +8,8 @@
 # For every round, model and load mode, cria bench runs and then llama.cpp, with the same prompt
 # length, generation length, repetitions and threads. Raw results go to $OUT (JSON lines);
 # the table printed at the end has the median over rounds and cria's ratio to llama.cpp.
+# llama_perplexity.mjs (run with node from $CRIA_LLAMA_CPP_DIR) gives llama.cpp's perplexity
+# of a token sequence, to set beside `cria perplexity` on the same file.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
