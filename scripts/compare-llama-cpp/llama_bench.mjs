@@ -25,7 +25,9 @@ const context = await model.createContext({
 });
 const sequence = context.getSequence();
 
-const randomTokens = (n) => Array.from({length: n}, () => 3 + Math.floor(Math.random() * 31000));
+// Random ids past the three special ones, within the file's vocabulary.
+const vocabSize = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 32000;
+const randomTokens = (n) => Array.from({length: n}, () => 3 + Math.floor(Math.random() * (vocabSize - 3)));
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const promptRates = [], genRates = [];
 for (let r = 0; r <= reps; ++r) {  // repetition 0 warms up

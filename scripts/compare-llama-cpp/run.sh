@@ -47,10 +47,13 @@ for round in $(seq 1 "$rounds"); do
   for model in "${models[@]}"; do
     for load in $loads; do
       echo "round $round: $(basename "$model") $load" >&2
+      # A file one engine cannot run is reported and left out of the table, not fatal.
       "$cli" bench -m "$model" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --load "$load" --json |
-        sed "s/^{/{\"engine\": \"cria\", \"load\": \"$load\", \"round\": $round, /" >> "$out"
+        sed "s/^{/{\"engine\": \"cria\", \"load\": \"$load\", \"round\": $round, /" >> "$out" ||
+        echo "cria failed on $model ($load)" >&2
       (cd "$dir" && NODE_LLAMA_CPP_VERSION=$version node llama_bench.mjs "$model" "$load" "$prompt" "$gen" "$reps" "$threads") |
-        sed "s/^{/{\"round\": $round, /" >> "$out"
+        sed "s/^{/{\"round\": $round, /" >> "$out" ||
+        echo "llama.cpp failed on $model ($load): run llama_bench.mjs by hand in $dir for its log" >&2
     done
   done
 done

@@ -34,7 +34,11 @@ models = sorted({m for m, _, _ in runs})
 for model in models:
     for load in ("read", "map"):
         c, l = runs.get((model, load, "cria")), runs.get((model, load, "llama.cpp"))
+        if not c and not l:
+            continue
         if not c or not l:
+            print("| %s | %s | only %s ran |  |  |  |  |  |" % (os.path.basename(model), load,
+                  "cria" if c else "llama.cpp"))
             continue
         cp, lp = median(c, "prompt_tokens_per_s"), median(l, "prompt_tokens_per_s")
         cg, lg = median(c, "gen_tokens_per_s"), median(l, "gen_tokens_per_s")
