@@ -123,14 +123,31 @@ def rel_rms(x, ref):
     return float(np.sqrt(((x - ref) ** 2).sum() / (ref ** 2).sum()))
 
 
+class Checks:
+    """check(cond, what) records a failed check (and prints it, or every check if verbose);
+    status() prints the verdict and returns the exit status."""
+
+    def __init__(self, verbose=False):
+        self.failures = []
+        self.verbose = verbose
+
+    def __call__(self, cond, what):
+        if not cond:
+            self.failures.append(what)
+        if self.verbose or not cond:
+            print(("ok   " if cond else "FAIL ") + what)
+
+    def status(self):
+        if self.failures:
+            print("%d check(s) failed" % len(self.failures))
+            return 1
+        print("all checks passed")
+        return 0
+
+
 def main():
     os.makedirs(TMP, exist_ok=True)
-    failures = []
-
-    def check(cond, what):
-        if not cond:
-            failures.append(what)
-            print("FAIL:", what)
+    check = Checks()
 
     f32 = os.path.join(M, "synth256.f32.gguf")
     stories = os.path.join(M, "stories260K.gguf")
@@ -217,11 +234,7 @@ def main():
         print("| %s | %.4f | %s | %.0f | %s | %.4f | %.4f | %d |" % (
             t, err, "%.4f" % theirs if theirs is not None else "-", ppl,
             "%.0f" % tppl if tppl is not None else "-", s_err, s_ppl, size))
-    if failures:
-        print("%d failures" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return check.status()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_quantize import CLI, FILE_TYPE, read_gguf  # noqa: E402
+from test_quantize import CLI, FILE_TYPE, Checks, read_gguf  # noqa: E402
 
 SHARED = os.environ["CRIA_SHARED_DIR"]
 TMP = os.path.join(os.environ.get("CRIA_TEST_TMP", "/tmp"), "synth")
@@ -24,12 +24,7 @@ def run(*args):
 
 def main():
     os.makedirs(TMP, exist_ok=True)
-    failures = []
-
-    def check(cond, what):
-        print(("ok   " if cond else "FAIL ") + what)
-        if not cond:
-            failures.append(what)
+    check = Checks(verbose=True)
 
     dim, hidden, layers, vocab = 768, 2048, 12, 32000
     for type_name in ["Q8_0", "Q4_K"]:
@@ -76,11 +71,7 @@ def main():
     r = run("synth", "--shape", "8b", "--type", "Q8_0", "-o", os.path.join(TMP, "bad.gguf"))
     check(r.returncode != 0 and "unknown shape" in r.stderr, "an unknown shape is refused: %s" % r.stderr.strip())
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all synth checks passed")
-    return 0
+    return check.status()
 
 
 if __name__ == "__main__":
