@@ -48,7 +48,8 @@ bool amx_available() {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     const bool tile = d & (1u << 24), bf16 = d & (1u << 22);
-    if (!tile || !bf16 || !__builtin_cpu_supports("avx512bf16")) return false;
+    // The AMX kernels also use AVX-512 BF16 and VBMI (which every AMX CPU has).
+    if (!tile || !bf16 || !__builtin_cpu_supports("avx512bf16") || !__builtin_cpu_supports("avx512vbmi")) return false;
     // The OS must manage the tile state (XCR0 bits 17 and 18) ...
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
     uint32_t xcr0_low, xcr0_high;

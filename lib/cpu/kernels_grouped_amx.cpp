@@ -11,7 +11,7 @@
 // The products are not those of the int8 decode kernels (bf16 rounds weights and
 // activations to 8 significant bits, the 8-bit activations round each block to its largest
 // value / 127); the accuracy tests measure both paths.
-// Compiled with AMX, AVX-512 and AVX-512 BF16 flags; called only when amx_active().
+// Compiled with AMX, AVX-512, AVX-512 BF16 and VBMI flags; called only when amx_active().
 #include <immintrin.h>
 
 // GCC 12 flags the undefined upper halves inside its own intrinsics.
@@ -73,9 +73,15 @@ inline void transpose_lanes(const __m512i in[4], __m512i out[4]) {
   out[3] = _mm512_unpackhi_epi64(b, d);
 }
 
-// 16 signed byte values times a scale, to 16 floats.
-inline __m512 decode16(__m128i values, __m512 scale) {
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(values)), scale);
+// Bytes 16 lane..16 lane + 15 of v as the floats 2^23 + 2^(8 kByte) byte, one byte permute:
+// each byte goes into byte kByte of a float whose other bytes are those of 2^23. An FMA then
+// scales and offsets these exactly, with no integer conversions.
+template <int kByte>
+inline __m512 biased_floats(__m512i v, int lane) {
+  const __m512i index = _mm512_slli_epi32(
+      _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16 * lane)), 8 * kByte);
+  const __mmask64 byte_k = 0x1111111111111111ull << kByte;
+  return _mm512_castsi512_ps(_mm512_mask_permutexvar_epi8(_mm512_set1_epi32(0x4b000000), byte_k, index, v));
 }
 
 // One row's group of up to 16 blocks to bf16 in natural element order: block j of the
@@ -126,27 +132,30 @@ void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_st
     }
     return;
   }
-  // 8-bit values. low[m] / high[m], 128-bit lane L: block 4L + m's elements 0..15 / 16..31;
-  // chunk c holds elements 16 (c & 1) + 4 (c >> 1)..+3, stored as 128 + value.
+  // 8-bit values, stored as u = 128 + value. low[m] / high[m], 128-bit lane L: block 4L + m's
+  // elements 0..15 / 16..31; chunk c holds elements 16 (c & 1) + 4 (c >> 1)..+3.
   __m512i low[4], high[4];
   __m512i even[4], odd[4];
   for (int k = 0; k < 4; ++k) {
-    even[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k)), _mm512_set1_epi8(-128));
-    odd[k] = _mm512_xor_si512(load_lanes(lanes, full, q + 4 * blocks * (2 * k + 1)), _mm512_set1_epi8(-128));
+    even[k] = load_lanes(lanes, full, q + 4 * blocks * (2 * k));
+    odd[k] = load_lanes(lanes, full, q + 4 * blocks * (2 * k + 1));
   }
   transpose_lanes(even, low);
   transpose_lanes(odd, high);
-  alignas(64) int8_t low_bytes[4][64], high_bytes[4][64];
-  for (int m = 0; m < 4; ++m) {
-    _mm512_store_si512(low_bytes[m], low[m]);
-    _mm512_store_si512(high_bytes[m], high[m]);
-  }
-  for (int j = 0; j < blocks; ++j) {
+  // (2^23 + 256 u) (d / 256) - 32896 d = (u - 128) d in one FMA: d / 256 and 32896 d =
+  // 257 * 2^7 * d (20 significant bits) are exact, and so is the result (19 bits), as the
+  // product of converting and multiplying is.
+  alignas(64) float step[16], offset[16];
+  _mm512_store_ps(step, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(1.0f / 256)));
+  _mm512_store_ps(offset, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(32896.0f)));
+#pragma GCC unroll 16
+  for (int j = 0; j < kGroupBlocks; ++j) {
+    if (j >= blocks) break;
     const int m = j % 4, lane = j / 4;
-    const __m512 s = _mm512_set1_ps(scale[j]);
-    const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(low_bytes[m] + 16 * lane));
-    const __m128i hi = _mm_load_si128(reinterpret_cast<const __m128i*>(high_bytes[m] + 16 * lane));
-    const __m512bh values = _mm512_cvtne2ps_pbh(decode16(hi, s), decode16(lo, s));
+    const __m512 d = _mm512_set1_ps(step[j]), bias = _mm512_set1_ps(offset[j]);
+    const __m512 first = _mm512_fmsub_ps(biased_floats<1>(low[m], lane), d, bias);
+    const __m512 second = _mm512_fmsub_ps(biased_floats<1>(high[m], lane), d, bias);
+    const __m512bh values = _mm512_cvtne2ps_pbh(second, first);
     _mm512_storeu_si512(out + j * out_stride, reinterpret_cast<const __m512i&>(values));
   }
 }
@@ -173,14 +182,16 @@ void decode_q6_k_group(const uint8_t* group, uint16_t* out, size_t out_stride) {
                                    _mm512_and_si512(high_odd, top));
   }
   transpose_lanes(q, lanes);  // lanes[m], 128-bit lane L: lane 4L + m's 16 weights in order
-  alignas(64) uint8_t bytes[4][64];
-  for (int m = 0; m < 4; ++m) _mm512_store_si512(bytes[m], lanes[m]);
-  const __m512i offset = _mm512_set1_epi32(32);
-  auto lane_values = [&](int j) {  // 16 floats: scale (q - 32)
-    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(bytes[j % 4] + 16 * (j / 4)));
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(v), offset)),
-                         _mm512_set1_ps(scale[j]));
+  // 16 floats scale (q - 32) = (2^23 + 2^16 q) (scale / 2^16) - 160 scale, in one FMA: scale
+  // (19 significant bits) / 2^16 and 160 scale (22 bits) are exact, so it rounds only once, as
+  // converting and multiplying does.
+  alignas(64) float step[16], offset[16];
+  _mm512_store_ps(step, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(1.0f / 65536)));
+  _mm512_store_ps(offset, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(160.0f)));
+  auto lane_values = [&](int j) {
+    return _mm512_fmsub_ps(biased_floats<2>(lanes[j % 4], j / 4), _mm512_set1_ps(step[j]), _mm512_set1_ps(offset[j]));
   };
+#pragma GCC unroll 8
   for (int b = 0; b < 8; ++b) {
     const __m512bh values = _mm512_cvtne2ps_pbh(lane_values(2 * b + 1), lane_values(2 * b));
     _mm512_storeu_si512(out + b * out_stride, reinterpret_cast<const __m512i&>(values));
