@@ -84,6 +84,18 @@ inline __m512 biased_floats(__m512i v, int lane) {
   return _mm512_castsi512_ps(_mm512_mask_permutexvar_epi8(_mm512_set1_epi32(0x4b000000), byte_k, index, v));
 }
 
+// For the floats of biased_floats<kByte>: per lane j, step[j] and offset[j] such that
+// f * step - offset = scale[j] (byte - value_offset), given f = 2^23 + 2^(8 kByte) byte. The
+// step is exact (a power of two), and so is the offset while the significant bits of scale[j]
+// and of 2^(23 - 8 kByte) + value_offset add up to at most 24: then the FMA rounds once, as
+// converting and multiplying does, and gives the same values.
+template <int kByte>
+inline void biased_scales(const float* scale, float value_offset, float* step, float* offset) {
+  constexpr float kUnit = static_cast<float>(1 << (8 * kByte));
+  _mm512_store_ps(step, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(1.0f / kUnit)));
+  _mm512_store_ps(offset, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(8388608.0f / kUnit + value_offset)));
+}
+
 // One row's group of up to 16 blocks to bf16 in natural element order: block j of the
 // group goes to out + j * out_stride.
 template <Kind kKind>
@@ -142,12 +154,9 @@ void decode_group(const uint8_t* group, int blocks, uint16_t* out, size_t out_st
   }
   transpose_lanes(even, low);
   transpose_lanes(odd, high);
-  // (2^23 + 256 u) (d / 256) - 32896 d = (u - 128) d in one FMA: d / 256 and 32896 d =
-  // 257 * 2^7 * d (20 significant bits) are exact, and so is the result (19 bits), as the
-  // product of converting and multiplying is.
+  // (2^23 + 256 u) (d / 256) - 32896 d = (u - 128) d in one FMA (32896 = 257 * 2^7).
   alignas(64) float step[16], offset[16];
-  _mm512_store_ps(step, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(1.0f / 256)));
-  _mm512_store_ps(offset, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(32896.0f)));
+  biased_scales<1>(scale, 128.0f, step, offset);
 #pragma GCC unroll 16
   for (int j = 0; j < kGroupBlocks; ++j) {
     if (j >= blocks) break;
@@ -182,12 +191,9 @@ void decode_q6_k_group(const uint8_t* group, uint16_t* out, size_t out_stride) {
                                    _mm512_and_si512(high_odd, top));
   }
   transpose_lanes(q, lanes);  // lanes[m], 128-bit lane L: lane 4L + m's 16 weights in order
-  // 16 floats scale (q - 32) = (2^23 + 2^16 q) (scale / 2^16) - 160 scale, in one FMA: scale
-  // (19 significant bits) / 2^16 and 160 scale (22 bits) are exact, so it rounds only once, as
-  // converting and multiplying does.
+  // 16 floats scale (q - 32) = (2^23 + 2^16 q) (scale / 2^16) - 160 scale, in one FMA.
   alignas(64) float step[16], offset[16];
-  _mm512_store_ps(step, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(1.0f / 65536)));
-  _mm512_store_ps(offset, _mm512_mul_ps(_mm512_load_ps(scale), _mm512_set1_ps(160.0f)));
+  biased_scales<2>(scale, 32.0f, step, offset);
   auto lane_values = [&](int j) {
     return _mm512_fmsub_ps(biased_floats<2>(lanes[j % 4], j / 4), _mm512_set1_ps(step[j]), _mm512_set1_ps(offset[j]));
   };
