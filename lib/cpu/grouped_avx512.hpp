@@ -5,7 +5,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "cpu/packed.hpp"
 
@@ -14,39 +13,36 @@ namespace {
 
 // Per-lane scale (d * 6-bit scale) and min (dmin * 6-bit min) of a Q4_K group of kLanes
 // lanes: 16 (two super-blocks) or 8 (one, a row's last group; lanes 8-15 are zero). The
-// header holds kLanes / 2 bytes of low nibbles for the scales, as many for the mins, kLanes / 4
-// bytes of high bit pairs for each, then fp16 d and dmin per super-block.
+// header (packed.hpp) holds the lanes' 6-bit scales at bits 6j, then the mins likewise, then
+// fp16 d and dmin per super-block.
 template <int kLanes>
 inline void q4_k_scales_of(const uint8_t* group, __m512* scale, __m512* min) {
-  constexpr int kHalf = kLanes / 2;
+  constexpr size_t kPacked = q4_k_packed_bytes(kLanes);
   const __mmask16 lanes = static_cast<__mmask16>((1u << kLanes) - 1);
-  // Lane j's nibble: byte j % kHalf, the high nibble from lane kHalf on.
-  const __m512i nibble_shift = kLanes == 16 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4)
-                                            : _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i pair_shift = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  auto six_bits = [&](const uint8_t* low, const uint8_t* high) {
-    uint64_t nibbles = 0;
-    uint32_t pairs = 0;
-    std::memcpy(&nibbles, low, kHalf);
-    std::memcpy(&pairs, high, kLanes / 4);
-    const __m128i bytes = kLanes == 16 ? _mm_set1_epi64x(static_cast<long long>(nibbles))
-                                       : _mm_set1_epi32(static_cast<int>(nibbles));
-    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(bytes), nibble_shift),
-                                        _mm512_set1_epi32(15));
-    const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(pairs)), pair_shift),
-                                        _mm512_set1_epi32(3));
-    return _mm512_maskz_cvtepi32_ps(lanes, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
+  // Lane j takes the two bytes that hold bits 6j..6j+5 (each 128-bit lane of the shuffle
+  // sees the same 16 bytes), shifts them down by 6j mod 8 and keeps 6 bits.
+  constexpr int kZero = -65536;  // upper two bytes of each lane: cleared by the shuffle
+  const __m512i pick = _mm512_setr_epi32(
+      kZero | 0x0100, kZero | 0x0100, kZero | 0x0201, kZero | 0x0302, kZero | 0x0403, kZero | 0x0403,
+      kZero | 0x0504, kZero | 0x0605, kZero | 0x0706, kZero | 0x0706, kZero | 0x0807, kZero | 0x0908,
+      kZero | 0x0a09, kZero | 0x0a09, kZero | 0x0b0a, kZero | 0x0c0b);
+  const __m512i shift = _mm512_setr_epi32(0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2);
+  auto six_bits = [&](const uint8_t* bits) {
+    const __m512i bytes = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits)));
+    const __m512i fields = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, pick), shift);
+    return _mm512_maskz_cvtepi32_ps(lanes, _mm512_and_si512(fields, _mm512_set1_epi32(63)));
   };
-  const uint8_t* dd = group + kLanes + kLanes / 2;  // d, dmin of each super-block
-  uint64_t halves = 0;
-  std::memcpy(&halves, dd, kLanes / 4 * 2);
-  const __m256i dd_words = _mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(halves)));
-  const __m512 d = _mm512_cvtph_ps(_mm256_permutexvar_epi16(
-      _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), dd_words));
-  const __m512 dmin = _mm512_cvtph_ps(_mm256_permutexvar_epi16(
-      _mm256_setr_epi16(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3), dd_words));
-  *scale = _mm512_mul_ps(d, six_bits(group, group + kLanes));
-  *min = _mm512_mul_ps(dmin, six_bits(group + kHalf, group + kLanes + kLanes / 4));
+  // d, dmin of each super-block as floats, spread over the super-block's 8 lanes.
+  const uint8_t* halves = group + 2 * kPacked;
+  const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(
+      kLanes == 16 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(halves)) : _mm_loadu_si32(halves)));
+  constexpr int kSecond = kLanes == 16 ? 2 : 0;  // lanes 8-15 of a one-super-block group: anything finite
+  const __m512 d = _mm512_permutexvar_ps(
+      _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, kSecond, kSecond, kSecond, kSecond, kSecond, kSecond, kSecond, kSecond), dd);
+  const __m512 dmin = _mm512_permutexvar_ps(_mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, kSecond + 1, kSecond + 1,
+      kSecond + 1, kSecond + 1, kSecond + 1, kSecond + 1, kSecond + 1, kSecond + 1), dd);
+  *scale = _mm512_mul_ps(d, six_bits(group));
+  *min = _mm512_mul_ps(dmin, six_bits(group + kPacked));
 }
 
 inline void q4_k_scales(const uint8_t* group, int blocks, __m512* scale, __m512* min) {

@@ -42,22 +42,25 @@ inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, 
       *scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group + 16 * h)));
       return;
     }
-    // Q4_K: low nibbles of lanes 8h.. are nibble h of bytes 0-7; high bit pairs at bits 2j.
-    const __m256i pair_shift = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-    auto six_bits = [&](const uint8_t* low, const uint8_t* high) {
-      const __m256i lo = _mm256_and_si256(
-          _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(low))), 4 * h),
-          _mm256_set1_epi32(15));
-      uint32_t bits;
-      std::memcpy(&bits, high, 4);
-      const __m256i hi = _mm256_and_si256(
-          _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits >> (16 * h))), pair_shift), _mm256_set1_epi32(3));
-      return _mm256_cvtepi32_ps(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)));
+    // Q4_K: lane j's 6 bits at bits 6j of the packed scales (then of the mins): a byte
+    // shuffle takes the two bytes that hold them, a shift and a mask the bits.
+    constexpr int kZero = -65536;  // upper two bytes of each lane: cleared by the shuffle
+    const __m256i pick = h == 0
+        ? _mm256_setr_epi32(kZero | 0x0100, kZero | 0x0100, kZero | 0x0201, kZero | 0x0302,
+                            kZero | 0x0403, kZero | 0x0403, kZero | 0x0504, kZero | 0x0605)
+        : _mm256_setr_epi32(kZero | 0x0706, kZero | 0x0706, kZero | 0x0807, kZero | 0x0908,
+                            kZero | 0x0a09, kZero | 0x0a09, kZero | 0x0b0a, kZero | 0x0c0b);
+    const __m256i shift = _mm256_setr_epi32(0, 6, 4, 2, 0, 6, 4, 2);
+    auto six_bits = [&](const uint8_t* bits) {
+      const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits)));
+      const __m256i fields = _mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, pick), shift);
+      return _mm256_cvtepi32_ps(_mm256_and_si256(fields, _mm256_set1_epi32(63)));
     };
+    constexpr size_t kPacked = q4_k_packed_bytes(kGroupBlocks);
     uint16_t dd[2];
-    std::memcpy(dd, group + 24 + 4 * h, 4);
-    *scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), six_bits(group, group + 16));
-    *min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), six_bits(group + 8, group + 20));
+    std::memcpy(dd, group + 2 * kPacked + 4 * h, 4);
+    *scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), six_bits(group));
+    *min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), six_bits(group + kPacked));
     return;
   }
   // A last group with fewer than 16 lanes: lane by lane (layout in packed.hpp).

@@ -70,23 +70,26 @@ Group group_at(DType t, int64_t cols, int64_t g) {
 
 int64_t group_count(int64_t cols) { return (cols / 32 + kGroupBlocks - 1) / kGroupBlocks; }
 
-// A Q4_K group: the super-blocks' 6-bit scales and mins split into low nibbles and high bit
-// pairs in lane order, then d and dmin per super-block, then the nibbles as Q4_0's.
+// A Q4_K group: the super-blocks' 6-bit scales packed lane after lane (6 bits each), the mins
+// likewise, then d and dmin per super-block, then the nibbles as Q4_0's.
 void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
   std::memset(out, 0, 2 * static_cast<size_t>(blocks));
-  const int half = blocks / 2;
   uint8_t* q = out + 2 * blocks;
+  uint8_t* mins = out + q4_k_packed_bytes(blocks);
+  auto put_six_bits = [](uint8_t* bits, int j, int value) {
+    const int at = 6 * j;
+    bits[at / 8] |= static_cast<uint8_t>(value << (at % 8));
+    if (at % 8 > 2) bits[at / 8 + 1] |= static_cast<uint8_t>(value >> (8 - at % 8));
+  };
   for (int j = 0; j < blocks; ++j) {
     const BlockQ4_K* super = reinterpret_cast<const BlockQ4_K*>(plain) + j / 8;
     const int sub = j % 8;
     int sc, m;
     k_quant_scale_min(sub, super->scales, &sc, &m);
-    out[j % half] |= static_cast<uint8_t>((sc & 15) << (4 * (j / half)));
-    out[half + j % half] |= static_cast<uint8_t>((m & 15) << (4 * (j / half)));
-    out[blocks + j / 4] |= static_cast<uint8_t>((sc >> 4) << (2 * (j % 4)));
-    out[blocks + blocks / 4 + j / 4] |= static_cast<uint8_t>((m >> 4) << (2 * (j % 4)));
+    put_six_bits(out, j, sc);
+    put_six_bits(mins, j, m);
     if (sub == 0) {
-      uint8_t* dd = out + blocks + blocks / 2 + 4 * (j / 8);
+      uint8_t* dd = out + 2 * q4_k_packed_bytes(blocks) + 4 * (j / 8);
       std::memcpy(dd, &super->d, 2);
       std::memcpy(dd + 2, &super->dmin, 2);
     }
@@ -193,17 +196,17 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
 }
 
 void q4_k_lane_scale_min(const uint8_t* group, int blocks, int j, float* scale, float* min) {
-  const int half = blocks / 2;
-  const int sc_low = (group[j % half] >> (4 * (j / half))) & 15;
-  const int m_low = (group[half + j % half] >> (4 * (j / half))) & 15;
-  const int sc_high = (group[blocks + j / 4] >> (2 * (j % 4))) & 3;
-  const int m_high = (group[blocks + blocks / 4 + j / 4] >> (2 * (j % 4))) & 3;
-  const uint8_t* dd = group + blocks + blocks / 2 + 4 * (j / 8);  // d, dmin of its super-block
+  auto six_bits = [j](const uint8_t* bits) {
+    const int at = 6 * j;
+    return ((bits[at / 8] | bits[at / 8 + 1] << 8) >> (at % 8)) & 63;  // the next byte is still in the header
+  };
+  const size_t packed = q4_k_packed_bytes(blocks);
+  const uint8_t* dd = group + 2 * packed + 4 * (j / 8);  // d, dmin of its super-block
   uint16_t h;
   std::memcpy(&h, dd, 2);
-  *scale = fp16_to_fp32(h) * static_cast<float>(sc_low | sc_high << 4);
+  *scale = fp16_to_fp32(h) * static_cast<float>(six_bits(group));
   std::memcpy(&h, dd + 2, 2);
-  *min = fp16_to_fp32(h) * static_cast<float>(m_low | m_high << 4);
+  *min = fp16_to_fp32(h) * static_cast<float>(six_bits(group + packed));
 }
 
 size_t grouped_activation_bytes(DType t, int64_t cols) {

@@ -11,10 +11,11 @@
 //   Q8_0: uint8 q[8][t][4]          q[c][j][0..3] = 128 + block j's elements o(c)..o(c)+3,
 //                                   o(c) = 16 (c & 1) + 4 (c >> 1) (same order as Q4_0's)
 // Q4_K: a lane is one 32-weight sub-block, a group two super-blocks (the last may hold one,
-// t = 8). In place of d[t], 2t header bytes: the sub-blocks' 6-bit scales and mins as low
-// nibbles (byte i: lane i, lane i + t/2 in the high nibble; scales then mins, t/2 bytes
-// each), high bit pairs (lane j at bits 2j of t/4 bytes; scales then mins), then fp16 d and
-// dmin of each super-block. Then the nibbles exactly as Q4_0's (w = scale q - min).
+// t = 8). In place of d[t], 2t header bytes: the sub-blocks' 6-bit scales packed lane after
+// lane (lane j at bits 6j..6j+5 of 3t/4 bytes, least significant bit first), the mins the
+// same way, then fp16 d and dmin of each super-block. Then the nibbles exactly as Q4_0's
+// (w = scale q - min). A lane's 6 bits lie within two bytes, so SIMD code extracts them
+// with a byte shuffle, a variable shift and a mask.
 // Q6_K: a group is one super-block (210 bytes), a lane one 16-weight sub-block:
 //   int8 scales[16]; fp16 d; uint8 low[2][16][4]: low[k][j][b] = low 4 bits of weights
 //   8k+b (low nibble) and 8k+4+b (high nibble) of lane j; uint8 high[16][4]: bits 2c..2c+1
@@ -47,6 +48,8 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
 // Scale (d * 6-bit scale) and min (dmin * 6-bit min) of lane j of a grouped Q4_K group of
 // `blocks` lanes, read from its header.
 void q4_k_lane_scale_min(const uint8_t* group, int blocks, int j, float* scale, float* min);
+// Bytes of a Q4_K group's packed 6-bit scales (and again of its mins).
+constexpr size_t q4_k_packed_bytes(int blocks) { return static_cast<size_t>(blocks) * 6 / 8; }
 
 size_t grouped_activation_bytes(DType t, int64_t cols);
 // Quantizes one activation row for rows of type t, with the same rounding as the plain
