@@ -35,6 +35,11 @@ constexpr int kTile = 16;        // rows, positions per tile
 constexpr int kBlock = 32;       // bf16 values in a tile row (64 bytes)
 constexpr int kPanelRows = kAmxPanelRows;  // rows decoded together: two tiles of rows
 constexpr int64_t kChunkBlocks = 128;  // blocks decoded at a time: 256 KB, in L2
+// Beyond kFewTiles tiles of positions (64 x 4096 bf16 activations: 512 KB), kGroupPanels
+// panels share each chunk of kGroupChunkBlocks blocks of activations.
+constexpr int64_t kFewTiles = 4;
+constexpr int64_t kGroupPanels = 4;
+constexpr int64_t kGroupChunkBlocks = 32;
 
 struct alignas(64) TileConfig {
   uint8_t palette;
@@ -303,31 +308,43 @@ void gemm_rows(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, cons
   const int64_t n_pairs = (n_tiles + 1) / 2;
   const size_t tile_values = kTile * kBlock;
   const size_t position_tile = static_cast<size_t>(n_blocks) * tile_values;  // bf16 per tile of positions
+  // Few positions: every panel goes over all the activations, which stay in L2. Many: they
+  // do not fit, so a group of panels goes over each chunk of them while it is in L2.
+  const bool grouped = n_tiles > kFewTiles;
+  const int64_t group_panels = grouped ? kGroupPanels : 1;
+  const int64_t chunk_blocks = grouped ? kGroupChunkBlocks : kChunkBlocks;
+  const size_t panel_chunk = 2 * static_cast<size_t>(chunk_blocks) * tile_values;  // a panel's decoded chunk
   thread_local std::vector<uint16_t> chunk_buffer;
-  chunk_buffer.resize(2 * kChunkBlocks * tile_values + 32);
-  uint16_t* const chunk = aligned64(chunk_buffer.data());
-  // Partial sums, per pair of position tiles: rows 0-15 x tile 0, x tile 1, rows 16-31 x 0, x 1.
+  chunk_buffer.resize(group_panels * panel_chunk + 32);
+  uint16_t* const chunks = aligned64(chunk_buffer.data());
+  // Partial sums, per panel and pair of position tiles: rows 0-15 x tile 0, x tile 1, rows
+  // 16-31 x 0, x 1.
+  const size_t pair_values = 4 * kTile * kTile;
   thread_local std::vector<float> sums;
-  sums.resize(static_cast<size_t>(n_pairs) * 4 * kTile * kTile + 16);
-  float* const pair_sums = aligned64(sums.data());
+  sums.resize(static_cast<size_t>(group_panels * n_pairs) * pair_values + 16);
+  float* const all_sums = aligned64(sums.data());
   configure_tiles();
-  for (int64_t r0 = 0; r0 < n_rows; r0 += kPanelRows) {
-    const int64_t rows = std::min<int64_t>(kPanelRows, n_rows - r0);
-    // Two tiles of rows by two tiles of positions (each loaded tile feeds two multiplies)
-    // over a chunk of decoded blocks that stays in L2 while every position passes over it.
-    for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
-      const int64_t blocks = std::min<int64_t>(kChunkBlocks, n_blocks - b0);
-      decode_chunk<kKind>(t, w + r0 * row_bytes, row_bytes, rows, cols, b0, blocks, chunk);
+  for (int64_t g0 = 0; g0 < n_rows; g0 += group_panels * kPanelRows) {
+    const int64_t group_rows = std::min<int64_t>(group_panels * kPanelRows, n_rows - g0);
+    const int64_t panels = (group_rows + kPanelRows - 1) / kPanelRows;
+    auto panel_rows = [&](int64_t p) { return std::min<int64_t>(kPanelRows, group_rows - p * kPanelRows); };
+    // A chunk of decoded blocks per panel, in L2 while every position passes over it.
+    for (int64_t b0 = 0; b0 < n_blocks; b0 += chunk_blocks) {
+      const int64_t blocks = std::min<int64_t>(chunk_blocks, n_blocks - b0);
+      for (int64_t p = 0; p < panels; ++p)
+        decode_chunk<kKind>(t, w + (g0 + p * kPanelRows) * row_bytes, row_bytes, panel_rows(p), cols, b0, blocks,
+                            chunks + p * panel_chunk);
       // The next chunk's weights, fetched into L2 a little at a time while the tiles multiply
       // this one: its decode then does not wait on memory.
-      const bool last = b0 + kChunkBlocks >= n_blocks;
-      const int64_t next_r0 = last ? r0 + kPanelRows : r0, next_b0 = last ? 0 : b0 + kChunkBlocks;
-      const int64_t next_rows = std::max<int64_t>(0, std::min<int64_t>(kPanelRows, n_rows - next_r0));
+      const bool last = b0 + chunk_blocks >= n_blocks;
+      const int64_t next_r0 = last ? g0 + group_panels * kPanelRows : g0, next_b0 = last ? 0 : b0 + chunk_blocks;
+      const int64_t next_rows = std::max<int64_t>(0, std::min<int64_t>(group_panels * kPanelRows, n_rows - next_r0));
       const size_t next_offset = block_offset<kKind>(t, next_b0);
-      const size_t next_bytes = block_offset<kKind>(t, std::min(n_blocks, next_b0 + kChunkBlocks)) - next_offset;
+      const size_t next_bytes = block_offset<kKind>(t, std::min(n_blocks, next_b0 + chunk_blocks)) - next_offset;
       const size_t lines_per_row = (next_bytes + 63) / 64;
       const size_t total_lines = lines_per_row * static_cast<size_t>(next_rows);
-      const size_t lines_per_step = (total_lines + n_pairs * blocks - 1) / (n_pairs * blocks);
+      const size_t steps = static_cast<size_t>(n_pairs * panels * blocks);
+      const size_t lines_per_step = (total_lines + steps - 1) / steps;
       size_t fetched = 0;
       auto prefetch_step = [&] {
         for (size_t i = 0; i < lines_per_step && fetched < total_lines; ++i, ++fetched) {
@@ -335,57 +352,62 @@ void gemm_rows(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, cons
           _mm_prefetch(reinterpret_cast<const char*>(w + (next_r0 + row) * row_bytes + next_offset + 64 * line), _MM_HINT_T1);
         }
       };
-      const uint16_t* upper = chunk;
-      const uint16_t* lower = upper + blocks * tile_values;
       for (int64_t pair = 0; pair < n_pairs; ++pair) {
-        float* c = pair_sums + pair * 4 * kTile * kTile;
-        if (b0 == 0) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-        } else {
-          _tile_loadd(0, c, 64);
-          _tile_loadd(1, c + kTile * kTile, 64);
-          _tile_loadd(2, c + 2 * kTile * kTile, 64);
-          _tile_loadd(3, c + 3 * kTile * kTile, 64);
-        }
         const uint16_t* x0 = act_tiles + 2 * pair * position_tile + b0 * tile_values;
         const uint16_t* x1 = x0 + position_tile;
         const bool odd = 2 * pair + 1 == n_tiles;  // an odd last tile: two multiplies a block
-        // Each multiply as soon as its two tiles are in: the tile registers are not renamed,
-        // so this order lets loads for one multiply overlap the previous ones (measured 2x
-        // faster than four loads, then four multiplies).
-        for (int64_t b = 0; b < blocks; ++b) {
-          prefetch_step();
-          _tile_loadd(4, upper + b * tile_values, 64);
-          _tile_loadd(6, x0 + b * tile_values, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_loadd(5, lower + b * tile_values, 64);
-          _tile_dpbf16ps(2, 5, 6);
+        for (int64_t p = 0; p < panels; ++p) {
+          const uint16_t* upper = chunks + p * panel_chunk;
+          const uint16_t* lower = upper + blocks * tile_values;
+          float* c = all_sums + (p * n_pairs + pair) * pair_values;
+          if (b0 == 0) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          } else {
+            _tile_loadd(0, c, 64);
+            _tile_loadd(1, c + kTile * kTile, 64);
+            _tile_loadd(2, c + 2 * kTile * kTile, 64);
+            _tile_loadd(3, c + 3 * kTile * kTile, 64);
+          }
+          // Each multiply as soon as its two tiles are in: the tile registers are not renamed,
+          // so this order lets loads for one multiply overlap the previous ones (measured 2x
+          // faster than four loads, then four multiplies).
+          for (int64_t b = 0; b < blocks; ++b) {
+            prefetch_step();
+            _tile_loadd(4, upper + b * tile_values, 64);
+            _tile_loadd(6, x0 + b * tile_values, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_loadd(5, lower + b * tile_values, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            if (odd) continue;
+            _tile_loadd(7, x1 + b * tile_values, 64);
+            _tile_dpbf16ps(3, 5, 7);
+            _tile_dpbf16ps(1, 4, 7);
+          }
+          _tile_stored(0, c, 64);
+          _tile_stored(2, c + 2 * kTile * kTile, 64);
           if (odd) continue;
-          _tile_loadd(7, x1 + b * tile_values, 64);
-          _tile_dpbf16ps(3, 5, 7);
-          _tile_dpbf16ps(1, 4, 7);
+          _tile_stored(1, c + kTile * kTile, 64);
+          _tile_stored(3, c + 3 * kTile * kTile, 64);
         }
-        _tile_stored(0, c, 64);
-        _tile_stored(2, c + 2 * kTile * kTile, 64);
-        if (odd) continue;
-        _tile_stored(1, c + kTile * kTile, 64);
-        _tile_stored(3, c + 3 * kTile * kTile, 64);
       }
     }
-    const int64_t upper_rows = std::min<int64_t>(kTile, rows), lower_rows = rows - upper_rows;
-    for (int64_t pair = 0; pair < n_pairs; ++pair) {
-      const float* c = pair_sums + pair * 4 * kTile * kTile;
-      const int64_t t0 = 2 * pair * kTile;
-      const int64_t p0 = std::min<int64_t>(kTile, n_tokens - t0);
-      const int64_t p1 = std::max<int64_t>(0, std::min<int64_t>(kTile, n_tokens - t0 - kTile));
-      float* o = out + r0 + t0 * out_stride;
-      write_tile(c, upper_rows, p0, o, out_stride);
-      write_tile(c + kTile * kTile, upper_rows, p1, o + kTile * out_stride, out_stride);
-      write_tile(c + 2 * kTile * kTile, lower_rows, p0, o + kTile, out_stride);
-      write_tile(c + 3 * kTile * kTile, lower_rows, p1, o + kTile * out_stride + kTile, out_stride);
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t rows = panel_rows(p);
+      const int64_t upper_rows = std::min<int64_t>(kTile, rows), lower_rows = rows - upper_rows;
+      for (int64_t pair = 0; pair < n_pairs; ++pair) {
+        const float* c = all_sums + (p * n_pairs + pair) * pair_values;
+        const int64_t t0 = 2 * pair * kTile;
+        const int64_t p0 = std::min<int64_t>(kTile, n_tokens - t0);
+        const int64_t p1 = std::max<int64_t>(0, std::min<int64_t>(kTile, n_tokens - t0 - kTile));
+        float* o = out + g0 + p * kPanelRows + t0 * out_stride;
+        write_tile(c, upper_rows, p0, o, out_stride);
+        write_tile(c + kTile * kTile, upper_rows, p1, o + kTile * out_stride, out_stride);
+        write_tile(c + 2 * kTile * kTile, lower_rows, p0, o + kTile, out_stride);
+        write_tile(c + 3 * kTile * kTile, lower_rows, p1, o + kTile * out_stride + kTile, out_stride);
+      }
     }
   }
   _tile_release();
