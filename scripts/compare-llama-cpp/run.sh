@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --loads) loads=$2; shift 2 ;;
     -h|--help) sed -n 2,11p "$0"; exit 0 ;;
-    *) models+=("$1"); shift ;;
+    *) models+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;  # absolute: llama.cpp runs from $dir
   esac
 done
 [ ${#models[@]} -gt 0 ] || { echo "usage: $0 [options] MODEL..." >&2; exit 2; }
