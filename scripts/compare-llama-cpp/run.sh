@@ -1,13 +1,17 @@
 #!/bin/bash
 # cria bench against llama.cpp on the same GGUF files, alternating, in one run on one machine.
 #
-#   scripts/compare-llama-cpp/run.sh [-p 64] [-n 32] [-r 3] [-t 2] [--rounds 2] [--loads "read map"] MODEL...
+#   scripts/compare-llama-cpp/run.sh [-p 64] [-n 32] [-r 3] [-t 2] [--rounds 2] [--loads "read map"]
+#                                    [--llama-cpu VARIANT] MODEL...
 #
 # llama.cpp is node-llama-cpp's prebuilt build (installed from the npm registry on first use into
 # $CRIA_LLAMA_CPP_DIR, default ~/.cache/cria/llama-cpp); cria is build/examples/cria (or $CRIA_CLI).
 # For every round, model and load mode, cria bench runs and then llama.cpp, with the same prompt
 # length, generation length, repetitions and threads. Raw results go to $OUT (JSON lines);
 # the table printed at the end has the median over rounds and cria's ratio to llama.cpp.
+# --llama-cpu zen4 (or another of its libggml-cpu-*.so) holds llama.cpp to that CPU backend,
+# through a copy of the install that keeps only it; with CRIA_ISA=avx512 set for cria too, an
+# AMX machine then compares the two engines as on a CPU without AMX (Zen 4/5).
 # llama_perplexity.mjs (run with node from $CRIA_LLAMA_CPP_DIR) gives llama.cpp's perplexity
 # of a token sequence, to set beside `cria perplexity` on the same file.
 set -euo pipefail
@@ -16,7 +20,7 @@ root=$(cd "$here/../.." && pwd)
 cli=${CRIA_CLI:-$root/build/examples/cria}
 dir=${CRIA_LLAMA_CPP_DIR:-$HOME/.cache/cria/llama-cpp}
 version=3.22.1
-prompt=64 gen=32 reps=3 threads=2 rounds=2 loads="read map"
+prompt=64 gen=32 reps=3 threads=2 rounds=2 loads="read map" llama_cpu=""
 models=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,7 +30,8 @@ while [ $# -gt 0 ]; do
     -t) threads=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --loads) loads=$2; shift 2 ;;
-    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    --llama-cpu) llama_cpu=$2; shift 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) models+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;  # absolute: llama.cpp runs from $dir
   esac
 done
@@ -38,6 +43,18 @@ if [ ! -f "$dir/node_modules/node-llama-cpp/package.json" ]; then
   mkdir -p "$dir"
   (cd "$dir" && echo '{"name":"cria-llama-cpp-bench","private":true,"type":"module"}' > package.json &&
    NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund "node-llama-cpp@$version" >&2)
+fi
+if [ -n "$llama_cpu" ]; then
+  # ggml loads the best-scoring libggml-cpu-*.so it finds: a copy with only the one asked for.
+  variant_dir=$dir-cpu-$llama_cpu
+  if [ ! -d "$variant_dir" ]; then
+    ls "$dir"/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-"$llama_cpu".so > /dev/null ||
+      { echo "llama.cpp has no CPU backend named $llama_cpu" >&2; exit 2; }
+    cp -a "$dir" "$variant_dir.tmp"
+    find "$variant_dir.tmp"/node_modules/@node-llama-cpp -name 'libggml-cpu-*.so' ! -name "libggml-cpu-$llama_cpu.so" -delete
+    mv "$variant_dir.tmp" "$variant_dir"
+  fi
+  dir=$variant_dir
 fi
 cp "$here/llama_bench.mjs" "$dir/"
 

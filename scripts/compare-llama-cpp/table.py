@@ -63,6 +63,12 @@ for model in models:
           fmt(cg, 2), fmt(lg, 2), ratio(cg, lg)))
 buffers = sorted({b.split(":", 1)[-1].split(" model buffer")[0].strip() for rows in runs.values() for r in rows
                   for b in r.get("backend", []) if "model buffer" in b})
+notes = {"AMX": "AMX: weights repacked for its AMX kernels",
+         "CPU_REPACK": "CPU_REPACK: weights repacked for its AVX2/AVX-512 kernels"}
 if buffers:
     print()
-    print("llama.cpp weight buffers: " + ", ".join(buffers) + " (AMX: weights repacked for its AMX kernels)")
+    explained = [notes[b] for b in buffers if b in notes]
+    print("llama.cpp weight buffers: " + ", ".join(buffers) + (" (" + "; ".join(explained) + ")" if explained else ""))
+isas = sorted({r["isa"] for (model, load, engine), rows in runs.items() if engine == "cria" for r in rows if "isa" in r})
+if isas:
+    print("cria kernels: " + ", ".join(isas))
