@@ -21,12 +21,8 @@ inline void q4_k_scales_of(const uint8_t* group, __m512* scale, __m512* min) {
   const __mmask16 lanes = static_cast<__mmask16>((1u << kLanes) - 1);
   // Lane j takes the two bytes that hold bits 6j..6j+5 (each 128-bit lane of the shuffle
   // sees the same 16 bytes), shifts them down by 6j mod 8 and keeps 6 bits.
-  constexpr int kZero = -65536;  // upper two bytes of each lane: cleared by the shuffle
-  const __m512i pick = _mm512_setr_epi32(
-      kZero | 0x0100, kZero | 0x0100, kZero | 0x0201, kZero | 0x0302, kZero | 0x0403, kZero | 0x0403,
-      kZero | 0x0504, kZero | 0x0605, kZero | 0x0706, kZero | 0x0706, kZero | 0x0807, kZero | 0x0908,
-      kZero | 0x0a09, kZero | 0x0a09, kZero | 0x0b0a, kZero | 0x0c0b);
-  const __m512i shift = _mm512_setr_epi32(0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2);
+  const __m512i pick = _mm512_loadu_si512(kQ4KSixBitLanes.pick);
+  const __m512i shift = _mm512_loadu_si512(kQ4KSixBitLanes.shift);
   auto six_bits = [&](const uint8_t* bits) {
     const __m512i bytes = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits)));
     const __m512i fields = _mm512_srlv_epi32(_mm512_shuffle_epi8(bytes, pick), shift);

@@ -44,13 +44,8 @@ inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, 
     }
     // Q4_K: lane j's 6 bits at bits 6j of the packed scales (then of the mins): a byte
     // shuffle takes the two bytes that hold them, a shift and a mask the bits.
-    constexpr int kZero = -65536;  // upper two bytes of each lane: cleared by the shuffle
-    const __m256i pick = h == 0
-        ? _mm256_setr_epi32(kZero | 0x0100, kZero | 0x0100, kZero | 0x0201, kZero | 0x0302,
-                            kZero | 0x0403, kZero | 0x0403, kZero | 0x0504, kZero | 0x0605)
-        : _mm256_setr_epi32(kZero | 0x0706, kZero | 0x0706, kZero | 0x0807, kZero | 0x0908,
-                            kZero | 0x0a09, kZero | 0x0a09, kZero | 0x0b0a, kZero | 0x0c0b);
-    const __m256i shift = _mm256_setr_epi32(0, 6, 4, 2, 0, 6, 4, 2);
+    const __m256i pick = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kQ4KSixBitLanes.pick + 8 * h));
+    const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kQ4KSixBitLanes.shift + 8 * h));
     auto six_bits = [&](const uint8_t* bits) {
       const __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bits)));
       const __m256i fields = _mm256_srlv_epi32(_mm256_shuffle_epi8(bytes, pick), shift);

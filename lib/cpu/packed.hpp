@@ -50,6 +50,22 @@ void dequantize_grouped_row(DType t, const void* grouped, float* y, int64_t cols
 void q4_k_lane_scale_min(const uint8_t* group, int blocks, int j, float* scale, float* min);
 // Bytes of a Q4_K group's packed 6-bit scales (and again of its mins).
 constexpr size_t q4_k_packed_bytes(int blocks) { return static_cast<size_t>(blocks) * 6 / 8; }
+// For SIMD code, per lane j of a group: the byte-shuffle indices of the two bytes that hold
+// bits 6j..6j+5 (the upper two bytes of the lane cleared), and the shift 6j mod 8 after them.
+struct Q4KSixBitLanes {
+  uint32_t pick[16];
+  uint32_t shift[16];
+};
+constexpr Q4KSixBitLanes q4_k_six_bit_lanes() {
+  Q4KSixBitLanes lanes{};
+  for (uint32_t j = 0; j < 16; ++j) {
+    const uint32_t byte = 6 * j / 8;
+    lanes.pick[j] = 0xffff0000u | (byte + 1) << 8 | byte;
+    lanes.shift[j] = 6 * j % 8;
+  }
+  return lanes;
+}
+inline constexpr Q4KSixBitLanes kQ4KSixBitLanes = q4_k_six_bit_lanes();
 
 size_t grouped_activation_bytes(DType t, int64_t cols);
 // Quantizes one activation row for rows of type t, with the same rounding as the plain
