@@ -429,7 +429,7 @@ size_t amx_activation_values(int64_t n_tokens, int64_t cols) {
 }
 
 const uint16_t* amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
-                                        uint16_t* buffer) {
+                                        uint16_t* buffer, int64_t block_begin, int64_t block_end) {
   uint16_t* const tiles = aligned64(buffer);
   // Per tile of 16 positions and block of 32 values: 16 rows (value pairs) x 16 positions x
   // 2 bf16, the layout the tile unit multiplies: a 16 x 16 transpose of 32-bit pairs.
@@ -439,7 +439,7 @@ const uint16_t* amx_prepare_activations(const float* x, int64_t x_stride, int64_
     const int64_t positions = std::min<int64_t>(kTile, n_tokens - tile * kTile);
     const float* first = x + tile * kTile * x_stride;
     uint16_t* out = tiles + tile * n_blocks * kTile * kBlock;
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int64_t b = block_begin; b < block_end; ++b) {
       __m512i row[16];  // row[p]: position p's 16 pairs; missing positions are zero
       for (int p = 0; p < kTile; ++p) {
         if (p >= positions) {

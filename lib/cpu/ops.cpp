@@ -41,33 +41,23 @@ constexpr int64_t kAmxMinTokensSlowDecode = 32;
 constexpr int64_t kAmxRowsPerItem = kAmxPanelRows;
 
 // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
-void matmul_amx(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
-                float* out, int64_t out_stride, ThreadPool& pool) {
-  thread_local std::vector<uint16_t> buffer;
-  buffer.resize(amx_activation_values(n_tokens, w.cols));
-  const uint16_t* act_tiles = amx_prepare_activations(x, x_stride, n_tokens, w.cols, buffer.data());
+void matmul_amx(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+  const uint16_t* act_tiles = x.amx_tiles(pool);
   // A contiguous range of rows per thread, one call: each panel prefetches the next one's rows.
   const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
   pool.parallel_for(items, [&](int64_t begin, int64_t end, int) {
     const int64_t r0 = begin * kAmxRowsPerItem;
     const int64_t rows = std::min(end * kAmxRowsPerItem, w.rows) - r0;
-    amx_gemm(w.dtype, w.layout, w.row(r0), w.row_bytes, rows, act_tiles, n_tokens, w.cols, out + r0, out_stride);
+    amx_gemm(w.dtype, w.layout, w.row(r0), w.row_bytes, rows, act_tiles, x.n_tokens(), w.cols, out + r0, out_stride);
   });
 }
 
-void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride,
-                    float* out, int64_t out_stride, ThreadPool& pool) {
-  const Kernels& k = active_kernels();
-  const GroupedGemmFn gemm = k.grouped_gemm[static_cast<int>(w.dtype)];
+void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+  const GroupedGemmFn gemm = active_kernels().grouped_gemm[static_cast<int>(w.dtype)];
   if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
   const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
-  // On a 64-byte boundary (act_bytes is a multiple of 64), so that no activation load spans
-  // two cache lines: split loads cost the prompt kernels about a fifth of their speed.
-  thread_local std::vector<uint8_t> activations;
-  if (activations.size() < act_bytes * n_tokens + 63) activations.resize(act_bytes * n_tokens + 63);
-  uint8_t* act = activations.data() + (-reinterpret_cast<uintptr_t>(activations.data()) & 63);
-  for (int64_t t = 0; t < n_tokens; ++t)
-    quantize_grouped_activations(k, w.dtype, x + t * x_stride, act + t * act_bytes, w.cols);
+  const uint8_t* act = x.grouped(w.dtype, pool);
+  const int64_t n_tokens = x.n_tokens();
   const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
   // A contiguous range per thread (not parallel_for_dynamic): the kernels prefetch the rows
   // that follow, which helps only the thread that goes on to them.
@@ -80,7 +70,74 @@ void matmul_grouped(const TensorView& w, const float* x, int64_t n_tokens, int64
   });
 }
 
+// Runs convert(t) for every position, across the pool when there are several.
+template <typename Convert>
+void each_position(ThreadPool& pool, int64_t n_tokens, const Convert& convert) {
+  if (n_tokens == 1) return convert(0);
+  pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) convert(t);
+  });
+}
+
 }  // namespace
+
+void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols) {
+  x_ = x;
+  n_tokens_ = n_tokens;
+  x_stride_ = x_stride;
+  cols_ = cols;
+  for (Converted& c : converted_) c.ready = false;
+}
+
+// Every format starts on a 64-byte boundary: for the grouped kernels (act_bytes a multiple of
+// 64) no activation load then spans two cache lines, which cost them about a fifth of their
+// speed, and for AMX a tile row is one line.
+bool MatmulInput::slot(Format format, size_t bytes, Converted** out) {
+  Converted& c = converted_[format];
+  *out = &c;
+  if (c.ready) return true;
+  if (c.buffer.size() < bytes + 63) c.buffer.resize(bytes + 63);
+  c.data = c.buffer.data() + (-reinterpret_cast<uintptr_t>(c.buffer.data()) & 63);
+  c.ready = true;  // by the time the caller returns
+  return false;
+}
+
+const uint16_t* MatmulInput::amx_tiles(ThreadPool& pool) {
+  Converted* c;
+  const bool ready = slot(kAmx, amx_activation_values(n_tokens_, cols_) * sizeof(uint16_t), &c);
+  uint16_t* const tiles = reinterpret_cast<uint16_t*>(c->data);  // on 64 bytes: where they start
+  if (!ready)  // blocks of 32 values are converted independently
+    pool.parallel_for(cols_ / 32, [&](int64_t begin, int64_t end, int) {
+      amx_prepare_activations(x_, x_stride_, n_tokens_, cols_, tiles, begin, end);
+    });
+  return tiles;
+}
+
+const uint8_t* MatmulInput::grouped(DType t, ThreadPool& pool) {
+  const size_t act_bytes = grouped_activation_bytes(t, cols_);
+  Converted* c;
+  if (slot(t == DType::Q6_K ? kGroupedQ6K : kGrouped, act_bytes * n_tokens_, &c)) return c->data;
+  const Kernels& k = active_kernels();
+  uint8_t* act = c->data;
+  each_position(pool, n_tokens_, [&](int64_t i) {
+    quantize_grouped_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
+  });
+  return act;
+}
+
+const uint8_t* MatmulInput::rows(DType t, ThreadPool& pool) {
+  const size_t act_bytes = activation_row_bytes(t, cols_);
+  const ActFormat format = activation_format(t);
+  const Format slot_format = format == ActFormat::F32 ? kRowsF32 : format == ActFormat::Q8 ? kRowsQ8 : kRowsQ8K;
+  Converted* c;
+  if (slot(slot_format, act_bytes * n_tokens_, &c)) return c->data;
+  const Kernels& k = active_kernels();
+  uint8_t* act = c->data;
+  each_position(pool, n_tokens_, [&](int64_t i) {
+    quantize_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
+  });
+  return act;
+}
 
 bool amx_applies(const TensorView& w, int64_t n_tokens) {
   const bool simd_decode = w.layout == RowLayout::Grouped16 || active_kernels().dequantize[static_cast<int>(w.dtype)];
@@ -90,27 +147,25 @@ bool amx_applies(const TensorView& w, int64_t n_tokens) {
   return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout, w.cols) && amx_active();
 }
 
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
-            int64_t out_stride, ThreadPool& pool) {
+void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+  if (x.cols() != w.cols)
+    throw Error(ErrorCode::InvalidArgument, "matmul: the input has " + std::to_string(x.cols()) +
+                                                " values per position, the weight " + std::to_string(w.cols));
+  const int64_t n_tokens = x.n_tokens();
   if (amx_applies(w, n_tokens)) {
-    matmul_amx(w, x, n_tokens, x_stride, out, out_stride, pool);
+    matmul_amx(w, x, out, out_stride, pool);
     return;
   }
   if (w.layout == RowLayout::Grouped16) {
-    matmul_grouped(w, x, n_tokens, x_stride, out, out_stride, pool);
+    matmul_grouped(w, x, out, out_stride, pool);
     return;
   }
   const Kernels& k = active_kernels();
   const DotFn dot = k.dot[static_cast<int>(w.dtype)];
   if (!dot) throw Error(ErrorCode::Unsupported, std::string("no kernel for weight type ") + dtype_name(w.dtype));
   const int64_t cols = w.cols;
-  // Activations are converted once into the format the weight type's kernel reads.
   const size_t act_bytes = activation_row_bytes(w.dtype, cols);
-  thread_local std::vector<uint8_t> activations;
-  if (activations.size() < act_bytes * n_tokens) activations.resize(act_bytes * n_tokens);
-  for (int64_t t = 0; t < n_tokens; ++t)
-    quantize_activations(k, w.dtype, x + t * x_stride, activations.data() + t * act_bytes, cols);
-  const uint8_t* act = activations.data();
+  const uint8_t* act = x.rows(w.dtype, pool);
   // Work goes out in groups of four rows (a split that does not depend on the thread count);
   // full groups use the four-row kernel where the type has one.
   const Dot4Fn dot4 = k.dot4[static_cast<int>(w.dtype)];
@@ -132,6 +187,13 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_str
       }
     }
   });
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
+            int64_t out_stride, ThreadPool& pool) {
+  thread_local MatmulInput input;
+  input.reset(x, n_tokens, x_stride, w.cols);
+  matmul(w, input, out, out_stride, pool);
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

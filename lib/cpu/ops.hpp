@@ -1,6 +1,7 @@
 #pragma once
 // Elementwise and row kernels of the forward pass. They see only arrays, never files.
 #include <cstdint>
+#include <vector>
 
 #include "cpu/thread_pool.hpp"
 #include "cria/tensor.hpp"
@@ -10,11 +11,48 @@ namespace cria::cpu {
 // Dot product with one fixed summation order (16 interleaved partial sums).
 float dot_f32(const float* a, const float* b, int64_t n);
 
+// The input of matmul: n_tokens rows of `cols` values, row stride x_stride. Each weight's
+// kernel reads the activations in its own format (8-bit blocks, 8-bit lanes for grouped
+// rows, bf16 tiles for AMX); they are converted on first use, split across the pool by
+// position or block, and kept for the next weight that reads the same input in the same
+// format: the query, key and value projections share one conversion, as do gate and up.
+class MatmulInput {
+ public:
+  // Points at new values; earlier conversions are dropped (their memory is kept).
+  void reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols);
+  const float* x() const { return x_; }
+  int64_t n_tokens() const { return n_tokens_; }
+  int64_t x_stride() const { return x_stride_; }
+  int64_t cols() const { return cols_; }
+  // The activations as amx_gemm reads them, as the grouped kernels of type t read them
+  // (grouped_activation_bytes apart), and as the dot kernels of type t read them
+  // (activation_row_bytes apart).
+  const uint16_t* amx_tiles(ThreadPool& pool);
+  const uint8_t* grouped(DType t, ThreadPool& pool);
+  const uint8_t* rows(DType t, ThreadPool& pool);
+
+ private:
+  struct Converted {
+    bool ready = false;
+    std::vector<uint8_t> buffer;
+    uint8_t* data = nullptr;  // from the buffer's first 64-byte boundary
+  };
+  enum Format { kAmx, kGrouped, kGroupedQ6K, kRowsF32, kRowsQ8, kRowsQ8K, kFormats };
+  // The slot of `format`, with room for `bytes` from a 64-byte boundary; true if converted.
+  bool slot(Format format, size_t bytes, Converted** out);
+
+  const float* x_ = nullptr;
+  int64_t n_tokens_ = 0, x_stride_ = 0, cols_ = 0;
+  Converted converted_[kFormats];
+};
+
 // out[t][r] = dot(w.row(r), x[t]) for t < n_tokens: x is [n_tokens][w.cols] with row stride
 // x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
 // pool by output rows, so the result does not depend on the number of threads.
 // On CPUs with AMX, prompts (24 positions or more, F16 16) on the types amx_supports takes run on
 // bf16 tiles: weights and activations rounded to bf16, products summed in f32.
+void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool);
+// The same for an input used once.
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
             int64_t out_stride, ThreadPool& pool);
 // Whether matmul runs on AMX tiles for this matrix and number of positions.

@@ -113,10 +113,11 @@ bool amx_supports(DType t, RowLayout layout, int64_t cols);
 constexpr int64_t kAmxPanelRows = 32;
 // Size of the buffer amx_prepare_activations needs for n_tokens positions of `cols` values.
 size_t amx_activation_values(int64_t n_tokens, int64_t cols);
-// Writes the tiles into `buffer` from its first 64-byte boundary (a tile row is then one
-// cache line) and returns where they start.
+// Writes the tiles of blocks [block_begin, block_end) (of 32 values) into `buffer` from its
+// first 64-byte boundary (a tile row is then one cache line) and returns where the tiles
+// start. Calls for disjoint block ranges may run at the same time.
 const uint16_t* amx_prepare_activations(const float* x, int64_t x_stride, int64_t n_tokens, int64_t cols,
-                                        uint16_t* buffer);
+                                        uint16_t* buffer, int64_t block_begin, int64_t block_end);
 // out[t * out_stride + r] for r < n_rows, t < n_tokens.
 void amx_gemm(DType t, RowLayout layout, const uint8_t* w, size_t row_bytes, int64_t n_rows,
               const uint16_t* act_tiles, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride);

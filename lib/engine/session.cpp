@@ -59,6 +59,7 @@ Session::Session(const Model& model, const SessionOptions& options)
     throw Error(ErrorCode::InvalidArgument,
                 "context length " + std::to_string(context_length_) + " is too large");
   max_batch_ = std::min(max_batch_, context_length_);
+  matmul_input_ = std::make_unique<cpu::MatmulInput>();
   pool_ = std::make_unique<cpu::ThreadPool>(options.n_threads > 0 ? options.n_threads
                                                                   : default_threads());
 
@@ -117,11 +118,12 @@ void Session::eval(const int32_t* tokens, int64_t n, float* all_logits) {
   }
 }
 
-// Prompts go to the GEMM backend when it applies; single tokens to the dot kernels.
-static void project(const TensorView& w, const float* x, int64_t n, int64_t x_stride, float* out,
-                    int64_t out_stride, GemmBackend backend, cpu::ThreadPool& pool) {
-  if (!cpu::gemm(backend, w, x, n, x_stride, out, out_stride, pool))
-    cpu::matmul(w, x, n, x_stride, out, out_stride, pool);
+// Prompts go to the GEMM backend when it applies; the rest to the kernels, which keep the
+// input's converted activations for the next projection of the same input.
+static void project(const TensorView& w, cpu::MatmulInput& x, float* out, int64_t out_stride,
+                    GemmBackend backend, cpu::ThreadPool& pool) {
+  if (!cpu::gemm(backend, w, x.x(), x.n_tokens(), x.x_stride(), out, out_stride, pool))
+    cpu::matmul(w, x, out, out_stride, pool);
 }
 
 void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
@@ -133,6 +135,7 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   const int64_t heads_per_kv = c.n_heads / c.n_kv_heads;  // grouped-query attention
   const int64_t pos0 = n_past_;
   cpu::ThreadPool& pool = *pool_;
+  cpu::MatmulInput& input = *matmul_input_;
   const cpu::Kernels& kernels = cpu::active_kernels();
 
   // The KV cache holds, per layer and KV head, one row of head_dim elements of kv_type_ per
@@ -164,9 +167,10 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     for (int64_t t = 0; t < n; ++t)
       cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.attn_norm.data),
                    dim, c.rms_eps);
-    project(layer.wq, xb_.data(), n, dim, q_.data(), dim, gemm_, pool);
-    project(layer.wk, xb_.data(), n, dim, k_.data(), kv_dim, gemm_, pool);
-    project(layer.wv, xb_.data(), n, dim, v_.data(), kv_dim, gemm_, pool);
+    input.reset(xb_.data(), n, dim, dim);
+    project(layer.wq, input, q_.data(), dim, gemm_, pool);
+    project(layer.wk, input, k_.data(), kv_dim, gemm_, pool);
+    project(layer.wv, input, v_.data(), kv_dim, gemm_, pool);
     pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         cpu::rope(&q_[t * dim], n_heads, head_dim, pos0 + t, c.rope_base);
@@ -195,19 +199,22 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
     });
 
     // Output projection, added to the residual stream.
-    project(layer.wo, attn_out_.data(), n, dim, xb_.data(), dim, gemm_, pool);
+    input.reset(attn_out_.data(), n, dim, dim);
+    project(layer.wo, input, xb_.data(), dim, gemm_, pool);
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
 
     // Feed-forward block: SwiGLU, w_down(silu(w_gate x) * w_up x).
     for (int64_t t = 0; t < n; ++t)
       cpu::rmsnorm(&xb_[t * dim], &x_[t * dim], static_cast<const float*>(layer.ffn_norm.data),
                    dim, c.rms_eps);
-    project(layer.w_gate, xb_.data(), n, dim, gate_.data(), hidden, gemm_, pool);
-    project(layer.w_up, xb_.data(), n, dim, up_.data(), hidden, gemm_, pool);
+    input.reset(xb_.data(), n, dim, dim);
+    project(layer.w_gate, input, gate_.data(), hidden, gemm_, pool);
+    project(layer.w_up, input, up_.data(), hidden, gemm_, pool);
     pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {  // per position: any thread count
       for (int64_t t = begin; t < end; ++t) cpu::swiglu(&gate_[t * hidden], &up_[t * hidden], hidden);
     });
-    project(layer.w_down, gate_.data(), n, hidden, xb_.data(), dim, gemm_, pool);
+    input.reset(gate_.data(), n, hidden, hidden);
+    project(layer.w_down, input, xb_.data(), dim, gemm_, pool);
     for (int64_t i = 0; i < n * dim; ++i) x_[i] += xb_[i];
   }
   n_past_ += n;
@@ -219,7 +226,8 @@ void Session::forward_batch(const int32_t* tokens, int64_t n, float* logits_out,
   for (int64_t t = first; t < n; ++t)
     cpu::rmsnorm(&xb_[(t - first) * dim], &x_[t * dim],
                  static_cast<const float*>(w.output_norm.data), dim, c.rms_eps);
-  project(w.output, xb_.data(), count, dim, logits_out, c.vocab_size, gemm_, pool);
+  input.reset(xb_.data(), count, dim, dim);
+  project(w.output, input, logits_out, c.vocab_size, gemm_, pool);
 }
 
 }  // namespace cria

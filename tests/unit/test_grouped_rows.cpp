@@ -255,8 +255,11 @@ TEST_CASE("AMX prompt kernel (grouped Q4_0, Q8_0, Q4_K, Q6_K; the file's layout)
       const int64_t x_stride = cols + 3;  // positions need not be packed
       std::vector<float> x(tokens * x_stride);
       for (float& v : x) v = normal(rng);
+      // Prepared in two ranges of blocks, as threads share the work.
       std::vector<uint16_t> buffer(amx_activation_values(tokens, cols));
-      const uint16_t* tiles = amx_prepare_activations(x.data(), x_stride, tokens, cols, buffer.data());
+      const int64_t split = cols / 32 / 3;
+      const uint16_t* tiles = amx_prepare_activations(x.data(), x_stride, tokens, cols, buffer.data(), split, cols / 32);
+      CHECK(amx_prepare_activations(x.data(), x_stride, tokens, cols, buffer.data(), 0, split) == tiles);
       const int64_t out_stride = rows + 2;
       std::vector<float> got(tokens * out_stride, -7.0f);
       amx_gemm(t, c.layout, grouped.data(), wbytes, rows, tiles, tokens, cols, got.data(), out_stride);

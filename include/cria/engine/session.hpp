@@ -11,7 +11,10 @@
 
 namespace cria {
 
-namespace cpu { class ThreadPool; }
+namespace cpu {
+class ThreadPool;
+class MatmulInput;
+}  // namespace cpu
 
 // How prompts (many positions per pass) multiply weights: Kernels uses cria's own kernels,
 // the dot-product kernels of single tokens or, on CPUs with AMX, bf16 tiles from 24
@@ -68,6 +71,7 @@ class Session {
   GemmBackend gemm_;
   int64_t n_past_ = 0;
   std::unique_ptr<cpu::ThreadPool> pool_;
+  std::unique_ptr<cpu::MatmulInput> matmul_input_;  // converted activations, reused per projection
   DType kv_type_;
   std::unique_ptr<uint8_t[]> key_cache_;    // [layer][kv head][position][head_dim] of kv_type_
   std::unique_ptr<uint8_t[]> value_cache_;  // [layer][kv head][position][head_dim] of kv_type_
