@@ -83,10 +83,9 @@ void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out
   else pool.parallel_for_dynamic(items, prompt_chunk(items, pool), run);
 }
 
-// Runs convert(t) for every position, across the pool when there are several.
+// Runs convert(t) for every position, across the pool (a single position stays on this thread).
 template <typename Convert>
 void each_position(ThreadPool& pool, int64_t n_tokens, const Convert& convert) {
-  if (n_tokens == 1) return convert(0);
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) convert(t);
   });
@@ -105,50 +104,52 @@ void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int6
 // Every format starts on a 64-byte boundary: for the grouped kernels (act_bytes a multiple of
 // 64) no activation load then spans two cache lines, which cost them about a fifth of their
 // speed, and for AMX a tile row is one line.
-bool MatmulInput::slot(Format format, size_t bytes, Converted** out) {
-  Converted& c = converted_[format];
-  *out = &c;
-  if (c.ready) return true;
-  if (c.buffer.size() < bytes + 63) c.buffer.resize(bytes + 63);
-  c.data = c.buffer.data() + (-reinterpret_cast<uintptr_t>(c.buffer.data()) & 63);
-  c.ready = true;  // by the time the caller returns
-  return false;
+uint8_t* MatmulInput::room(Format format, size_t bytes) {
+  std::vector<uint8_t>& buffer = converted_[format].buffer;
+  if (buffer.size() < bytes + 63) buffer.resize(bytes + 63);
+  uint8_t* data = buffer.data() + (-reinterpret_cast<uintptr_t>(buffer.data()) & 63);
+  converted_[format].data = data;
+  return data;
 }
 
 const uint16_t* MatmulInput::amx_tiles(ThreadPool& pool) {
-  Converted* c;
-  const bool ready = slot(kAmx, amx_activation_values(n_tokens_, cols_) * sizeof(uint16_t), &c);
-  uint16_t* const tiles = reinterpret_cast<uint16_t*>(c->data);  // on 64 bytes: where they start
-  if (!ready)  // blocks of 32 values are converted independently
-    pool.parallel_for(cols_ / 32, [&](int64_t begin, int64_t end, int) {
-      amx_prepare_activations(x_, x_stride_, n_tokens_, cols_, tiles, begin, end);
-    });
+  Converted& c = converted_[kAmx];
+  if (c.ready) return reinterpret_cast<const uint16_t*>(c.data);
+  uint16_t* const tiles = reinterpret_cast<uint16_t*>(room(kAmx, amx_activation_values(n_tokens_, cols_) * sizeof(uint16_t)));
+  // Blocks of 32 values are converted independently.
+  pool.parallel_for(cols_ / 32, [&](int64_t begin, int64_t end, int) {
+    amx_prepare_activations(x_, x_stride_, n_tokens_, cols_, tiles, begin, end);
+  });
+  c.ready = true;
   return tiles;
 }
 
 const uint8_t* MatmulInput::grouped(DType t, ThreadPool& pool) {
+  const Format format = t == DType::Q6_K ? kGroupedQ6K : kGrouped;
+  Converted& c = converted_[format];
+  if (c.ready) return c.data;
   const size_t act_bytes = grouped_activation_bytes(t, cols_);
-  Converted* c;
-  if (slot(t == DType::Q6_K ? kGroupedQ6K : kGrouped, act_bytes * n_tokens_, &c)) return c->data;
+  uint8_t* act = room(format, act_bytes * n_tokens_);
   const Kernels& k = active_kernels();
-  uint8_t* act = c->data;
   each_position(pool, n_tokens_, [&](int64_t i) {
     quantize_grouped_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
   });
+  c.ready = true;
   return act;
 }
 
 const uint8_t* MatmulInput::rows(DType t, ThreadPool& pool) {
+  const ActFormat act_format = activation_format(t);
+  const Format format = act_format == ActFormat::F32 ? kRowsF32 : act_format == ActFormat::Q8 ? kRowsQ8 : kRowsQ8K;
+  Converted& c = converted_[format];
+  if (c.ready) return c.data;
   const size_t act_bytes = activation_row_bytes(t, cols_);
-  const ActFormat format = activation_format(t);
-  const Format slot_format = format == ActFormat::F32 ? kRowsF32 : format == ActFormat::Q8 ? kRowsQ8 : kRowsQ8K;
-  Converted* c;
-  if (slot(slot_format, act_bytes * n_tokens_, &c)) return c->data;
+  uint8_t* act = room(format, act_bytes * n_tokens_);
   const Kernels& k = active_kernels();
-  uint8_t* act = c->data;
   each_position(pool, n_tokens_, [&](int64_t i) {
     quantize_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
   });
+  c.ready = true;
   return act;
 }
 
@@ -200,13 +201,6 @@ void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride,
       }
     }
   });
-}
-
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
-            int64_t out_stride, ThreadPool& pool) {
-  thread_local MatmulInput input;
-  input.reset(x, n_tokens, x_stride, w.cols);
-  matmul(w, input, out, out_stride, pool);
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

@@ -38,23 +38,20 @@ class MatmulInput {
     uint8_t* data = nullptr;  // from the buffer's first 64-byte boundary
   };
   enum Format { kAmx, kGrouped, kGroupedQ6K, kRowsF32, kRowsQ8, kRowsQ8K, kFormats };
-  // The slot of `format`, with room for `bytes` from a 64-byte boundary; true if converted.
-  bool slot(Format format, size_t bytes, Converted** out);
+  // Room for `bytes` of `format` from a 64-byte boundary (also kept as its data).
+  uint8_t* room(Format format, size_t bytes);
 
   const float* x_ = nullptr;
   int64_t n_tokens_ = 0, x_stride_ = 0, cols_ = 0;
   Converted converted_[kFormats];
 };
 
-// out[t][r] = dot(w.row(r), x[t]) for t < n_tokens: x is [n_tokens][w.cols] with row stride
-// x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
+// out[t][r] = dot(w.row(r), x[t]) for t < x.n_tokens(): x holds [n_tokens][w.cols] values with row
+// stride x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
 // pool by output rows, so the result does not depend on the number of threads.
 // On CPUs with AMX, prompts (24 positions or more, F16 16) on the types amx_supports takes run on
 // bf16 tiles: weights and activations rounded to bf16, products summed in f32.
 void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool);
-// The same for an input used once.
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, int64_t x_stride, float* out,
-            int64_t out_stride, ThreadPool& pool);
 // Whether matmul runs on AMX tiles for this matrix and number of positions.
 bool amx_applies(const TensorView& w, int64_t n_tokens);
 
