@@ -83,14 +83,6 @@ void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out
   else pool.parallel_for_dynamic(items, prompt_chunk(items, pool), run);
 }
 
-// Runs convert(t) for every position, across the pool (a single position stays on this thread).
-template <typename Convert>
-void each_position(ThreadPool& pool, int64_t n_tokens, const Convert& convert) {
-  pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int) {
-    for (int64_t t = begin; t < end; ++t) convert(t);
-  });
-}
-
 }  // namespace
 
 void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols) {
@@ -124,33 +116,28 @@ const uint16_t* MatmulInput::amx_tiles(ThreadPool& pool) {
   return tiles;
 }
 
-const uint8_t* MatmulInput::grouped(DType t, ThreadPool& pool) {
-  const Format format = t == DType::Q6_K ? kGroupedQ6K : kGrouped;
+const uint8_t* MatmulInput::by_position(Format format, DType t, size_t act_bytes, ConvertPosition convert,
+                                        ThreadPool& pool) {
   Converted& c = converted_[format];
   if (c.ready) return c.data;
-  const size_t act_bytes = grouped_activation_bytes(t, cols_);
   uint8_t* act = room(format, act_bytes * n_tokens_);
   const Kernels& k = active_kernels();
-  each_position(pool, n_tokens_, [&](int64_t i) {
-    quantize_grouped_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
+  pool.parallel_for(n_tokens_, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) convert(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
   });
   c.ready = true;
   return act;
 }
 
+const uint8_t* MatmulInput::grouped(DType t, ThreadPool& pool) {
+  return by_position(t == DType::Q6_K ? kGroupedQ6K : kGrouped, t, grouped_activation_bytes(t, cols_),
+                     quantize_grouped_activations, pool);
+}
+
 const uint8_t* MatmulInput::rows(DType t, ThreadPool& pool) {
-  const ActFormat act_format = activation_format(t);
-  const Format format = act_format == ActFormat::F32 ? kRowsF32 : act_format == ActFormat::Q8 ? kRowsQ8 : kRowsQ8K;
-  Converted& c = converted_[format];
-  if (c.ready) return c.data;
-  const size_t act_bytes = activation_row_bytes(t, cols_);
-  uint8_t* act = room(format, act_bytes * n_tokens_);
-  const Kernels& k = active_kernels();
-  each_position(pool, n_tokens_, [&](int64_t i) {
-    quantize_activations(k, t, x_ + i * x_stride_, act + i * act_bytes, cols_);
-  });
-  c.ready = true;
-  return act;
+  const ActFormat format = activation_format(t);
+  return by_position(format == ActFormat::F32 ? kRowsF32 : format == ActFormat::Q8 ? kRowsQ8 : kRowsQ8K, t,
+                     activation_row_bytes(t, cols_), quantize_activations, pool);
 }
 
 bool amx_applies(const TensorView& w, int64_t n_tokens) {

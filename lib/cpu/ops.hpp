@@ -8,6 +8,8 @@
 
 namespace cria::cpu {
 
+struct Kernels;
+
 // Dot product with one fixed summation order (16 interleaved partial sums).
 float dot_f32(const float* a, const float* b, int64_t n);
 
@@ -40,6 +42,9 @@ class MatmulInput {
   enum Format { kAmx, kGrouped, kGroupedQ6K, kRowsF32, kRowsQ8, kRowsQ8K, kFormats };
   // Room for `bytes` of `format` from a 64-byte boundary (also kept as its data).
   uint8_t* room(Format format, size_t bytes);
+  // `format` made by convert() position by position (act_bytes each), across the pool.
+  using ConvertPosition = void (*)(const Kernels& k, DType t, const float* x, void* y, int64_t cols);
+  const uint8_t* by_position(Format format, DType t, size_t act_bytes, ConvertPosition convert, ThreadPool& pool);
 
   const float* x_ = nullptr;
   int64_t n_tokens_ = 0, x_stride_ = 0, cols_ = 0;
