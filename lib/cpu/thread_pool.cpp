@@ -20,9 +20,29 @@ void range_of(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
   *end = n * (index + 1) / parts;
 }
 
+uint64_t pack(uint64_t front, uint64_t back) { return front | back << 32; }
+
+// Claims up to `chunk` items from the front (or the back) of a range; false once it is empty.
+bool take(std::atomic<uint64_t>& bounds, int64_t chunk, bool from_front, int64_t* begin, int64_t* end) {
+  uint64_t seen = bounds.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t front = static_cast<int64_t>(seen & 0xffffffffu), back = static_cast<int64_t>(seen >> 32);
+    if (front >= back) return false;
+    const int64_t first = from_front ? front : std::max(front, back - chunk);
+    const int64_t last = from_front ? std::min(back, front + chunk) : back;
+    const uint64_t left = from_front ? pack(last, back) : pack(front, first);
+    if (bounds.compare_exchange_weak(seen, left, std::memory_order_relaxed)) {
+      *begin = first;
+      *end = last;
+      return true;
+    }
+  }
+}
+
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), ranges_(new Range[n_threads < 1 ? 1 : n_threads]) {
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back(&ThreadPool::worker, this, i);
 }
 
@@ -74,6 +94,30 @@ void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk,
       const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
       if (begin >= n) return;
       fn(begin, std::min(begin + chunk, n), thread);
+    }
+  });
+}
+
+void ThreadPool::parallel_for_stealing(int64_t n, int64_t chunk,
+                                       const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  if (n_threads_ == 1 || n <= chunk || n > 0xffffffffLL) {
+    parallel_for(n, fn);
+    return;
+  }
+  for (int i = 0; i < n_threads_; ++i) {
+    int64_t begin, end;
+    range_of(n, n_threads_, i, &begin, &end);
+    ranges_[i].bounds.store(pack(static_cast<uint64_t>(begin), static_cast<uint64_t>(end)), std::memory_order_relaxed);
+  }
+  // parallel_for publishes the ranges to the workers when it starts the job.
+  parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
+    int64_t begin, end;
+    while (take(ranges_[thread].bounds, chunk, true, &begin, &end)) fn(begin, end, thread);
+    for (int k = 1; k < n_threads_; ++k) {
+      std::atomic<uint64_t>& other = ranges_[(thread + k) % n_threads_].bounds;
+      while (take(other, chunk, false, &begin, &end)) fn(begin, end, thread);
     }
   });
 }

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -29,9 +30,21 @@ class ThreadPool {
   // whose result does not depend on which thread does an item.
   void parallel_for_dynamic(int64_t n, int64_t chunk,
                             const std::function<void(int64_t, int64_t, int)>& fn);
+  // The same contract again: each thread starts on parallel_for's range and takes it `chunk`
+  // items at a time from the front, so that it goes through its items in order; a thread
+  // that runs out takes `chunk` items at a time from the back of the others' ranges. For work
+  // that reads ahead of the item it is on (prefetching the next rows) and whose result does
+  // not depend on which thread does an item.
+  void parallel_for_stealing(int64_t n, int64_t chunk,
+                             const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   void worker(int index);
+
+  // A range of items still to do, [front, back), as front | back << 32, one per cache line.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> bounds{0};
+  };
 
   int n_threads_;
   std::vector<std::thread> threads_;
@@ -42,6 +55,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped (under mutex_) for each job
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<bool> stop_{false};
+  std::unique_ptr<Range[]> ranges_;  // parallel_for_stealing's, one per thread
 };
 
 }  // namespace cria::cpu

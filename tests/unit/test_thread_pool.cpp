@@ -1,0 +1,79 @@
+// The pool's three ways of splitting [0, n): each does every item exactly once, for any
+// thread count and chunk; stealing keeps each thread's own items in order.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "cpu/thread_pool.hpp"
+
+using cria::cpu::ThreadPool;
+
+namespace {
+
+enum class Split { Static, Dynamic, Stealing };
+
+// How many times each item of [0, n) was done.
+std::vector<int> times_done(ThreadPool& pool, Split split, int64_t n, int64_t chunk) {
+  std::unique_ptr<std::atomic<int>[]> counts(new std::atomic<int>[static_cast<size_t>(n) + 1]);
+  for (int64_t i = 0; i <= n; ++i) counts[i] = 0;
+  auto fn = [&](int64_t begin, int64_t end, int thread) {
+    CHECK(thread >= 0);
+    CHECK(thread < pool.size());
+    for (int64_t i = begin; i < end; ++i) counts[i].fetch_add(1);
+  };
+  switch (split) {
+    case Split::Static: pool.parallel_for(n, fn); break;
+    case Split::Dynamic: pool.parallel_for_dynamic(n, chunk, fn); break;
+    case Split::Stealing: pool.parallel_for_stealing(n, chunk, fn); break;
+  }
+  std::vector<int> result(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) result[i] = counts[i].load();
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("thread pool: every split does each item exactly once") {
+  for (int threads = 1; threads <= 4; ++threads) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 100, 1001}) {
+      for (int64_t chunk : {1, 3, 64}) {
+        for (Split split : {Split::Static, Split::Dynamic, Split::Stealing}) {
+          CAPTURE(threads);
+          CAPTURE(n);
+          CAPTURE(chunk);
+          CAPTURE(static_cast<int>(split));
+          const std::vector<int> done = times_done(pool, split, n, chunk);
+          int64_t wrong = 0;
+          for (int c : done) wrong += c != 1;
+          CHECK(wrong == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("thread pool: stealing takes a slow thread's last items and keeps each range in order") {
+  ThreadPool pool(2);
+  constexpr int64_t n = 64;
+  // Thread 0 (the caller, first half) is slow; thread 1 finishes its half and takes the end
+  // of thread 0's. Each thread appends only to its own list.
+  std::vector<int64_t> done_by[2];
+  pool.parallel_for_stealing(n, 1, [&](int64_t begin, int64_t end, int thread) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (thread == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      done_by[thread].push_back(i);
+    }
+  });
+  REQUIRE(done_by[0].size() + done_by[1].size() == static_cast<size_t>(n));
+  // Thread 0 went through a prefix of its range in order, from the front.
+  for (size_t k = 0; k < done_by[0].size(); ++k) CHECK(done_by[0][k] == static_cast<int64_t>(k));
+  // Thread 1 did its own range in order, then thread 0's last items from the back.
+  REQUIRE(done_by[1].size() > static_cast<size_t>(n / 2));
+  for (int64_t k = 0; k < n / 2; ++k) CHECK(done_by[1][k] == n / 2 + k);
+  for (size_t k = n / 2; k < done_by[1].size(); ++k) CHECK(done_by[1][k] == n - 1 - static_cast<int64_t>(k));
+}
