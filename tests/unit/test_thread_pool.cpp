@@ -60,15 +60,26 @@ TEST_CASE("thread pool: every split does each item exactly once") {
 TEST_CASE("thread pool: stealing takes a slow thread's last items and keeps each range in order") {
   ThreadPool pool(2);
   constexpr int64_t n = 64;
-  // Thread 0 (the caller, first half) is slow; thread 1 finishes its half and takes the end
-  // of thread 0's. Each thread appends only to its own list.
+  // Thread 0 (the caller, first half) holds its first item until thread 1 has finished its
+  // own half and taken one of thread 0's from the back, so the order of events is fixed.
+  // Each thread appends only to its own list.
   std::vector<int64_t> done_by[2];
+  std::atomic<bool> stolen{false};
+  bool waited_too_long = false;
   pool.parallel_for_stealing(n, 1, [&](int64_t begin, int64_t end, int thread) {
     for (int64_t i = begin; i < end; ++i) {
-      if (thread == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (thread == 1 && i < n / 2) stolen.store(true);
+      if (thread == 0 && i == 0) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!stolen.load() && !waited_too_long) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          waited_too_long = std::chrono::steady_clock::now() > give_up;
+        }
+      }
       done_by[thread].push_back(i);
     }
   });
+  CHECK_FALSE(waited_too_long);
   REQUIRE(done_by[0].size() + done_by[1].size() == static_cast<size_t>(n));
   // Thread 0 went through a prefix of its range in order, from the front.
   for (size_t k = 0; k < done_by[0].size(); ++k) CHECK(done_by[0][k] == static_cast<int64_t>(k));
