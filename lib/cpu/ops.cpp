@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <string>
@@ -40,22 +41,27 @@ constexpr int64_t kAmxMinTokensF16 = 16;
 constexpr int64_t kAmxMinTokensSlowDecode = 32;
 constexpr int64_t kAmxRowsPerItem = kAmxPanelRows;
 
-// Work items per range for prompts: about four ranges per thread, taken in turn. The cores
-// of a shared machine do not run at one speed (another guest may hold one for a while), and
-// with one fixed range each the faster thread waited for the slower: 7B Q4_0 pp64 on AMX
-// ran 1.15-1.19x faster this way (medians of 6 and 8 alternating runs), TinyLlama 1.11x,
-// and 1.18x without AMX. Which thread computes a row does not change its result.
-int64_t prompt_chunk(int64_t items, const ThreadPool& pool) {
-  return std::max<int64_t>(1, items / (4 * pool.size()));
+// Prompts split their work items into ranges taken in turn, shrinking as the items run out
+// (parallel_for_guided). The cores of a shared machine do not run at one speed (here one
+// vCPU's tile unit ran at 17-18 ns a multiply against 7 for the other), so:
+// - with one fixed range each, the faster thread waited for the slower: ranges of an eighth
+//   of the items, taken in turn, ran 7B Q4_0 pp64 on AMX 1.15-1.19x faster (medians of 6 and
+//   8 alternating runs), TinyLlama 1.11x, and 1.18x without AMX;
+// - with those eighths, each thread still waited 3-9% of each matrix's time for the other's
+//   last range; shrinking ranges cut that to 0.3-2% (timed per thread in the model: 7B Q4_0
+//   and Q4_K_M pp64, with and without AMX).
+// Which thread computes a row does not change its result.
+void split_prompt(ThreadPool& pool, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
+  pool.parallel_for_guided(items, 1, fn);
 }
 
 // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
 void matmul_amx(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
   const uint16_t* act_tiles = x.amx_tiles(pool);
-  // Ranges of rows taken in turn (prompt_chunk); within one, each panel prefetches the next
+  // Ranges of rows taken in turn (split_prompt); within one, each panel prefetches the next
   // one's rows.
   const int64_t items = (w.rows + kAmxRowsPerItem - 1) / kAmxRowsPerItem;
-  pool.parallel_for_dynamic(items, prompt_chunk(items, pool), [&](int64_t begin, int64_t end, int) {
+  split_prompt(pool, items, [&](int64_t begin, int64_t end, int) {
     const int64_t r0 = begin * kAmxRowsPerItem;
     const int64_t rows = std::min(end * kAmxRowsPerItem, w.rows) - r0;
     amx_gemm(w.dtype, w.layout, w.row(r0), w.row_bytes, rows, act_tiles, x.n_tokens(), w.cols, out + r0, out_stride);
@@ -74,7 +80,7 @@ void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out
   // last items of the other's (parallel_for_stealing): against one fixed range each, 7B
   // tg16 ran 1.07-1.10x faster (Q4_0, Q4_K_M, Q8_0; 5-6 of 6 alternating runs), TinyLlama
   // 1.05x; ranges taken in turn, which break the order, were slower (Q4_0 0.94x). Prompts:
-  // prompt_chunk's ranges taken in turn (stealing was no faster there: AMX pp64 0.93x).
+  // split_prompt's ranges taken in turn (stealing was no faster there: AMX pp64 0.93x).
   auto run = [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t r0 = i * kGroupedRowsPerItem;
@@ -83,7 +89,7 @@ void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out
     }
   };
   if (n_tokens == 1) pool.parallel_for_stealing(items, 1, run);
-  else pool.parallel_for_dynamic(items, prompt_chunk(items, pool), run);
+  else split_prompt(pool, items, run);
 }
 
 }  // namespace

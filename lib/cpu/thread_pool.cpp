@@ -98,6 +98,28 @@ void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk,
   });
 }
 
+void ThreadPool::parallel_for_guided(int64_t n, int64_t min_chunk,
+                                     const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (min_chunk < 1) min_chunk = 1;
+  if (n_threads_ == 1 || n <= min_chunk) {
+    fn(0, n, 0);
+    return;
+  }
+  const int64_t parts = 2 * static_cast<int64_t>(n_threads_);
+  std::atomic<int64_t> next{0};
+  parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
+    int64_t begin = next.load(std::memory_order_relaxed);
+    for (;;) {
+      if (begin >= n) return;
+      const int64_t take = std::max(min_chunk, (n - begin) / parts);
+      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;
+      fn(begin, std::min(begin + take, n), thread);
+      begin = next.load(std::memory_order_relaxed);
+    }
+  });
+}
+
 void ThreadPool::parallel_for_stealing(int64_t n, int64_t chunk,
                                        const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;

@@ -35,6 +35,11 @@ class ThreadPool {
   // that runs out takes `chunk` items at a time from the back of the others' ranges. For work
   // that reads ahead of the item it is on (prefetching the next rows) and whose result does
   // not depend on which thread does an item.
+  // The same contract as parallel_for_dynamic, with ranges that shrink as the work runs out:
+  // each is a 2 n_threads-th of the items left, but at least min_chunk. Long ranges first
+  // keep each thread's reads in order; short ones last leave little for a thread to wait on.
+  void parallel_for_guided(int64_t n, int64_t min_chunk,
+                           const std::function<void(int64_t, int64_t, int)>& fn);
   void parallel_for_stealing(int64_t n, int64_t chunk,
                              const std::function<void(int64_t, int64_t, int)>& fn);
 

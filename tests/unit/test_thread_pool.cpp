@@ -1,10 +1,14 @@
-// The pool's three ways of splitting [0, n): each does every item exactly once, for any
-// thread count and chunk; stealing keeps each thread's own items in order.
+// The pool's four ways of splitting [0, n): each does every item exactly once, for any
+// thread count and chunk; stealing keeps each thread's own items in order; guided ranges
+// shrink as the items run out.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -14,7 +18,7 @@ using cria::cpu::ThreadPool;
 
 namespace {
 
-enum class Split { Static, Dynamic, Stealing };
+enum class Split { Static, Dynamic, Guided, Stealing };
 
 // How many times each item of [0, n) was done.
 std::vector<int> times_done(ThreadPool& pool, Split split, int64_t n, int64_t chunk) {
@@ -28,6 +32,7 @@ std::vector<int> times_done(ThreadPool& pool, Split split, int64_t n, int64_t ch
   switch (split) {
     case Split::Static: pool.parallel_for(n, fn); break;
     case Split::Dynamic: pool.parallel_for_dynamic(n, chunk, fn); break;
+    case Split::Guided: pool.parallel_for_guided(n, chunk, fn); break;
     case Split::Stealing: pool.parallel_for_stealing(n, chunk, fn); break;
   }
   std::vector<int> result(static_cast<size_t>(n));
@@ -42,7 +47,7 @@ TEST_CASE("thread pool: every split does each item exactly once") {
     ThreadPool pool(threads);
     for (int64_t n : {0, 1, 2, 7, 100, 1001}) {
       for (int64_t chunk : {1, 3, 64}) {
-        for (Split split : {Split::Static, Split::Dynamic, Split::Stealing}) {
+        for (Split split : {Split::Static, Split::Dynamic, Split::Guided, Split::Stealing}) {
           CAPTURE(threads);
           CAPTURE(n);
           CAPTURE(chunk);
@@ -53,6 +58,36 @@ TEST_CASE("thread pool: every split does each item exactly once") {
           CHECK(wrong == 0);
         }
       }
+    }
+  }
+}
+
+TEST_CASE("thread pool: guided ranges start at a 2 n_threads-th of the items and never grow") {
+  for (int threads = 2; threads <= 3; ++threads) {
+    ThreadPool pool(threads);
+    for (int64_t min_chunk : {1, 5}) {
+      CAPTURE(threads);
+      CAPTURE(min_chunk);
+      const int64_t n = 1000;
+      std::mutex mutex;
+      std::vector<std::pair<int64_t, int64_t>> ranges;
+      pool.parallel_for_guided(n, min_chunk, [&](int64_t begin, int64_t end, int) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ranges.emplace_back(begin, end);
+      });
+      std::sort(ranges.begin(), ranges.end());
+      REQUIRE(!ranges.empty());
+      CHECK(ranges.front() == std::make_pair(int64_t{0}, n / (2 * threads)));
+      CHECK(ranges.back().second == n);
+      for (size_t i = 1; i < ranges.size(); ++i) {
+        CAPTURE(i);
+        CHECK(ranges[i].first == ranges[i - 1].second);  // no gap, no overlap
+        const int64_t size = ranges[i].second - ranges[i].first, before = ranges[i - 1].second - ranges[i - 1].first;
+        CHECK(size <= before);
+        if (i + 1 < ranges.size()) CHECK(size >= min_chunk);  // only the last may be cut short
+      }
+      // More ranges than one per thread and half: they did shrink.
+      CHECK(ranges.size() > static_cast<size_t>(2 * threads));
     }
   }
 }
