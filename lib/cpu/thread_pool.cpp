@@ -82,27 +82,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
 
 void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk,
                                       const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  if (chunk < 1) chunk = 1;
-  if (n_threads_ == 1 || n <= chunk) {
-    fn(0, n, 0);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
-    for (;;) {
-      const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (begin >= n) return;
-      fn(begin, std::min(begin + chunk, n), thread);
-    }
-  });
+  take_ranges(n, chunk, false, fn);
 }
 
 void ThreadPool::parallel_for_guided(int64_t n, int64_t min_chunk,
                                      const std::function<void(int64_t, int64_t, int)>& fn) {
+  take_ranges(n, min_chunk, true, fn);
+}
+
+void ThreadPool::take_ranges(int64_t n, int64_t chunk, bool shrink,
+                             const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  if (min_chunk < 1) min_chunk = 1;
-  if (n_threads_ == 1 || n <= min_chunk) {
+  if (chunk < 1) chunk = 1;
+  if (n_threads_ == 1 || n <= chunk) {
     fn(0, n, 0);
     return;
   }
@@ -110,10 +102,9 @@ void ThreadPool::parallel_for_guided(int64_t n, int64_t min_chunk,
   std::atomic<int64_t> next{0};
   parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
     int64_t begin = next.load(std::memory_order_relaxed);
-    for (;;) {
-      if (begin >= n) return;
-      const int64_t take = std::max(min_chunk, (n - begin) / parts);
-      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;
+    while (begin < n) {
+      const int64_t take = shrink ? std::max(chunk, (n - begin) / parts) : chunk;
+      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;  // begin reloaded
       fn(begin, std::min(begin + take, n), thread);
       begin = next.load(std::memory_order_relaxed);
     }

@@ -45,6 +45,9 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  // parallel_for_dynamic's and parallel_for_guided's ranges, from a shared counter: `chunk`
+  // items each or, with `shrink`, a 2 n_threads-th of the items left but at least `chunk`.
+  void take_ranges(int64_t n, int64_t chunk, bool shrink, const std::function<void(int64_t, int64_t, int)>& fn);
 
   // A range of items still to do, [front, back), as front | back << 32, one per cache line.
   struct alignas(64) Range {
