@@ -47,9 +47,9 @@ constexpr int64_t kAmxRowsPerItem = kAmxPanelRows;
 // - with one fixed range each, the faster thread waited for the slower: ranges of an eighth
 //   of the items, taken in turn, ran 7B Q4_0 pp64 on AMX 1.15-1.19x faster (medians of 6 and
 //   8 alternating runs), TinyLlama 1.11x, and 1.18x without AMX;
-// - with those eighths, each thread still waited 3-9% of each matrix's time for the other's
-//   last range; shrinking ranges cut that to 0.3-2% (timed per thread in the model: 7B Q4_0
-//   and Q4_K_M pp64, with and without AMX).
+// - with those eighths, each thread still waited 2-9% of each matrix's time for the other's
+//   last range; shrinking ranges cut that to 0.2-2.3% (timed per thread in the model: 7B
+//   Q4_0 and Q4_K_M pp64, with and without AMX).
 // Which thread computes a row does not change its result.
 void split_prompt(ThreadPool& pool, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
   pool.parallel_for_guided(items, 1, fn);
