@@ -30,16 +30,16 @@ class ThreadPool {
   // whose result does not depend on which thread does an item.
   void parallel_for_dynamic(int64_t n, int64_t chunk,
                             const std::function<void(int64_t, int64_t, int)>& fn);
-  // The same contract again: each thread starts on parallel_for's range and takes it `chunk`
-  // items at a time from the front, so that it goes through its items in order; a thread
-  // that runs out takes `chunk` items at a time from the back of the others' ranges. For work
-  // that reads ahead of the item it is on (prefetching the next rows) and whose result does
-  // not depend on which thread does an item.
   // The same contract as parallel_for_dynamic, with ranges that shrink as the work runs out:
   // each is a 2 n_threads-th of the items left, but at least min_chunk. Long ranges first
   // keep each thread's reads in order; short ones last leave little for a thread to wait on.
   void parallel_for_guided(int64_t n, int64_t min_chunk,
                            const std::function<void(int64_t, int64_t, int)>& fn);
+  // The same contract again: each thread starts on parallel_for's range and takes it `chunk`
+  // items at a time from the front, so that it goes through its items in order; a thread
+  // that runs out takes `chunk` items at a time from the back of the others' ranges. For work
+  // that reads ahead of the item it is on (prefetching the next rows) and whose result does
+  // not depend on which thread does an item.
   void parallel_for_stealing(int64_t n, int64_t chunk,
                              const std::function<void(int64_t, int64_t, int)>& fn);
 

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cpu/thread_pool.hpp"
