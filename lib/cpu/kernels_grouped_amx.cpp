@@ -35,9 +35,14 @@ constexpr int kTile = 16;        // rows, positions per tile
 constexpr int kBlock = 32;       // bf16 values in a tile row (64 bytes)
 constexpr int kPanelRows = kAmxPanelRows;  // rows decoded together: two tiles of rows
 constexpr int64_t kChunkBlocks = 128;  // blocks decoded at a time: 256 KB, in L2
-// Beyond kFewTiles tiles of positions (64 x 4096 bf16 activations: 512 KB), kGroupPanels
-// panels share each chunk of kGroupChunkBlocks blocks of activations.
-constexpr int64_t kFewTiles = 4;
+// Activations beyond kL2Activations bytes (three quarters of the 2 MB L2 of the CPUs with
+// AMX so far, the rest for the decoded chunk) do not stay in L2 while every panel goes over
+// them: then kGroupPanels panels share each chunk of kGroupChunkBlocks blocks of them. In
+// bytes rather than positions (Q4_0 rows in the library's matmul, both orders alternating
+// call by call): every panel over all of them took 0.92-0.98x the groups' time with
+// 0.75-1.5 MB (96-192 positions of 4096 values, 256 of 2048), 1.00-1.03x with 2-2.75 MB
+// (256 of 4096, 128 of 11008, 256 of 5632), and the groups took 1.16x with 1.4 MB (64 of 11008).
+constexpr size_t kL2Activations = 1536 * 1024;
 constexpr int64_t kGroupPanels = 4;
 constexpr int64_t kGroupChunkBlocks = 32;
 
@@ -308,9 +313,9 @@ void gemm_rows(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, cons
   const int64_t n_pairs = (n_tiles + 1) / 2;
   const size_t tile_values = kTile * kBlock;
   const size_t position_tile = static_cast<size_t>(n_blocks) * tile_values;  // bf16 per tile of positions
-  // Few positions: every panel goes over all the activations, which stay in L2. Many: they
-  // do not fit, so a group of panels goes over each chunk of them while it is in L2.
-  const bool grouped = n_tiles > kFewTiles;
+  // Activations that fit in L2: every panel goes over all of them. More: a group of panels
+  // goes over each chunk of them while it is in L2.
+  const bool grouped = static_cast<size_t>(n_tiles) * position_tile * sizeof(uint16_t) > kL2Activations;
   const int64_t group_panels = grouped ? kGroupPanels : 1;
   const int64_t chunk_blocks = grouped ? kGroupChunkBlocks : kChunkBlocks;
   const size_t panel_chunk = 2 * static_cast<size_t>(chunk_blocks) * tile_values;  // a panel's decoded chunk
