@@ -42,7 +42,7 @@ bool take(std::atomic<uint64_t>& bounds, int64_t chunk, bool from_front, int64_t
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads)
-    : n_threads_(n_threads < 1 ? 1 : n_threads), ranges_(new Range[n_threads < 1 ? 1 : n_threads]) {
+    : n_threads_(n_threads < 1 ? 1 : n_threads), ranges_(new Range[n_threads_]) {
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back(&ThreadPool::worker, this, i);
 }
 
@@ -103,9 +103,9 @@ void ThreadPool::take_ranges(int64_t n, int64_t chunk, bool shrink,
   parallel_for(n_threads_, [&](int64_t, int64_t, int thread) {
     int64_t begin = next.load(std::memory_order_relaxed);
     while (begin < n) {
-      const int64_t take = shrink ? std::max(chunk, (n - begin) / parts) : chunk;
-      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;  // begin reloaded
-      fn(begin, std::min(begin + take, n), thread);
+      const int64_t size = shrink ? std::max(chunk, (n - begin) / parts) : chunk;
+      if (!next.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed)) continue;  // begin reloaded
+      fn(begin, std::min(begin + size, n), thread);
       begin = next.load(std::memory_order_relaxed);
     }
   });
