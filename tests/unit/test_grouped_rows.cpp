@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "cpu/kernels.hpp"
@@ -129,9 +130,9 @@ TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
   if (detected_isa() >= Isa::Avx512) isas.push_back(&avx512_kernels());
   for (auto [t, cols] : cases()) {
     {
-      for (int64_t rows : {1, 3, 4, 7}) {
+      // One position (generation) and several (prompts); 3 and 7 rows leave partial tiles.
+      for (auto [rows, tokens] : {std::pair<int64_t, int64_t>{1, 1}, {1, 2}, {3, 1}, {3, 2}, {4, 2}, {7, 1}, {7, 5}}) {
         CAPTURE(dtype_name(t));
-        const int64_t tokens = rows == 7 ? 5 : 2;
         CAPTURE(cols);
         CAPTURE(rows);
         const size_t wbytes = row_bytes(t, cols);
