@@ -149,8 +149,9 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 // Generation (one position) on 4-bit rows of more than kPairRowBytes: tiles of two rows
 // instead of four. Timed in the library's matmul on 7B-shaped matrices read from memory
 // (0.9-1.3 GB, both ways alternating sweep by sweep), tiles of two took 0.95-0.97x the time
-// for Q4_0, 0.95-0.98x for Q4_K and 0.96-0.97x for Q6_K; on TinyLlama's narrower rows (1152
-// bytes) 1.01-1.02x, and for Q8_0 on 7B rows 1.03-1.07x, so those keep tiles of four.
+// for Q4_0, 0.95-0.98x for Q4_K and 0.96-0.97x for Q6_K (13B-shaped: Q4_0 0.96x, Q4_K
+// 0.95-1.01x); on TinyLlama's narrower rows (1152 bytes) 1.01-1.02x, and for Q8_0 on 7B
+// rows 1.03-1.07x, so those keep tiles of four.
 constexpr size_t kPairRowBytes = 2048;
 
 template <Kind kKind>
