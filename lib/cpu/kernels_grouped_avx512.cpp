@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/grouped_avx512.hpp"
@@ -154,11 +155,13 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 // rows 1.03-1.07x, so those keep tiles of four.
 constexpr size_t kPairRowBytes = 2048;
 
-template <Kind kKind>
-void rows_in_pairs(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, int64_t cols, float* out) {
+// Calls tile(r, rows) for rows r, r + 1 of [0, n_rows), rows an integral_constant of 2 (of 1
+// for an odd last row).
+template <typename Tile>
+void rows_in_pairs(int64_t n_rows, Tile tile) {
   int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) gemm_tile<kKind, 2, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, nullptr, 0, true);
-  if (r < n_rows) gemm_tile<kKind, 1, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, nullptr, 0, true);
+  for (; r + 2 <= n_rows; r += 2) tile(r, std::integral_constant<int, 2>());
+  if (r < n_rows) tile(r, std::integral_constant<int, 1>());
 }
 
 template <Kind kKind, int kRows>
@@ -178,6 +181,12 @@ void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
 template <Kind kKind>
 void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  if (kKind != Kind::Q8_0 && n_tokens == 1 && row_bytes > kPairRowBytes) {
+    rows_in_pairs(n_rows, [&](int64_t r, auto rows) {
+      gemm_tile<kKind, decltype(rows)::value, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, nullptr, 0, true);
+    });
+    return;
+  }
   // Q4_K with more than one tile of positions: decode the rows' scales and mins once.
   const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   const size_t decoded_stride = static_cast<size_t>(n_groups) * 32;
@@ -196,10 +205,6 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
         _mm512_storeu_ps(&buffer[r * decoded_stride + g * 32 + 16], min);
       }
     decoded = buffer.data();
-  }
-  if (kKind != Kind::Q8_0 && n_tokens == 1 && row_bytes > kPairRowBytes) {
-    rows_in_pairs<kKind>(w, row_bytes, n_rows, act, cols, out);
-    return;
   }
   for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
     const int64_t tokens = n_tokens - t0 < 4 ? n_tokens - t0 : 4;
@@ -295,10 +300,10 @@ void q6_k_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
 
 void q6_k_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
-  if (n_tokens == 1 && row_bytes > kPairRowBytes) {  // as rows_in_pairs
-    int64_t r = 0;
-    for (; r + 2 <= n_rows; r += 2) q6_k_tile<2, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, true);
-    if (r < n_rows) q6_k_tile<1, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, true);
+  if (n_tokens == 1 && row_bytes > kPairRowBytes) {  // generation, as in gemm_rows
+    rows_in_pairs(n_rows, [&](int64_t r, auto rows) {
+      q6_k_tile<decltype(rows)::value, 1>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, true);
+    });
     return;
   }
   for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
