@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "cria/engine/batch.hpp"
+#include "cria/engine/chat.hpp"
+#include "cria/engine/generate.hpp"
 #include "cria/engine/session.hpp"
 #include "cria/error.hpp"
 #include "cria/model/model.hpp"
@@ -29,10 +32,11 @@ struct cria_session {
   const cria_model* owner = nullptr;
   std::unique_ptr<cria::Session> session;
   cria::SamplerParams sampling;
-  std::optional<cria::Sampler> sampler;
-  std::optional<cria::StreamDecoder> decoder;  // absent when the model has no vocabulary
-  int64_t max_batch = cria::kDefaultMaxBatch;
-  bool has_logits = false;
+  std::optional<cria::Sampler> sampler;  // the step API's (cria_session_sample)
+};
+
+struct cria_batch {
+  cria::Batch batch;
 };
 
 namespace {
@@ -58,6 +62,7 @@ cria_status status_of(cria::ErrorCode code) {
     case cria::ErrorCode::OutOfMemory: return CRIA_ERROR_OUT_OF_MEMORY;
     case cria::ErrorCode::ContextFull: return CRIA_ERROR_CONTEXT_FULL;
     case cria::ErrorCode::Cancelled: return CRIA_ERROR_CANCELLED;
+    case cria::ErrorCode::InvalidState: return CRIA_ERROR_INVALID_STATE;
   }
   return CRIA_ERROR_INTERNAL;
 }
@@ -219,220 +224,152 @@ void require_session(const cria_session* s) {
   if (!s->session) fail(CRIA_ERROR_INVALID_ARGUMENT, "session is not a live session");
 }
 
-void new_decoder(cria_session* s) {
-  const cria::Tokenizer* t = s->owner->model->tokenizer();
-  s->decoder.reset();
-  if (t) s->decoder.emplace(*t);
-}
-
-// Evaluates tokens and feeds them to the stream decoder (their text is the prompt's, not
-// output).
-void eval_tokens(cria_session* s, const int32_t* tokens, int64_t n) {
-  if (n <= 0) return;
-  s->session->eval(tokens, n);
-  s->has_logits = true;
-  if (s->decoder)
-    for (int64_t i = 0; i < n; ++i) s->decoder->push(tokens[i]);
-}
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\n\r\f\v";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return std::string();
-  size_t e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
-
-// Holds back text that may be the start of a stop string until it is decided.
-class StopFilter {
- public:
-  StopFilter(std::vector<std::string> stops, cria_text_fn fn, void* user)
-      : stops_(std::move(stops)), fn_(fn), user_(user) {}
-
-  // false: stop (a stop string was found, *hit set, or the callback declined).
-  bool push(const std::string& text, bool* hit) {
-    pending_ += text;
-    size_t cut = std::string::npos;
-    for (const std::string& s : stops_) {
-      size_t at = pending_.find(s);
-      if (at != std::string::npos) cut = std::min(cut, at);
-    }
-    if (cut != std::string::npos) {
-      *hit = true;
-      if (cut > 0) emit(pending_.substr(0, cut));
-      pending_.clear();
-      return false;
-    }
-    size_t keep = 0;
-    for (const std::string& s : stops_)
-      for (size_t len = std::min(s.size() - 1, pending_.size()); len > keep; --len)
-        if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
-          keep = len;
-          break;
-        }
-    if (pending_.size() > keep) {
-      std::string out = pending_.substr(0, pending_.size() - keep);
-      pending_.erase(0, pending_.size() - keep);
-      return emit(out);
-    }
-    return true;
+// A generated token's text goes to the caller's buffer only when it fits; otherwise the token
+// is not accepted (the needed length is stored).
+void check_token_text(const cria::Session& s, int32_t token, char* text, size_t capacity, size_t* out_length) {
+  require(out_length, "out_length");
+  if (!text && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "text is NULL but capacity is not 0");
+  const bool discard = !text && capacity == 0;
+  const std::string piece = s.peek_text(token);
+  if (!discard && capacity < piece.size() + 1) {
+    *out_length = piece.size();
+    fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the token's text needs " + std::to_string(piece.size() + 1) +
+                                          " bytes with its NUL; the buffer has " + std::to_string(capacity) +
+                                          " (token not accepted)");
   }
-  bool finish() {
-    std::string out;
-    out.swap(pending_);
-    return out.empty() ? true : emit(out);
-  }
-
- private:
-  bool emit(const std::string& text) { return fn_ ? fn_(text.c_str(), text.size(), user_) : true; }
-
-  std::vector<std::string> stops_;
-  cria_text_fn fn_;
-  void* user_;
-  std::string pending_;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-cria_status run_generate(const char* function, cria_session* session,
-                         const std::vector<int32_t>* prompt_ids, const char* prompt_text,
-                         const cria_generate_params* params, cria_text_fn on_text,
-                         void* user_data, cria_generate_result* result) {
-  bool cancelled = false;
+void write_token_text(const std::string& piece, char* text, size_t* out_length) {
+  if (text) {
+    std::memcpy(text, piece.data(), piece.size());
+    text[piece.size()] = '\0';
+  }
+  *out_length = piece.size();
+}
+
+// Passes engine text to a cria_text_fn, NUL-terminated.
+bool deliver(cria_text_fn fn, std::string_view text, void* user_data) {
+  if (!fn) return true;
+  const std::string copy(text);
+  return fn(copy.c_str(), copy.size(), user_data);
+}
+
+// Reads a cria_generate_params (defaults where the caller's struct ends) into the engine's.
+cria::GenerateParams read_generate_params(const cria_generate_params* params) {
+  cria_generate_params p;
+  cria_generate_params_init(&p);
+  if (params) {
+    check_struct_size(params, "params");
+    CRIA_READ(p, params, temperature);
+    CRIA_READ(p, params, top_k);
+    CRIA_READ(p, params, top_p);
+    CRIA_READ(p, params, seed);
+    CRIA_READ(p, params, max_tokens);
+    CRIA_READ(p, params, stop_strings);
+    CRIA_READ(p, params, n_stop_strings);
+    CRIA_READ(p, params, prompt_progress);
+    CRIA_READ(p, params, prompt_progress_user_data);
+  }
+  cria::GenerateParams g;
+  g.sampling.temperature = p.temperature;
+  g.sampling.top_k = p.top_k;
+  g.sampling.top_p = p.top_p;
+  g.sampling.seed = p.seed;
+  g.max_tokens = p.max_tokens;
+  if (p.n_stop_strings) require(p.stop_strings, "params->stop_strings");
+  for (size_t i = 0; i < p.n_stop_strings; ++i) {
+    if (!p.stop_strings[i])
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "params->stop_strings[" + std::to_string(i) + "] is NULL");
+    g.stop.emplace_back(p.stop_strings[i]);
+  }
+  if (p.prompt_progress) {
+    cria_progress_fn fn = p.prompt_progress;
+    void* user = p.prompt_progress_user_data;
+    g.prompt_progress = [fn, user](float fraction) { return fn(fraction, user); };
+  }
+  return g;
+}
+
+cria_stop_reason stop_reason_of(cria::StopReason r) {
+  switch (r) {
+    case cria::StopReason::EndOfSequence: return CRIA_STOP_END_OF_SEQUENCE;
+    case cria::StopReason::MaxTokens: return CRIA_STOP_MAX_TOKENS;
+    case cria::StopReason::ContextFull: return CRIA_STOP_CONTEXT_FULL;
+    case cria::StopReason::StopString: return CRIA_STOP_STOP_STRING;
+    case cria::StopReason::Cancelled: return CRIA_STOP_CANCELLED;
+  }
+  return CRIA_STOP_CANCELLED;
+}
+
+// Writes the fields of `r` that fit in the caller's struct.
+void write_result(const cria::GenerateResult& r, cria_generate_result* out) {
   cria_generate_result res;
   cria_generate_result_init(&res);
-  res.stop_reason = CRIA_STOP_MAX_TOKENS;
+  res.stop_reason = stop_reason_of(r.reason);
+  res.n_prompt_tokens = static_cast<int32_t>(r.prompt_tokens);
+  res.n_tokens = static_cast<int32_t>(r.tokens.size());
+  res.prompt_seconds = r.prompt_seconds;
+  res.generate_seconds = r.generate_seconds;
+  CRIA_WRITE(out, res, stop_reason);
+  CRIA_WRITE(out, res, n_prompt_tokens);
+  CRIA_WRITE(out, res, n_tokens);
+  CRIA_WRITE(out, res, prompt_seconds);
+  CRIA_WRITE(out, res, generate_seconds);
+}
+
+// The prompt of cria_generate: tokenized with BOS when the session is empty.
+std::vector<int32_t> prompt_tokens(const cria_session* session, const char* prompt, const char* name) {
+  require(prompt, name);
+  cria::EncodeOptions eo;
+  eo.add_bos = session->session->n_past() == 0;
+  return tokenizer_of(session->owner).encode(prompt, eo);
+}
+
+// The one generation path for cria_generate, cria_generate_tokens and cria_generate_batch:
+// the engine's generate over `sessions`, results written to `results` (stride: the first
+// struct's struct_size) when the call ends by itself or is cancelled.
+cria_status run_generate(const char* function, cria_session* const* sessions, size_t n,
+                         const std::function<std::vector<int32_t>(size_t)>& prompt_of,
+                         const cria_generate_params* params, const cria::SequenceTextCallback& on_text,
+                         cria_generate_result* results) {
+  std::vector<cria::GenerateResult> done;
+  bool progress_cancelled = false;
   cria_status st = guard(function, [&] {
-    require_session(session);
-    if (result) check_struct_size(result, "result");
-    cria_generate_params p;
-    cria_generate_params_init(&p);
-    if (params) {
-      check_struct_size(params, "params");
-      CRIA_READ(p, params, temperature);
-      CRIA_READ(p, params, top_k);
-      CRIA_READ(p, params, top_p);
-      CRIA_READ(p, params, seed);
-      CRIA_READ(p, params, max_tokens);
-      CRIA_READ(p, params, stop_strings);
-      CRIA_READ(p, params, n_stop_strings);
-      CRIA_READ(p, params, prompt_progress);
-      CRIA_READ(p, params, prompt_progress_user_data);
-    }
-    std::vector<std::string> stops;
-    if (p.n_stop_strings) {
-      require(p.stop_strings, "params->stop_strings");
-      for (size_t i = 0; i < p.n_stop_strings; ++i) {
-        if (!p.stop_strings[i])
-          fail(CRIA_ERROR_INVALID_ARGUMENT, "params->stop_strings[" + std::to_string(i) + "] is NULL");
-        if (*p.stop_strings[i]) stops.emplace_back(p.stop_strings[i]);
+    if (n) require(sessions, "sessions");
+    if (results) {
+      check_struct_size(results, "results");
+      for (size_t i = 1; i < n; ++i) {
+        const auto* r = reinterpret_cast<const cria_generate_result*>(reinterpret_cast<const char*>(results) +
+                                                                        i * results->struct_size);
+        if (r->struct_size != results->struct_size)
+          fail(CRIA_ERROR_STRUCT_SIZE, "results[" + std::to_string(i) + "].struct_size differs from results[0]'s");
       }
     }
-    cria::SamplerParams sp;
-    sp.temperature = p.temperature;
-    sp.top_k = p.top_k;
-    sp.top_p = p.top_p;
-    sp.seed = p.seed;
-    cria::Sampler sampler(sp);
-
-    const cria::Tokenizer& tok = tokenizer_of(session->owner);
-    cria::Session& s = *session->session;
-    std::vector<int32_t> prompt;
-    if (prompt_ids) {
-      prompt = *prompt_ids;
-    } else {
-      require(prompt_text, "prompt");
-      cria::EncodeOptions eo;
-      eo.add_bos = s.n_past() == 0;
-      prompt = tok.encode(prompt_text, eo);
+    cria::GenerateParams g = read_generate_params(params);
+    if (g.prompt_progress)
+      g.prompt_progress = [inner = g.prompt_progress, &progress_cancelled](float f) {
+        progress_cancelled = !inner(f);
+        return !progress_cancelled;
+      };
+    std::vector<cria::Session*> engine_sessions;
+    std::vector<std::vector<int32_t>> prompts;
+    for (size_t i = 0; i < n; ++i) {
+      require_session(sessions[i]);
+      if (sessions[i]->owner != sessions[0]->owner)
+        fail(CRIA_ERROR_INVALID_ARGUMENT, "sessions[" + std::to_string(i) + "] belongs to another model than sessions[0]");
+      engine_sessions.push_back(sessions[i]->session.get());
+      prompts.push_back(prompt_of(i));
     }
-    const int64_t free_positions = s.context_length() - s.n_past();
-    if (free_positions <= 0)
-      fail(CRIA_ERROR_CONTEXT_FULL, "the session's context (" + std::to_string(s.context_length()) +
-                                        " positions) is full: reset it or create a larger one");
-    if (static_cast<int64_t>(prompt.size()) > free_positions)
-      fail(CRIA_ERROR_CONTEXT_FULL, "the prompt has " + std::to_string(prompt.size()) +
-                                        " tokens but the context has " +
-                                        std::to_string(free_positions) + " free positions");
-    if (prompt.empty() && !session->has_logits)
-      fail(CRIA_ERROR_INVALID_ARGUMENT, "the prompt is empty and the session holds nothing");
-    for (int32_t id : prompt) check_token(session->owner, id);
-
-    auto start = std::chrono::steady_clock::now();
-    res.n_prompt_tokens = static_cast<int32_t>(prompt.size());
-    const int64_t n = static_cast<int64_t>(prompt.size());
-    for (int64_t done = 0; done < n;) {
-      int64_t count = std::min(session->max_batch, n - done);
-      eval_tokens(session, prompt.data() + done, count);
-      done += count;
-      if (p.prompt_progress &&
-          !p.prompt_progress(static_cast<float>(done) / static_cast<float>(n),
-                             p.prompt_progress_user_data)) {
-        cancelled = true;
-        res.stop_reason = CRIA_STOP_CANCELLED;
-        res.prompt_seconds = seconds_since(start);
-        fail(CRIA_ERROR_CANCELLED, "the prompt_progress callback cancelled");
-      }
-    }
-    res.prompt_seconds = seconds_since(start);
-
-    start = std::chrono::steady_clock::now();
-    StopFilter filter(std::move(stops), on_text, user_data);
-    const int64_t n_vocab = s.model().config().vocab_size;
-    bool flush = false;
-    for (;;) {
-      if (p.max_tokens >= 0 && res.n_tokens >= p.max_tokens) {
-        res.stop_reason = CRIA_STOP_MAX_TOKENS;
-        flush = true;
-        break;
-      }
-      if (s.n_past() >= s.context_length()) {
-        res.stop_reason = CRIA_STOP_CONTEXT_FULL;
-        flush = true;
-        break;
-      }
-      int32_t next = sampler.sample(s.logits().data(), n_vocab);
-      if (next == tok.eos_id() || next == tok.bos_id()) {
-        res.stop_reason = CRIA_STOP_END_OF_SEQUENCE;
-        flush = true;
-        break;
-      }
-      ++res.n_tokens;
-      std::string text = session->decoder->push(next);
-      bool hit = false;
-      bool go_on = filter.push(text, &hit);
-      s.eval(&next, 1);  // the session holds every generated token
-      if (!go_on) {
-        res.stop_reason = hit ? CRIA_STOP_STOP_STRING : CRIA_STOP_CANCELLED;
-        break;
-      }
-    }
-    if (flush) {
-      bool go_on = true;
-      if (res.stop_reason != CRIA_STOP_MAX_TOKENS) {
-        bool hit = false;
-        go_on = filter.push(session->decoder->finish(), &hit);
-        if (hit) res.stop_reason = CRIA_STOP_STOP_STRING;
-      }
-      if (go_on && res.stop_reason != CRIA_STOP_STOP_STRING) go_on = filter.finish();
-      if (!go_on && res.stop_reason != CRIA_STOP_STOP_STRING) res.stop_reason = CRIA_STOP_CANCELLED;
-    }
-    res.generate_seconds = seconds_since(start);
-    if (res.stop_reason == CRIA_STOP_CANCELLED) {
-      cancelled = true;
-      fail(CRIA_ERROR_CANCELLED, "the text callback cancelled");
-    }
+    done = cria::generate(engine_sessions, prompts, g, on_text);
+    for (const cria::GenerateResult& r : done)
+      if (r.reason == cria::StopReason::Cancelled)
+        fail(CRIA_ERROR_CANCELLED, progress_cancelled ? "the prompt_progress callback cancelled"
+                                                      : "the text callback cancelled");
   });
-  if (result && result->struct_size >= sizeof(uint32_t) && result->struct_size <= sizeof(*result) &&
-      (st == CRIA_OK || cancelled)) {
-    CRIA_WRITE(result, res, stop_reason);
-    CRIA_WRITE(result, res, n_prompt_tokens);
-    CRIA_WRITE(result, res, n_tokens);
-    CRIA_WRITE(result, res, prompt_seconds);
-    CRIA_WRITE(result, res, generate_seconds);
-  }
+  if (results && (st == CRIA_OK || st == CRIA_ERROR_CANCELLED))
+    for (size_t i = 0; i < done.size(); ++i)
+      write_result(done[i], reinterpret_cast<cria_generate_result*>(reinterpret_cast<char*>(results) +
+                                                                     i * results->struct_size));
   return st;
 }
 
@@ -499,6 +436,8 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
       CRIA_READ(p, params, progress);
       CRIA_READ(p, params, progress_user_data);
       CRIA_READ(p, params, load_mode);
+      CRIA_READ(p, params, backend);
+      CRIA_READ(p, params, device);
     }
     cria::LoadOptions options;
     if (p.load_mode != CRIA_LOAD_READ && p.load_mode != CRIA_LOAD_MAP)
@@ -507,6 +446,12 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
                             " is not a cria_load_mode (CRIA_LOAD_READ or CRIA_LOAD_MAP)");
     options.load_mode = p.load_mode == CRIA_LOAD_MAP ? cria::io::MappedFile::Mode::Map
                                                      : cria::io::MappedFile::Mode::Read;
+    if (p.backend) {
+      if (!valid_utf8(p.backend)) fail(CRIA_ERROR_INVALID_ARGUMENT, "params->backend is not valid UTF-8");
+      options.backend = p.backend;
+    }
+    if (p.device < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "params->device is negative");
+    options.device = p.device;
     if (p.tokenizer_path) {
       check_path(p.tokenizer_path, "params->tokenizer_path");
       options.tokenizer_path = p.tokenizer_path;
@@ -644,44 +589,13 @@ cria_status cria_chat_apply_template(const cria_model* model, const cria_chat_me
         fail(CRIA_ERROR_INVALID_ARGUMENT, "messages[" + std::to_string(i) + "].role " +
                                               std::to_string(r) + " is not a cria_role");
     }
-    // Meta's chat_completion: a leading system message is folded into the first user turn.
-    std::vector<std::string> turns;  // user, assistant, user, ..., user
-    size_t first = 0;
-    std::string system;
-    bool has_system = messages[0].role == CRIA_ROLE_SYSTEM;
-    if (has_system) {
-      system = messages[0].content;
-      first = 1;
-      if (n_messages < 2)
-        fail(CRIA_ERROR_INVALID_ARGUMENT, "a system message must be followed by a user message");
-    }
-    for (size_t i = first; i < n_messages; ++i) {
-      int32_t want = ((i - first) % 2 == 0) ? CRIA_ROLE_USER : CRIA_ROLE_ASSISTANT;
-      if (messages[i].role != want)
-        fail(CRIA_ERROR_INVALID_ARGUMENT,
-             "messages[" + std::to_string(i) + "] should be a" +
-                 (want == CRIA_ROLE_USER ? " user" : "n assistant") +
-                 " message: after an optional system message, user and assistant messages "
-                 "alternate, beginning and ending with a user message");
-      turns.emplace_back(messages[i].content);
-    }
-    if (turns.size() % 2 == 0)
-      fail(CRIA_ERROR_INVALID_ARGUMENT, "the conversation must end with a user message");
-    if (has_system) turns[0] = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + turns[0];
-    std::vector<int32_t> ids;
-    cria::EncodeOptions eo;
-    eo.parse_special = false;
-    for (size_t i = 0; i + 1 < turns.size(); i += 2) {
-      eo.add_bos = true;
-      eo.add_eos = true;
-      std::vector<int32_t> part =
-          t.encode("[INST] " + trim(turns[i]) + " [/INST] " + trim(turns[i + 1]) + " ", eo);
-      ids.insert(ids.end(), part.begin(), part.end());
-    }
-    eo.add_bos = true;
-    eo.add_eos = false;
-    std::vector<int32_t> last = t.encode("[INST] " + trim(turns.back()) + " [/INST]", eo);
-    ids.insert(ids.end(), last.begin(), last.end());
+    std::vector<cria::ChatMessage> conversation;
+    for (size_t i = 0; i < n_messages; ++i)
+      conversation.push_back({messages[i].role == CRIA_ROLE_SYSTEM ? cria::ChatRole::System
+                              : messages[i].role == CRIA_ROLE_USER ? cria::ChatRole::User
+                                                                   : cria::ChatRole::Assistant,
+                              messages[i].content});
+    std::vector<int32_t> ids = cria::apply_chat_template(t, conversation);
     put_tokens(ids, tokens, capacity, out_count);
   });
 }
@@ -734,8 +648,6 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
     so.n_threads = p.n_threads;
     so.max_batch = p.max_batch > 0 ? p.max_batch : cria::kDefaultMaxBatch;
     s->session = std::make_unique<cria::Session>(*model->model, so);
-    s->max_batch = std::max<int64_t>(1, std::min<int64_t>(so.max_batch, s->session->context_length()));
-    new_decoder(s.get());
     *out_session = s.release();
   });
 }
@@ -746,9 +658,7 @@ cria_status cria_session_reset(cria_session* session) {
   return guard("cria_session_reset", [&] {
     require_session(session);
     session->session->reset();
-    session->has_logits = false;
-    session->sampler.emplace(session->sampling);
-    new_decoder(session);
+    session->sampler->reset();
   });
 }
 
@@ -786,15 +696,8 @@ cria_status cria_session_eval(cria_session* session, const int32_t* tokens, size
   return guard("cria_session_eval", [&] {
     require_session(session);
     if (!tokens && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL");
-    size_t n = max_positions == 0 ? count : std::min(count, max_positions);
-    cria::Session& s = *session->session;
-    const int64_t free_positions = s.context_length() - s.n_past();
-    if (static_cast<uint64_t>(n) > static_cast<uint64_t>(free_positions))
-      fail(CRIA_ERROR_CONTEXT_FULL, "the context holds " + std::to_string(s.context_length()) +
-                                        " positions; " + std::to_string(s.n_past()) +
-                                        " are used and " + std::to_string(n) + " more were given");
-    for (size_t i = 0; i < n; ++i) check_token(session->owner, tokens[i]);
-    eval_tokens(session, tokens, static_cast<int64_t>(n));
+    const size_t n = max_positions == 0 ? count : std::min(count, max_positions);
+    session->session->eval(tokens, static_cast<int64_t>(n));
     if (out_evaluated) *out_evaluated = n;
   });
 }
@@ -804,8 +707,6 @@ cria_status cria_session_logits(const cria_session* session, float* logits, size
   return guard("cria_session_logits", [&] {
     require_session(session);
     require(out_count, "out_count");
-    if (!session->has_logits)
-      fail(CRIA_ERROR_INVALID_STATE, "no position has been evaluated yet");
     const std::vector<float>& l = session->session->logits();
     if (!logits && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "logits is NULL but capacity is not 0");
     if (capacity < l.size()) {
@@ -822,7 +723,7 @@ cria_status cria_session_sample(cria_session* session, int32_t* out_token) {
   return guard("cria_session_sample", [&] {
     require_session(session);
     require(out_token, "out_token");
-    if (!session->has_logits)
+    if (!session->session->has_logits())
       fail(CRIA_ERROR_INVALID_STATE, "no position has been evaluated yet: eval a prompt first");
     const std::vector<float>& l = session->session->logits();
     *out_token = session->sampler->sample(l.data(), static_cast<int64_t>(l.size()));
@@ -847,33 +748,11 @@ cria_status cria_session_accept(cria_session* session, int32_t token, char* text
                                 size_t* out_length) {
   return guard("cria_session_accept", [&] {
     require_session(session);
-    require(out_length, "out_length");
     check_token(session->owner, token);
-    cria::Session& s = *session->session;
-    if (s.n_past() >= s.context_length())
-      fail(CRIA_ERROR_CONTEXT_FULL, "the session's context (" + std::to_string(s.context_length()) +
-                                        " positions) is full");
-    std::string piece;
-    std::optional<cria::StreamDecoder> next = session->decoder;
-    if (next) piece = next->push(token);
-    const bool discard = !text && capacity == 0;
-    if (!discard) {
-      if (!text) fail(CRIA_ERROR_INVALID_ARGUMENT, "text is NULL but capacity is not 0");
-      if (capacity < piece.size() + 1) {
-        *out_length = piece.size();
-        fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the token's text needs " + std::to_string(piece.size() + 1) +
-                                              " bytes with its NUL; the buffer has " +
-                                              std::to_string(capacity) + " (token not accepted)");
-      }
-    }
-    s.eval(&token, 1);
-    session->has_logits = true;
-    session->decoder = std::move(next);
-    if (!discard) {
-      std::memcpy(text, piece.data(), piece.size());
-      text[piece.size()] = '\0';
-    }
-    *out_length = piece.size();
+    check_token_text(*session->session, token, text, capacity, out_length);
+    const std::string piece = session->session->accept(token);
+    session->sampler->accept(token);
+    write_token_text(piece, text, out_length);
   });
 }
 
@@ -882,11 +761,48 @@ cria_status cria_session_flush_text(cria_session* session, char* text, size_t ca
   return guard("cria_session_flush_text", [&] {
     require_session(session);
     require(out_length, "out_length");
-    std::string rest;
-    std::optional<cria::StreamDecoder> next = session->decoder;
-    if (next) rest = next->finish();
-    put_text(rest, text, capacity, out_length);
-    session->decoder = std::move(next);
+    put_text(session->session->pending_text(), text, capacity, out_length);
+    session->session->flush_text();
+  });
+}
+
+// ---- batches -----------------------------------------------------------------------------
+
+cria_status cria_batch_create(cria_batch** out_batch) {
+  return guard("cria_batch_create", [&] {
+    require(out_batch, "out_batch");
+    *out_batch = new cria_batch();
+  });
+}
+
+void cria_batch_free(cria_batch* batch) { delete batch; }
+
+cria_status cria_batch_add(cria_batch* batch, cria_session* session, const int32_t* tokens, size_t count) {
+  return guard("cria_batch_add", [&] {
+    require(batch, "batch");
+    require_session(session);
+    if (!tokens && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL");
+    batch->batch.add(*session->session, tokens, static_cast<int64_t>(count));
+  });
+}
+
+cria_status cria_batch_accept(cria_batch* batch, cria_session* session, int32_t token, char* text,
+                              size_t capacity, size_t* out_length) {
+  return guard("cria_batch_accept", [&] {
+    require(batch, "batch");
+    require_session(session);
+    check_token(session->owner, token);
+    check_token_text(*session->session, token, text, capacity, out_length);
+    const std::string piece = batch->batch.accept(*session->session, token);
+    session->sampler->accept(token);
+    write_token_text(piece, text, out_length);
+  });
+}
+
+cria_status cria_batch_eval(cria_batch* batch) {
+  return guard("cria_batch_eval", [&] {
+    require(batch, "batch");
+    batch->batch.eval();
   });
 }
 
@@ -916,21 +832,39 @@ void cria_generate_result_init(cria_generate_result* result) {
 cria_status cria_generate(cria_session* session, const char* prompt,
                           const cria_generate_params* params, cria_text_fn on_text,
                           void* user_data, cria_generate_result* result) {
-  return run_generate("cria_generate", session, nullptr, prompt ? prompt : nullptr, params,
-                      on_text, user_data, result);
+  return run_generate(
+      "cria_generate", &session, 1, [&](size_t) { return prompt_tokens(session, prompt, "prompt"); }, params,
+      [&](size_t, std::string_view text) { return deliver(on_text, text, user_data); }, result);
 }
 
 cria_status cria_generate_tokens(cria_session* session, const int32_t* prompt, size_t count,
                                  const cria_generate_params* params, cria_text_fn on_text,
                                  void* user_data, cria_generate_result* result) {
-  std::vector<int32_t> ids;
-  cria_status st = guard("cria_generate_tokens", [&] {
-    if (!prompt && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "prompt is NULL");
-    if (count) ids.assign(prompt, prompt + count);
-  });
-  if (st != CRIA_OK) return st;
-  return run_generate("cria_generate_tokens", session, &ids, nullptr, params, on_text, user_data,
-                      result);
+  return run_generate(
+      "cria_generate_tokens", &session, 1,
+      [&](size_t) {
+        if (!prompt && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "prompt is NULL");
+        return std::vector<int32_t>(prompt, prompt + count);
+      },
+      params, [&](size_t, std::string_view text) { return deliver(on_text, text, user_data); }, result);
+}
+
+cria_status cria_generate_batch(cria_session* const* sessions, const char* const* prompts, size_t n,
+                                const cria_generate_params* params, cria_sequence_text_fn on_text,
+                                void* user_data, cria_generate_result* results) {
+  return run_generate(
+      "cria_generate_batch", sessions, n,
+      [&](size_t i) {
+        require(prompts, "prompts");
+        return prompt_tokens(sessions[i], prompts[i], ("prompts[" + std::to_string(i) + "]").c_str());
+      },
+      params,
+      [&](size_t i, std::string_view text) {
+        if (!on_text) return true;
+        const std::string copy(text);
+        return on_text(i, copy.c_str(), copy.size(), user_data);
+      },
+      results);
 }
 
 }  // extern "C"

@@ -1,5 +1,5 @@
 /*
-** cria.h -- the C interface of cria, a library that runs Llama 2 models on the CPU.
+** cria.h -- the C interface of cria, a library that runs Llama 2 models locally.
 **
 ** This header is the reference for the stable C ABI. It is plain C99 and includes only
 ** <stddef.h>, <stdint.h> and <stdbool.h>. Link with -lcria (libcria.so.1 or libcria.a; the
@@ -7,9 +7,9 @@
 **
 ** CONVENTIONS
 **
-**   Handles      cria_model and cria_session are opaque. Each is created by one call
-**                (cria_model_load, cria_session_create) and released by its _free function,
-**                which accepts NULL.
+**   Handles      cria_model, cria_session and cria_batch are opaque. Each is created by one
+**                call (cria_model_load, cria_session_create, cria_batch_create) and released
+**                by its _free function, which accepts NULL.
 **
 **   Status       Every call that can fail returns a cria_status: CRIA_OK (0) on success, a
 **                CRIA_ERROR_* code otherwise. On failure, out-parameters are left unchanged
@@ -48,8 +48,14 @@
 **
 **   Threads      A cria_model is immutable once loaded: any number of threads and sessions
 **                may use it at the same time. A cria_session is used by one thread at a time
-**                (it may move between threads); sessions are independent of each other. Free
-**                every session of a model before the model. cria_last_error() is per thread.
+**                (it may move between threads); sessions are independent of each other, but
+**                the sessions of one model share its thread pool and working memory, so their
+**                evaluations run one at a time (a cria_batch evaluates several in one pass).
+**                Free every session of a model before the model. cria_last_error() is per
+**                thread.
+**
+**   Unstable     Declarations marked UNSTABLE are new: they may still change in a minor
+**                version, until they settle.
 **
 **   Callbacks    Callbacks receive the `void *user_data` given with them and return true to
 **                go on or false to cancel; a cancelled call returns CRIA_ERROR_CANCELLED.
@@ -172,6 +178,13 @@ typedef struct cria_model_params {
   void *progress_user_data;
   /* How weights reach memory (cria_load_mode). Default CRIA_LOAD_READ. */
   int32_t load_mode;
+  /* UNSTABLE. The backend that runs the model, by name: NULL or "auto" (default: the best
+  ** one built that has a device), "cpu", "reference" (plain scalar f32, the oracle the
+  ** others are tested against: slow), or a GPU backend where one is built. A backend this
+  ** library was not built with: CRIA_ERROR_UNSUPPORTED, naming those it was. */
+  const char *backend;
+  /* UNSTABLE. Index among the backend's devices. Default 0. */
+  int32_t device;
 } cria_model_params;
 
 CRIA_API void cria_model_params_init(cria_model_params *params);
@@ -318,8 +331,8 @@ CRIA_API cria_status cria_session_create(const cria_model *model,
                                          cria_session **out_session);
 CRIA_API void cria_session_free(cria_session *session);
 
-/* Forgets every position and the pending text; re-seeds the sampler with its seed. The
-** cache memory is kept. */
+/* Forgets every position, the logits and the pending text; re-seeds the sampler with its
+** seed. The cache memory is kept. */
 CRIA_API cria_status cria_session_reset(cria_session *session);
 
 /* Replaces the sampling parameters (and re-seeds the sampler). */
@@ -392,6 +405,49 @@ CRIA_API cria_status cria_session_flush_text(cria_session *session, char *text,
                                              size_t capacity, size_t *out_length);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Batches: several sessions in one pass (UNSTABLE)                                          */
+/* ---------------------------------------------------------------------------------------- */
+/*
+** A batch queues tokens of several sessions of one model and evaluates them together, so that
+** one pass over the weights serves all of them: N sequences generating side by side cost
+** little more than one, as long as reading the weights is what limits generation. Each
+** session keeps its own positions, and its logits and text are those it would get alone.
+** For a game with many characters:
+**
+**     every frame:
+**       for each talking character i:
+**         cria_session_sample(s[i], &t);                       // its own sampler
+**         if (t == eos) { stop i; continue; }
+**         cria_batch_accept(batch, s[i], t, text, sizeof text, &len);   // show text now
+**       cria_batch_eval(batch);                                // one pass for all of them
+**
+** A batch is used by one thread at a time, with sessions that no other thread is using; a
+** session must not be freed while tokens of it are queued.
+*/
+typedef struct cria_batch cria_batch;
+
+CRIA_API cria_status cria_batch_create(cria_batch **out_batch);
+CRIA_API void cria_batch_free(cria_batch *batch);
+
+/* Queues `count` tokens for `session` at its next positions (after those already queued for
+** it), as cria_session_eval does: their text counts as given, not generated. Tokens that do
+** not fit in the session's context: CRIA_ERROR_CONTEXT_FULL and nothing is queued; a session
+** of another model than the others queued: CRIA_ERROR_INVALID_ARGUMENT. */
+CRIA_API cria_status cria_batch_add(cria_batch *batch, cria_session *session,
+                                    const int32_t *tokens, size_t count);
+
+/* Queues one generated token for `session`, as cria_session_accept does (same buffer rules:
+** when its text does not fit, CRIA_ERROR_BUFFER_TOO_SMALL and the token is not queued), and
+** writes its text now; the token is evaluated by cria_batch_eval. */
+CRIA_API cria_status cria_batch_accept(cria_batch *batch, cria_session *session, int32_t token,
+                                       char *text, size_t capacity, size_t *out_length);
+
+/* Evaluates every queued token (passes of at most the smallest max_batch of the sessions) and
+** empties the batch, also when it fails. Each session's logits become those of its last
+** queued token. */
+CRIA_API cria_status cria_batch_eval(cria_batch *batch);
+
+/* ---------------------------------------------------------------------------------------- */
 /* High-level generation                                                                     */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -457,6 +513,25 @@ CRIA_API cria_status cria_generate_tokens(cria_session *session, const int32_t *
                                           size_t count, const cria_generate_params *params,
                                           cria_text_fn on_text, void *user_data,
                                           cria_generate_result *result);
+
+/* UNSTABLE. Receives a piece of text of sequence `sequence` (the index of its session in the
+** call); otherwise as cria_text_fn. Returning false stops that sequence only. */
+typedef bool (*cria_sequence_text_fn)(size_t sequence, const char *text, size_t length,
+                                      void *user_data);
+
+/* UNSTABLE. cria_generate for `n` sessions of one model at once, prompts[i] for sessions[i]:
+** each prompt is evaluated in its own session's passes, then every step samples each
+** sequence that is still going and evaluates all the new tokens in one pass. Each sequence's
+** tokens and text are those cria_generate gives it alone with the same parameters (each gets
+** a sampler seeded with params->seed). `results` (may be NULL) is an array of n structs
+** initialised with cria_generate_result_init; their common struct_size is the array's stride.
+** Returns CRIA_ERROR_CANCELLED when a callback cancelled some sequence (its result says
+** CRIA_STOP_CANCELLED; a prompt_progress callback cancels all of them), else as cria_generate. */
+CRIA_API cria_status cria_generate_batch(cria_session *const *sessions,
+                                         const char *const *prompts, size_t n,
+                                         const cria_generate_params *params,
+                                         cria_sequence_text_fn on_text, void *user_data,
+                                         cria_generate_result *results);
 
 #ifdef __cplusplus
 } /* extern "C" */

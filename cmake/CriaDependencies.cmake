@@ -11,12 +11,6 @@ endmacro()
 
 find_package(Threads REQUIRED)
 
-find_package(fmt CONFIG QUIET)
-cria_require(fmt_FOUND libfmt-dev "the fmt library")
-
-find_package(Eigen3 CONFIG QUIET)
-cria_require(Eigen3_FOUND libeigen3-dev "Eigen 3")
-
 # Debian's dnnl-config.cmake insists on OpenCL headers it never uses on CPU; find the
 # library and header directly instead.
 if(CRIA_ONEDNN)

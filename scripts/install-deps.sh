@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libeigen3-dev libdnnl-dev libopenblas-dev libfmt-dev doctest-dev
+  libdnnl-dev libopenblas-dev doctest-dev
   libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest
   golang-go
   qemu-user

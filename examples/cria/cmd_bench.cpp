@@ -1,5 +1,6 @@
 // cria bench: prompt and generation speed of a model, with the machine's limits measured in
 // the same run: generation bytes/s over the read bandwidth, prompt FLOP/s over the GEMM peak.
+// With --parallel N, also N sequences generating together (one pass per step for all).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "cria/engine/batch.hpp"
 #include "cria/engine/session.hpp"
 #include "cria/probes.hpp"
 
@@ -43,6 +45,7 @@ int cmd_bench(int argc, char** argv) {
   std::string model_path;
   int64_t n_prompt = 512, n_gen = 128;
   int reps = 3;
+  int64_t parallel = 1;
   bool json = false;
   cli::EngineOptions engine;
   for (cli::Args a(argc, argv); !a.done();) {
@@ -51,20 +54,24 @@ int cmd_bench(int argc, char** argv) {
     else if (a.is("-p", "--n-prompt")) n_prompt = a.int_value();
     else if (a.is("-n", "--n-gen")) n_gen = a.int_value();
     else if (a.is("-r", "--repetitions")) reps = static_cast<int>(a.int_value());
+    else if (a.is("--parallel")) parallel = a.int_value();
     else if (a.is("--json")) json = true;
     else if (a.is("-h", "--help")) {
       std::fputs(
-          "usage: cria bench -m MODEL [-p 512] [-n 128] [-r 3] [-t THREADS] [--gemm B] [--json]\n"
+          "usage: cria bench -m MODEL [-p 512] [-n 128] [-r 3] [--parallel N] [--json] [engine options]\n"
           "Prompt (-p tokens in one pass) and generation (-n tokens one by one) speed, medians of\n"
-          "-r runs, with a read-bandwidth and a GEMM-peak probe measured in the same run.\n",
+          "-r runs, with a read-bandwidth and a GEMM-peak probe measured in the same run. With\n"
+          "--parallel N, also N sequences generating -n tokens each together, one pass per step.\n",
           stdout);
+      std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
   if (n_prompt < 0 || n_gen < 0 || reps < 1) throw std::invalid_argument("-p, -n >= 0 and -r >= 1");
+  if (parallel < 1 || parallel > 4096) throw std::invalid_argument("--parallel is 1 to 4096");
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, "", false, false, engine.load_mode);
+  auto model = cli::load_model(model_path, "", false, engine.load);
   double load_s = cli::now_seconds() - t0;
   const cria::LlamaConfig& c = model->config();
   engine.session.context_length = std::max<int64_t>(n_prompt, n_gen) + 1;
@@ -93,6 +100,29 @@ int cmd_bench(int argc, char** argv) {
   }
   const double pp_tps = median(pp), tg_tps = median(tg);
 
+  // N sequences generating together: each step is one batch of one new token per sequence.
+  double parallel_tps = 0;
+  if (parallel > 1 && n_gen > 0) {
+    cria::SessionOptions options = engine.session;
+    options.context_length = n_gen + 1;
+    options.max_batch = parallel;
+    std::vector<std::unique_ptr<cria::Session>> sessions;
+    for (int64_t i = 0; i < parallel; ++i) sessions.push_back(std::make_unique<cria::Session>(*model, options));
+    std::vector<double> rates;
+    for (int r = 0; r <= reps; ++r) {  // the first round warms caches and is not counted
+      for (auto& seq : sessions) seq->reset();
+      cria::Batch batch;
+      double s = cli::now_seconds();
+      for (int64_t i = 0; i < n_gen; ++i) {
+        for (int64_t k = 0; k < parallel; ++k)
+          batch.add(*sessions[static_cast<size_t>(k)], &tokens[static_cast<size_t>((i + k) % n_gen)], 1);
+        batch.eval();
+      }
+      if (r > 0) rates.push_back(static_cast<double>(parallel * n_gen) / (cli::now_seconds() - s));
+    }
+    parallel_tps = median(rates);
+  }
+
   const double bandwidth = cria::measure_read_bandwidth(threads);
   const double gemm_f32 = cria::measure_gemm_peak(threads, false);
   // Without a bf16 matmul (CPUs without AVX-512) the f32 peak is the limit to compare with.
@@ -106,27 +136,29 @@ int cmd_bench(int argc, char** argv) {
 
   if (json) {
     std::printf(
-        "{\"model\": \"%s\", \"file_bytes\": %llu, \"threads\": %d, \"isa\": \"%s\", \"gemm\": \"%s\", "
+        "{\"model\": \"%s\", \"file_bytes\": %llu, \"backend\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"gemm\": \"%s\", "
         "\"load_ms\": %.1f, \"n_prompt\": %lld, \"n_gen\": %lld, \"repetitions\": %d, "
         "\"prompt_tokens_per_s\": %.3f, \"gen_tokens_per_s\": %.3f, "
         "\"weight_bytes_per_token\": %.0f, \"gen_bytes_per_s\": %.4g, \"read_bandwidth\": %.4g, "
         "\"gen_bandwidth_ratio\": %.4f, \"prompt_flops\": %.4g, \"gemm_peak_bf16\": %.4g, "
         "\"gemm_peak_f32\": %.4g, \"prompt_peak_ratio_bf16\": %.4f, \"prompt_peak_ratio_f32\": %.4f, "
         "\"int8_peak\": %.4g, \"prompt_peak_ratio_int8\": %.4f, \"amx_bf16_peak\": %.4g, "
-        "\"prompt_peak_ratio_amx\": %.4f}\n",
-        model_path.c_str(), static_cast<unsigned long long>(model->file_size()), threads,
-        cria::kernel_isa(), cria::gemm_backend_name(engine.session.gemm), load_s * 1e3,
+        "\"prompt_peak_ratio_amx\": %.4f, \"parallel\": %lld, \"parallel_gen_tokens_per_s\": %.3f, "
+        "\"parallel_gen_bandwidth_ratio\": %.4f}\n",
+        model_path.c_str(), static_cast<unsigned long long>(model->file_size()), model->backend().name().c_str(),
+        threads, cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
         bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
         gemm_bf16, gemm_f32, gemm_bf16 > 0 ? prompt_flops / gemm_bf16 : 0.0,
         gemm_f32 > 0 ? prompt_flops / gemm_f32 : 0.0, int8_peak,
         int8_peak > 0 ? prompt_flops / int8_peak : 0.0, amx_peak,
-        amx_peak > 0 ? prompt_flops / amx_peak : 0.0);
+        amx_peak > 0 ? prompt_flops / amx_peak : 0.0, static_cast<long long>(parallel), parallel_tps,
+        parallel_tps / static_cast<double>(parallel) * bytes_per_token / bandwidth);
     return 0;
   }
-  std::printf("model: %s (%.2f GB), %d threads, kernels %s, gemm %s, load %.0f ms\n",
-              model_path.c_str(), model->file_size() / 1e9, threads, cria::kernel_isa(),
-              cria::gemm_backend_name(engine.session.gemm), load_s * 1e3);
+  std::printf("model: %s (%.2f GB), %s backend, %d threads, kernels %s, gemm %s, load %.0f ms\n",
+              model_path.c_str(), model->file_size() / 1e9, model->backend().name().c_str(), threads,
+              cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3);
   std::printf("%-8s %14s   %s\n", "test", "tokens/s", "ratio to this machine's limit (same run)");
   if (n_prompt > 0 && gemm_f32 > 0)
     std::printf("pp%-6lld %14.2f   %.1f GFLOP/s = %.0f%% of the bf16 GEMM peak (%.0f GFLOP/s), "
@@ -147,5 +179,12 @@ int cmd_bench(int argc, char** argv) {
     std::printf("tg%-6lld %14.2f   %.1f GB/s of weights = %.0f%% of the read bandwidth (%.1f GB/s)\n",
                 static_cast<long long>(n_gen), tg_tps, gen_bytes_per_s / 1e9,
                 100 * gen_bytes_per_s / bandwidth, bandwidth / 1e9);
+  if (parallel_tps > 0) {
+    // A step reads the weights once for all sequences.
+    const double step_bytes_per_s = parallel_tps / static_cast<double>(parallel) * bytes_per_token;
+    std::printf("tg%-lld x%-4lld %10.2f   %.2f x one sequence; %.1f GB/s of weights = %.0f%% of the read bandwidth\n",
+                static_cast<long long>(n_gen), static_cast<long long>(parallel), parallel_tps,
+                tg_tps > 0 ? parallel_tps / tg_tps : 0.0, step_bytes_per_s / 1e9, 100 * step_bytes_per_s / bandwidth);
+  }
   return 0;
 }

@@ -43,8 +43,10 @@ int cmd_info(int argc, char** argv) {
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
-  auto model = cli::load_model(model_path, tokenizer_path, false, /*inspect_only=*/true,
-                               cria::io::MappedFile::Mode::Map);
+  cria::LoadOptions options;
+  options.inspect_only = true;
+  options.load_mode = cria::io::MappedFile::Mode::Map;
+  auto model = cli::load_model(model_path, tokenizer_path, false, options);
   const cria::LlamaConfig& c = model->config();
   std::printf("file: %s (%llu bytes)\n", model->path().c_str(),
               static_cast<unsigned long long>(model->file_size()));

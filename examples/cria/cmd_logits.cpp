@@ -19,7 +19,8 @@ int cmd_logits(int argc, char** argv) {
     else if (a.is("-o", "--output")) out_path = a.value();
     else if (a.is("-b", "--batch")) engine.session.max_batch = a.int_value();
     else if (a.is("-h", "--help")) {
-      std::fputs("usage: cria logits -m MODEL --tokens \"ID ID ...\" -o OUT.f32 [-t N] [-b BATCH] [-c CTX]\n", stdout);
+      std::fputs("usage: cria logits -m MODEL --tokens \"ID ID ...\" -o OUT.f32 [-b BATCH] [engine options]\n", stdout);
+      std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
@@ -30,7 +31,7 @@ int cmd_logits(int argc, char** argv) {
   if (!in.eof()) throw std::invalid_argument("--tokens: not a list of integers");
   if (tokens.empty()) throw std::invalid_argument("--tokens: no ids given");
 
-  auto model = cli::load_model(model_path, "", false, false, engine.load_mode);
+  auto model = cli::load_model(model_path, "", false, engine.load);
   cria::Session session(*model, engine.session);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().vocab_size));
   session.eval(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data());

@@ -18,12 +18,13 @@ int cmd_perplexity(int argc, char** argv) {
     else if (a.is("--tokenizer", "-z")) tokenizer_path = a.value();
     else if (a.is("-f", "--file")) text_path = a.value();
     else if (a.is("-h", "--help")) {
-      std::fputs("usage: cria perplexity -m MODEL -f TEXTFILE [-c CTX] [-t THREADS] [--tokenizer FILE]\n", stdout);
+      std::fputs("usage: cria perplexity -m MODEL -f TEXTFILE [--tokenizer FILE] [engine options]\n", stdout);
+      std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
   if (text_path.empty()) throw std::invalid_argument("no text given (-f TEXTFILE)");
-  auto model = cli::load_model(model_path, tokenizer_path, true, false, engine.load_mode);
+  auto model = cli::load_model(model_path, tokenizer_path, true, engine.load);
   std::string text = cli::read_file(text_path);
   std::vector<int32_t> tokens = model->tokenizer()->encode(text, {});  // BOS + text
   if (tokens.size() < 2) throw std::invalid_argument(text_path + ": the text has no tokens to score");

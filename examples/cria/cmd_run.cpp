@@ -5,7 +5,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
-#include "cria/generate.hpp"
+#include "cria/engine/generate.hpp"
 
 int cmd_run(int argc, char** argv) {
   std::string model_path, tokenizer_path, prompt;
@@ -26,46 +26,46 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"
-          "                [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS]\n"
+          "                [--temp T] [--top-k K] [--top-p P] [--seed S] [engine options]\n"
           "  -n N        tokens to generate (-1: until end of text or a full context)\n"
           "  --temp T    temperature, 0 for greedy (default 0.8)\n"
           "  --top-k K   keep the K most likely tokens (default 40, 0: all)\n"
           "  --top-p P   keep the smallest set with probability >= P (default 0.95)\n"
-          "  --seed S    random seed; -1 picks one (default)\n"
-          "  -c CTX      context length (default: the model's)\n"
-          "  -t THREADS  threads (default: all cores)\n"
-          "  --load read|map (default read), --kv-type f16|f32, --gemm auto|kernels|onednn-f32|onednn-bf16|openblas\n"
-          "              weights in place or read into memory; KV cache type; prompt GEMM backend\n",
+          "  --seed S    random seed; -1 picks one (default)\n",
           stdout);
+      std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
   params.sampling.seed = seed < 0 ? std::random_device{}() : static_cast<uint64_t>(seed);
+  params.sample_when_full = true;  // as llama2.c's run: the last position's prediction too
 
   double t0 = cli::now_seconds();
-  auto model = cli::load_model(model_path, tokenizer_path, true, false, engine.load_mode);
+  auto model = cli::load_model(model_path, tokenizer_path, true, engine.load);
   cria::Session session(*model, engine.session);
   double load_seconds = cli::now_seconds() - t0;
 
-  const cria::Tokenizer& tokenizer = *model->tokenizer();
-  std::vector<int32_t> tokens = tokenizer.encode(prompt, {});
+  std::vector<int32_t> tokens = model->tokenizer()->encode(prompt, {});
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
-  cria::GenerateResult r = cria::generate(session, tokenizer, tokens, params, [](std::string_view text) {
+  auto print = [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return true;
-  });
+  };
+  cria::GenerateResult r = cria::generate(session, tokens, params, print);
+  print(session.flush_text());  // an incomplete UTF-8 character left at max tokens
   std::fputc('\n', stdout);
   std::fflush(stdout);
 
   size_t generated = r.tokens.size();
   std::fprintf(stderr,
                "\nload: %.1f ms | prompt: %lld tokens, %.1f tok/s | generation: %zu tokens, "
-               "%.1f tok/s | threads %d | stop: %s\n",
+               "%.1f tok/s | %s backend, threads %d | stop: %s\n",
                load_seconds * 1e3, static_cast<long long>(r.prompt_tokens),
                r.prompt_seconds > 0 ? r.prompt_tokens / r.prompt_seconds : 0.0, generated,
-               r.generate_seconds > 0 ? generated / r.generate_seconds : 0.0, session.n_threads(),
+               r.generate_seconds > 0 ? generated / r.generate_seconds : 0.0, model->backend().name().c_str(),
+               session.n_threads(),
                cria::stop_reason_name(r.reason));
   return 0;
 }

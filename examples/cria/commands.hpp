@@ -11,3 +11,4 @@ int cmd_logits(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
+int cmd_devices(int argc, char** argv);

@@ -18,22 +18,6 @@ inline double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Loads a model and insists that it has a tokenizer when `need_tokenizer`.
-inline std::unique_ptr<cria::Model> load_model(const std::string& path,
-                                               const std::string& tokenizer_path,
-                                               bool need_tokenizer, bool inspect_only = false,
-                                               cria::io::MappedFile::Mode mode = cria::io::MappedFile::Mode::Read) {
-  if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
-  cria::LoadOptions options;
-  options.tokenizer_path = tokenizer_path;
-  options.inspect_only = inspect_only;
-  options.load_mode = mode;
-  auto model = cria::Model::load(path, options);
-  if (need_tokenizer && !model->tokenizer())
-    throw std::invalid_argument(path + " has no vocabulary: give one with --tokenizer FILE");
-  return model;
-}
-
 inline cria::io::MappedFile::Mode parse_load_mode(const std::string& name) {
   if (name == "map") return cria::io::MappedFile::Mode::Map;
   if (name == "read") return cria::io::MappedFile::Mode::Read;
@@ -46,10 +30,31 @@ inline cria::DType parse_kv_type(const std::string& name) {
   throw std::invalid_argument("--kv-type is f16 or f32, not '" + name + "'");
 }
 
-// Options every command that runs the model accepts: -c, -t, --gemm, --kv-type, --load.
+// Loads a model and insists that it has a tokenizer when `need_tokenizer`.
+inline std::unique_ptr<cria::Model> load_model(const std::string& path, const std::string& tokenizer_path,
+                                               bool need_tokenizer, cria::LoadOptions options = {}) {
+  if (path.empty()) throw std::invalid_argument("no model given (-m MODEL)");
+  options.tokenizer_path = tokenizer_path;
+  auto model = cria::Model::load(path, options);
+  if (need_tokenizer && !model->tokenizer())
+    throw std::invalid_argument(path + " has no vocabulary: give one with --tokenizer FILE");
+  return model;
+}
+
+// Options every command that runs the model accepts: --backend, --device, -c, -t, --gemm,
+// --kv-type, --load.
 struct EngineOptions {
+  cria::LoadOptions load;
   cria::SessionOptions session;
-  cria::io::MappedFile::Mode load_mode = cria::io::MappedFile::Mode::Read;
+
+  static constexpr const char* kHelp =
+      "  --backend NAME  auto (default), cpu, reference (plain f32, slow): see 'cria devices'\n"
+      "  --device N      the backend's device (default 0)\n"
+      "  -c CTX          context length (default: the model's)\n"
+      "  -t THREADS      threads (default: all cores)\n"
+      "  --load read|map weights read into memory (default) or used in place from the file\n"
+      "  --kv-type f16|f32  KV cache type (default f16)\n"
+      "  --gemm auto|kernels|onednn-f32|onednn-bf16|openblas  how the cpu backend runs prompts\n";
 
   // Consumes the current argument when it is one of these options.
   bool parse(Args& a) {
@@ -57,13 +62,18 @@ struct EngineOptions {
       session.context_length = a.int_value();
       if (session.context_length < 0) throw std::invalid_argument("-c must not be negative");
     } else if (a.is("-t", "--threads")) {
-      session.n_threads = static_cast<int>(a.int_value());
+      load.n_threads = static_cast<int>(a.int_value());
+      if (load.n_threads < 0) throw std::invalid_argument("-t must not be negative");
+    } else if (a.is("--backend")) {
+      load.backend = a.value();
+    } else if (a.is("--device")) {
+      load.device = static_cast<int>(a.int_value());
     } else if (a.is("--gemm")) {
-      session.gemm = cria::parse_gemm_backend(a.value());
+      load.gemm = a.value();
     } else if (a.is("--kv-type")) {
       session.kv_type = parse_kv_type(a.value());
     } else if (a.is("--load")) {
-      load_mode = parse_load_mode(a.value());
+      load.load_mode = parse_load_mode(a.value());
     } else {
       return false;
     }

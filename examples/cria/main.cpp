@@ -9,12 +9,13 @@ static void usage() {
   std::fputs(
       "usage: cria COMMAND [options]\n"
       "  run         generate text:  cria run -m MODEL [--tokenizer FILE] [-p PROMPT] [-n N]\n"
-      "              [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS]\n"
+      "              [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS] [--backend B]\n"
       "  info        hyper-parameters and tensors:  cria info -m MODEL\n"
       "  perplexity  score a text:  cria perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
       "  tokenize    text to ids:  cria tokenize (-m MODEL | --vocab FILE) [TEXT | -f FILE]\n"
       "  detokenize  ids to text:  cria detokenize (-m MODEL | --vocab FILE) [IDS | -f FILE]\n"
-      "  bench       speed:  cria bench -m MODEL [-p 512] [-n 128] [-t THREADS] [--json]\n"
+      "  bench       speed:  cria bench -m MODEL [-p 512] [-n 128] [-t THREADS] [--parallel N] [--json]\n"
+      "  devices     the backends and devices built in:  cria devices\n"
       "  synth       random-weight model:  cria synth --shape 7b --type Q4_0 -o OUT.gguf\n"
       "  logits      raw logits:  cria logits -m MODEL --tokens \"1 2 3\" -o OUT.f32\n"
       "  quantize    convert weights:  cria quantize IN.gguf OUT.gguf Q4_K_M\n"
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
       {"perplexity", cmd_perplexity}, {"tokenize", cmd_tokenize},
       {"detokenize", cmd_detokenize}, {"logits", cmd_logits},
       {"synth", cmd_synth},           {"bench", cmd_bench},
-      {"quantize", cmd_quantize},
+      {"quantize", cmd_quantize},     {"devices", cmd_devices},
   };
   for (const Command& c : commands) {
     if (!std::strcmp(argv[1], c.name)) {

@@ -14,6 +14,7 @@ enum class ErrorCode {
   OutOfMemory,
   ContextFull,       // more positions than the KV cache holds
   Cancelled,         // a callback asked to stop
+  InvalidState,      // the call does not fit the object's state (no logits yet, no vocabulary)
 };
 
 class Error : public std::runtime_error {

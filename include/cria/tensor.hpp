@@ -31,17 +31,12 @@ std::string ggml_type_name(uint32_t ggml_type);
 // Bytes of one row of `n` elements; n must be a multiple of the block size.
 size_t row_bytes(DType t, int64_t n);
 
-// How a weight row's blocks are arranged. Plain: as in the file. Grouped16: blocks regrouped
-// in sixteens at load time for the integer GEMM kernels (lib/cpu/packed.hpp); same size.
-enum class RowLayout : uint8_t { Plain, Grouped16 };
-
 struct TensorView {
   const void* data = nullptr;
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
-  RowLayout layout = RowLayout::Plain;
 
   const uint8_t* row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;

@@ -11,7 +11,7 @@
 #include "cpu/packed.hpp"
 #include "cria/quant.hpp"
 
-namespace cria {
+namespace cria::cpu {
 
 const char* gemm_backend_name(GemmBackend b) {
   switch (b) {
@@ -29,11 +29,22 @@ GemmBackend parse_gemm_backend(const std::string& name) {
                         GemmBackend::OneDnnBf16, GemmBackend::OpenBlas})
     if (name == gemm_backend_name(b)) return b;
   throw Error(ErrorCode::InvalidArgument,
-              "unknown GEMM backend '" + name +
+              "gemm: unknown prompt GEMM '" + name +
                   "' (auto, kernels, onednn-f32, onednn-bf16, openblas)");
 }
 
-namespace cpu {
+void check_gemm_backend(GemmBackend requested) {
+  if ((requested == GemmBackend::OneDnnF32 || requested == GemmBackend::OneDnnBf16) && !onednn_built())
+    throw Error(ErrorCode::Unsupported, std::string("gemm '") + gemm_backend_name(requested) +
+                                            "': this cria was built without oneDNN (CRIA_ONEDNN=OFF)");
+  if (requested == GemmBackend::OpenBlas && !openblas_built())
+    throw Error(ErrorCode::Unsupported,
+                "gemm 'openblas': this cria was built without OpenBLAS (CRIA_OPENBLAS=OFF)");
+  if (requested == GemmBackend::OneDnnBf16 && !onednn_bf16_available())
+    throw Error(ErrorCode::Unsupported,
+                "gemm 'onednn-bf16': this CPU has no bf16 matmul in oneDNN (it needs AVX-512); "
+                "use onednn-f32 or auto");
+}
 
 namespace {
 
@@ -42,45 +53,36 @@ constexpr int64_t kChunkRows = 256;
 
 void to_bf16(const float* x, uint16_t* y, int64_t n) { active_kernels().f32_to_bf16(x, y, n); }
 
-void decode_row(const Kernels& kernels, const TensorView& w, int64_t r, float* y) {
+void decode_row(const Kernels& kernels, const Matrix& w, int64_t r, float* y) {
   if (w.layout == RowLayout::Grouped16) dequantize_grouped_row(w.dtype, w.row(r), y, w.cols);
   else dequantize_fast(kernels, w.dtype, w.row(r), y, w.cols);
 }
 
 }  // namespace
 
-GemmBackend resolve_gemm_backend(GemmBackend requested, const TensorView& w, int64_t n_tokens) {
+GemmBackend resolve_gemm_backend(GemmBackend requested, const Matrix& w, int64_t run) {
   const DType t = w.dtype;
-  if ((requested == GemmBackend::OneDnnF32 || requested == GemmBackend::OneDnnBf16) && !onednn_built())
-    throw Error(ErrorCode::Unsupported, std::string("--gemm ") + gemm_backend_name(requested) +
-                                            ": this cria was built without oneDNN (CRIA_ONEDNN=OFF)");
-  if (requested == GemmBackend::OpenBlas && !openblas_built())
-    throw Error(ErrorCode::Unsupported,
-                "--gemm openblas: this cria was built without OpenBLAS (CRIA_OPENBLAS=OFF)");
-  if (requested == GemmBackend::OneDnnBf16 && !onednn_bf16_available())
-    throw Error(ErrorCode::Unsupported,
-                "--gemm onednn-bf16: this CPU has no bf16 matmul in oneDNN (it needs AVX-512); "
-                "use onednn-f32 or auto");
+  check_gemm_backend(requested);
   if (requested != GemmBackend::Auto) return requested;
-  if (amx_applies(w, n_tokens)) return GemmBackend::Kernels;  // cria's AMX tiles (ops.hpp)
-  if (n_tokens < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
+  if (amx_applies(w, run)) return GemmBackend::Kernels;  // cria's AMX tiles (ops.hpp)
+  if (run < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
   // Regrouped rows have their own integer GEMM among the kernels.
   if (w.layout == RowLayout::Grouped16) return GemmBackend::Kernels;
   if (!onednn_built())  // built without oneDNN: OpenBLAS's f32 GEMM, or the dot kernels
-    return openblas_built() && (t == DType::F32 || t == DType::F16 || t == DType::BF16 || n_tokens >= 32)
+    return openblas_built() && (t == DType::F32 || t == DType::F16 || t == DType::BF16 || run >= 32)
                ? GemmBackend::OpenBlas
                : GemmBackend::Kernels;
   if (t == DType::F32) return GemmBackend::OneDnnF32;
   const GemmBackend fast = onednn_bf16_available() ? GemmBackend::OneDnnBf16 : GemmBackend::OneDnnF32;
   if (t == DType::F16 || t == DType::BF16) return fast;
   // Block formats: decoding a chunk of rows pays off once enough positions share it.
-  if (n_tokens >= 32) return fast;
+  if (run >= 32) return fast;
   return GemmBackend::Kernels;
 }
 
-bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_tokens,
+bool gemm(GemmBackend requested, const Matrix& w, const float* x, int64_t n_tokens, int64_t run,
           int64_t x_stride, float* out, int64_t out_stride, ThreadPool& pool) {
-  const GemmBackend backend = resolve_gemm_backend(requested, w, n_tokens);
+  const GemmBackend backend = resolve_gemm_backend(requested, w, run);
   if (backend == GemmBackend::Kernels || backend == GemmBackend::Auto) return false;
   const int64_t k = w.cols;
   const bool bf16 = backend == GemmBackend::OneDnnBf16;
@@ -141,5 +143,4 @@ bool gemm(GemmBackend requested, const TensorView& w, const float* x, int64_t n_
   return true;
 }
 
-}  // namespace cpu
-}  // namespace cria
+}  // namespace cria::cpu

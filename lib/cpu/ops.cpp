@@ -56,7 +56,7 @@ void split_prompt(ThreadPool& pool, int64_t items, const std::function<void(int6
 }
 
 // Prompts on AMX: activations converted to bf16 tiles once, rows decoded per work item.
-void matmul_amx(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+void matmul_amx(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
   const uint16_t* act_tiles = x.amx_tiles(pool);
   // Ranges of rows taken in turn (split_prompt); within one, each panel prefetches the next
   // one's rows.
@@ -68,7 +68,7 @@ void matmul_amx(const TensorView& w, MatmulInput& x, float* out, int64_t out_str
   });
 }
 
-void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+void matmul_grouped(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
   const GroupedGemmFn gemm = active_kernels().grouped_gemm[static_cast<int>(w.dtype)];
   if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
   const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
@@ -94,8 +94,9 @@ void matmul_grouped(const TensorView& w, MatmulInput& x, float* out, int64_t out
 
 }  // namespace
 
-void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols) {
+void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols, int64_t run) {
   x_ = x;
+  run_ = run;
   n_tokens_ = n_tokens;
   x_stride_ = x_stride;
   cols_ = cols;
@@ -149,20 +150,20 @@ const uint8_t* MatmulInput::rows(DType t, ThreadPool& pool) {
                      activation_row_bytes(t, cols_), quantize_activations, pool);
 }
 
-bool amx_applies(const TensorView& w, int64_t n_tokens) {
+bool amx_applies(const Matrix& w, int64_t run) {
   const bool simd_decode = w.layout == RowLayout::Grouped16 || active_kernels().dequantize[static_cast<int>(w.dtype)];
   const int64_t min_tokens = w.dtype == DType::F16 || w.dtype == DType::BF16 ? kAmxMinTokensF16
                              : simd_decode                                   ? kAmxMinTokens
                                                                              : kAmxMinTokensSlowDecode;
-  return n_tokens >= min_tokens && amx_supports(w.dtype, w.layout, w.cols) && amx_active();
+  return run >= min_tokens && amx_supports(w.dtype, w.layout, w.cols) && amx_active();
 }
 
-void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
+void matmul(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
   if (x.cols() != w.cols)
     throw Error(ErrorCode::InvalidArgument, "matmul: the input has " + std::to_string(x.cols()) +
                                                 " values per position, the weight " + std::to_string(w.cols));
   const int64_t n_tokens = x.n_tokens();
-  if (amx_applies(w, n_tokens)) {
+  if (amx_applies(w, x.run())) {
     matmul_amx(w, x, out, out_stride, pool);
     return;
   }

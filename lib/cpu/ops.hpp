@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/matrix.hpp"
 #include "cpu/thread_pool.hpp"
-#include "cria/tensor.hpp"
 
 namespace cria::cpu {
 
@@ -20,10 +20,12 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // format: the query, key and value projections share one conversion, as do gate and up.
 class MatmulInput {
  public:
-  // Points at new values; earlier conversions are dropped (their memory is kept).
-  void reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols);
+  // Points at new values; earlier conversions are dropped (their memory is kept). `run` is
+  // the most positions of one sequence among the n_tokens (see amx_applies).
+  void reset(const float* x, int64_t n_tokens, int64_t x_stride, int64_t cols, int64_t run);
   const float* x() const { return x_; }
   int64_t n_tokens() const { return n_tokens_; }
+  int64_t run() const { return run_; }
   int64_t x_stride() const { return x_stride_; }
   int64_t cols() const { return cols_; }
   // The activations as amx_gemm reads them, as the grouped kernels of type t read them
@@ -47,18 +49,21 @@ class MatmulInput {
   const uint8_t* by_position(Format format, DType t, size_t act_bytes, ConvertPosition convert, ThreadPool& pool);
 
   const float* x_ = nullptr;
-  int64_t n_tokens_ = 0, x_stride_ = 0, cols_ = 0;
+  int64_t n_tokens_ = 0, x_stride_ = 0, cols_ = 0, run_ = 0;
   Converted converted_[kFormats];
 };
 
 // out[t][r] = dot(w.row(r), x[t]) for t < x.n_tokens(): x holds [n_tokens][w.cols] values with row
 // stride x_stride, out is [n_tokens][w.rows] with row stride out_stride. Work is split across the
 // pool by output rows, so the result does not depend on the number of threads.
-// On CPUs with AMX, prompts (24 positions or more, F16 16) on the types amx_supports takes run on
-// bf16 tiles: weights and activations rounded to bf16, products summed in f32.
-void matmul(const TensorView& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool);
-// Whether matmul runs on AMX tiles for this matrix and number of positions.
-bool amx_applies(const TensorView& w, int64_t n_tokens);
+// On CPUs with AMX, prompts (runs of 24 positions of one sequence or more, F16 16) on the types
+// amx_supports takes run on bf16 tiles: weights and activations rounded to bf16, products
+// summed in f32.
+void matmul(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool);
+// Whether matmul runs on AMX tiles for this matrix and a run of `run` positions of one
+// sequence. Decided by the run, not the batch, so that a position gets the same arithmetic
+// alone as beside other sequences.
+bool amx_applies(const Matrix& w, int64_t run);
 
 // out = x / sqrt(mean(x^2) + eps) * weight
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);

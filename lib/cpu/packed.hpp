@@ -29,7 +29,7 @@
 #include <cstdint>
 
 #include "cpu/kernels.hpp"
-#include "cria/tensor.hpp"
+#include "cpu/matrix.hpp"
 
 namespace cria::cpu {
 

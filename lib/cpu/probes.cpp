@@ -71,7 +71,7 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m, int64_t n, int64_t
   std::vector<float> x(static_cast<size_t>(m * k), 0.5f), out(static_cast<size_t>(m * n));
   std::vector<uint16_t> w16;
   std::vector<float> w32;
-  TensorView w;
+  cpu::Matrix w;
   w.rows = n;
   w.cols = k;
   if (bf16) {
@@ -86,15 +86,15 @@ double measure_gemm_peak(int n_threads, bool bf16, int64_t m, int64_t n, int64_t
     w.row_bytes = static_cast<size_t>(k) * 4;
   }
   cpu::ThreadPool pool(n_threads);
-  const GemmBackend backend = bf16 ? GemmBackend::OneDnnBf16 : GemmBackend::OneDnnF32;
+  const cpu::GemmBackend backend = bf16 ? cpu::GemmBackend::OneDnnBf16 : cpu::GemmBackend::OneDnnF32;
   try {
-    cpu::gemm(backend, w, x.data(), m, k, out.data(), n, pool);  // warm-up: creates the primitive
+    cpu::gemm(backend, w, x.data(), m, m, k, out.data(), n, pool);  // warm-up: creates the primitive
   } catch (const Error&) {
     return 0;  // no such matmul on this CPU
   }
   std::vector<double> rates;
   for (int r = 0; r < reps; ++r) {
-    double s = seconds_of([&] { cpu::gemm(backend, w, x.data(), m, k, out.data(), n, pool); });
+    double s = seconds_of([&] { cpu::gemm(backend, w, x.data(), m, m, k, out.data(), n, pool); });
     rates.push_back(2.0 * m * n * k / s);
   }
   return median(rates);

@@ -6,13 +6,10 @@
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
-#include <thread>
 #include <vector>
 
 #include "cria/error.hpp"
 #include "cria/io/llama2c.hpp"
-#include "cpu/kernels.hpp"
-#include "cpu/packed.hpp"
 
 namespace cria {
 
@@ -115,8 +112,17 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       m->runnable_ = false;
     }
   }
-  if (options.regroup && !options.inspect_only && m->file_->mode() == io::MappedFile::Mode::Read)
-    m->regroup_weights(*file);
+  if (!options.inspect_only) {
+    BackendOptions b;
+    b.name = options.backend;
+    b.device = options.device;
+    b.n_threads = options.n_threads;
+    b.gemm = options.gemm;
+    b.repack = options.repack;
+    m->backend_ = create_backend(b);
+    m->backend_->place(m->config_, m->weights_,
+                       m->file_->mode() == io::MappedFile::Mode::Read ? file.get() : nullptr);
+  }
   report_progress(options, 0.8f);
   if (!options.tokenizer_path.empty())
     m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
@@ -177,39 +183,10 @@ void Model::validate_weights(bool check_types) const {
 
 namespace cria {
 
-void Model::regroup_weights(io::MappedFile& file) {
-  const cpu::Kernels& kernels = cpu::active_kernels();
-  std::vector<TensorView*> matrices;
-  for (LlamaLayerWeights& l : weights_.layers)
-    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(t);
-  // A tied output is also the embedding table, which is read row by row in the file's layout.
-  if (!weights_.tied_output) matrices.push_back(&weights_.output);
-  const uint8_t* base = file.data();
-  file.edit_copy([&](uint8_t* data) {
-    for (TensorView* t : matrices) {
-      if (!cpu::groupable(t->dtype, t->cols) || !kernels.grouped_gemm[static_cast<int>(t->dtype)]) continue;
-      // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
-      const uint8_t* at = static_cast<const uint8_t*>(t->data);
-      const size_t bytes = static_cast<size_t>(t->rows) * t->row_bytes;
-      if (at < base || static_cast<size_t>(at - base) > file.size() || bytes > file.size() - static_cast<size_t>(at - base))
-        continue;
-      uint8_t* first = data + (at - base);
-      const TensorView view = *t;
-      // Rows are independent: two threads halve the pass over a multi-gigabyte model.
-      auto regroup_rows = [&](int64_t begin, int64_t end) {
-        std::vector<uint8_t> plain(view.row_bytes);
-        for (int64_t r = begin; r < end; ++r) {
-          uint8_t* row = first + static_cast<size_t>(r) * view.row_bytes;
-          std::memcpy(plain.data(), row, view.row_bytes);
-          cpu::group_row(view.dtype, plain.data(), row, view.cols);
-        }
-      };
-      std::thread helper(regroup_rows, view.rows / 2, view.rows);
-      regroup_rows(0, view.rows / 2);
-      helper.join();
-      t->layout = RowLayout::Grouped16;
-    }
-  });
+Backend& Model::backend() const {
+  if (!backend_)
+    throw Error(ErrorCode::InvalidState, path_ + ": the model was loaded for inspection and has no backend");
+  return *backend_;
 }
 
 }  // namespace cria

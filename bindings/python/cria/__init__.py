@@ -6,6 +6,9 @@
         for chunk in session.stream("Once upon a time", max_tokens=50):
             print(chunk, end="", flush=True)
 
+Several sessions of one model generate together with cria.generate_batch (one pass over the
+weights per step for all of them), or step by step with a cria.Batch.
+
 The shared library is found, in this order, at $CRIA_LIBRARY, next to this package
 (cria/libcria.so*), or by the system's loader (libcria.so.1).
 
@@ -18,13 +21,16 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import queue
+import threading
 from ctypes import (POINTER, Structure, byref, c_bool, c_char, c_char_p, c_float, c_int32,
                     c_size_t, c_uint32, c_uint64, c_void_p)
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
-    "ABI_VERSION", "Model", "Session", "ModelInfo", "GenerateResult", "CriaError",
+    "ABI_VERSION", "Model", "Session", "Batch", "generate_batch", "ModelInfo", "GenerateResult",
+    "CriaError",
     "InvalidArgument", "StructSize", "BufferTooSmall", "InvalidFile", "Unsupported", "IoError",
     "OutOfMemory", "ContextFull", "Cancelled", "InvalidState", "InternalError", "version",
 ]
@@ -67,12 +73,13 @@ _CANCELLED = 9
 
 _progress_fn = ctypes.CFUNCTYPE(c_bool, c_float, c_void_p)
 _text_fn = ctypes.CFUNCTYPE(c_bool, POINTER(c_char), c_size_t, c_void_p)
+_sequence_text_fn = ctypes.CFUNCTYPE(c_bool, c_size_t, POINTER(c_char), c_size_t, c_void_p)
 
 
 class _ModelParams(Structure):
     _fields_ = [("struct_size", c_uint32), ("tokenizer_path", c_char_p),
                 ("progress", _progress_fn), ("progress_user_data", c_void_p),
-                ("load_mode", c_int32)]
+                ("load_mode", c_int32), ("backend", c_char_p), ("device", c_int32)]
 
 
 class _ModelInfo(Structure):
@@ -170,6 +177,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cria_generate_result_init": (None, [POINTER(_GenerateResult)]),
         "cria_generate_tokens": (S, [P, POINTER(c_int32), c_size_t, POINTER(_GenerateParams),
                                      _text_fn, P, POINTER(_GenerateResult)]),
+        "cria_generate_batch": (S, [POINTER(P), POINTER(c_char_p), c_size_t, POINTER(_GenerateParams),
+                                    _sequence_text_fn, P, POINTER(_GenerateResult)]),
+        "cria_batch_create": (S, [POINTER(P)]),
+        "cria_batch_free": (None, [P]),
+        "cria_batch_add": (S, [P, P, POINTER(c_int32), c_size_t]),
+        "cria_batch_accept": (S, [P, P, c_int32, c_char_p, c_size_t, POINTER(c_size_t)]),
+        "cria_batch_eval": (S, [P]),
     }
     for name, (res, args) in sigs.items():
         f = getattr(lib, name)
@@ -189,6 +203,21 @@ def _library() -> ctypes.CDLL:
             raise ImportError(lib.cria_last_error().decode("utf-8", "replace"))
         _lib = lib
     return _lib
+
+
+def _token_text(call) -> str:
+    """The text of an accepted token: call(buf, capacity, need_ptr) with a buffer that grows
+    until the text fits (a call refused with BUFFER_TOO_SMALL accepts nothing)."""
+    need = c_size_t()
+    cap = 64
+    while True:
+        buf = ctypes.create_string_buffer(cap)
+        status = call(buf, cap, byref(need))
+        if status == _BUFFER_TOO_SMALL and need.value + 1 > cap:
+            cap = need.value + 1
+            continue
+        _check(status)
+        return _text(buf.raw[:need.value])
 
 
 def _check(status: int) -> None:
@@ -243,10 +272,14 @@ class Model:
     load_mode: "read" (default: weights read into private memory and rearranged for the
     CPU's kernels, the fastest generation) or "map" (used in place from the file mapping:
     near-instant load, memory shared between processes).
+    backend: "auto" (default: the best one built that has a device), "cpu", "reference"
+    (plain scalar f32, slow: the oracle), or a GPU backend where one is built; device: the
+    index among the backend's devices.
     """
 
     def __init__(self, path, tokenizer_path=None,
-                 progress: Optional[Callable[[float], bool]] = None, load_mode: str = "read"):
+                 progress: Optional[Callable[[float], bool]] = None, load_mode: str = "read",
+                 backend: str = "auto", device: int = 0):
         lib = _library()
         self._lib = lib
         self._handle = None
@@ -255,6 +288,8 @@ class Model:
         if load_mode not in ("read", "map"):
             raise ValueError("load_mode is 'read' or 'map', not %r" % (load_mode,))
         params.load_mode = 0 if load_mode == "read" else 1
+        params.backend = backend.encode("utf-8")
+        params.device = device
         if tokenizer_path is not None:
             params.tokenizer_path = _path(tokenizer_path)
         raised: List[BaseException] = []
@@ -504,16 +539,7 @@ class Session:
 
     def accept(self, token: int) -> str:
         """Appends a token (evaluating it) and returns the text it completes."""
-        need = c_size_t()
-        cap = 64
-        while True:
-            buf = ctypes.create_string_buffer(cap)
-            status = self._lib.cria_session_accept(self._h(), token, buf, cap, byref(need))
-            if status == _BUFFER_TOO_SMALL and need.value + 1 > cap:
-                cap = need.value + 1
-                continue
-            _check(status)
-            return _text(buf.raw[:need.value])
+        return _token_text(lambda buf, cap, need: self._lib.cria_session_accept(self._h(), token, buf, cap, need))
 
     def flush_text(self) -> str:
         need = c_size_t()
@@ -532,10 +558,12 @@ class Session:
 
     def stream(self, prompt: Union[str, Sequence[int]], max_tokens: int = -1,
                stop: Sequence[str] = (), positions_per_step: int = 0) -> Iterator[str]:
-        """A generator of text chunks, built on the step API with the session's sampling.
+        """A generator of text chunks: generate() with the session's sampling, chunk by chunk.
 
-        Stop it early by leaving the loop (or calling .close() on it); the session then holds
-        what was generated so far. A stop string ends the stream and is not yielded.
+        The prompt is evaluated first, positions_per_step positions per call (0: the session's
+        max_batch). Generation then runs on a helper thread that waits for each chunk to be
+        taken before it goes on; leaving the loop (or calling .close()) cancels it, and the
+        session holds what was generated so far. A stop string ends the stream unyielded.
         """
         ids = self._prompt_ids(prompt)
         if len(ids) > self.context_length - self.n_past:
@@ -543,34 +571,43 @@ class Session:
         done = 0
         while done < len(ids):
             done += self.eval(ids[done:], positions_per_step)
-        eos, bos = self.model.eos, self.model.bos
-        held = ""
-        n = 0
-        while max_tokens < 0 or n < max_tokens:
-            if self.n_past >= self.context_length:
-                break
-            tok = self.sample()
-            if tok in (eos, bos):
-                held += self.flush_text()
-                break
-            held += self.accept(tok)
-            n += 1
-            cut = min((held.find(s) for s in stop if s and s in held), default=-1)
-            if cut >= 0:
-                if cut:
-                    yield held[:cut]
-                return
-            keep = 0
-            for s in stop:
-                for k in range(min(len(s) - 1, len(held)), keep, -1):
-                    if held.endswith(s[:k]):
-                        keep = k
-                        break
-            if len(held) > keep:
-                yield held[:len(held) - keep]
-                held = held[len(held) - keep:]
-        if held:
-            yield held
+        chunks: "queue.Queue" = queue.Queue(maxsize=1)
+        replies: "queue.Queue" = queue.Queue(maxsize=1)
+        end = object()
+        failed: List[BaseException] = []
+
+        def on_text(chunk: str) -> bool:
+            chunks.put(chunk)
+            return replies.get()
+
+        def run() -> None:
+            try:
+                self.generate([], max_tokens, stop, on_text)
+            except BaseException as e:  # noqa: BLE001 -- re-raised in the consumer
+                failed.append(e)
+            finally:
+                chunks.put(end)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        go_on = True
+        try:
+            while True:
+                chunk = chunks.get()
+                if chunk is end:
+                    break
+                go_on = False  # until the consumer asks for the next chunk
+                yield chunk
+                go_on = True
+                replies.put(True)
+        finally:
+            if not go_on:  # the consumer left while the generator waits for its reply
+                replies.put(False)
+                while chunks.get() is not end:
+                    replies.put(False)
+            worker.join()
+        if failed:
+            raise failed[0]
 
     # -- high level --
 
@@ -579,16 +616,33 @@ class Session:
                  temperature: Optional[float] = None, top_k: Optional[int] = None,
                  top_p: Optional[float] = None, seed: Optional[int] = None,
                  on_prompt_progress: Optional[Callable[[float], bool]] = None) -> GenerateResult:
-        """Generates text for a prompt (text, or token ids such as chat_template's).
+        """Generates text for a prompt (text, or token ids such as chat_template's; an empty
+        prompt continues from the session's logits).
 
         on_text(chunk) receives the text as it is produced; returning False cancels (the
         result's stop_reason is then "cancelled"); an exception raised in it cancels and is
         re-raised. Sampling defaults to the session's. Returns a GenerateResult with the
         whole text.
         """
-        lib = self._lib
-        t, k, p, s = self._sampling
-        params = _GenerateParams()
+        ids = self._prompt_ids(prompt)
+        arr = _int_array(ids)
+        call = _GenerateCall(self._sampling, max_tokens, stop, temperature, top_k, top_p, seed,
+                             on_prompt_progress, lambda _i, chunk: on_text is None or on_text(chunk) is not False,
+                             1)
+        status = self._lib.cria_generate_tokens(self._h(), arr, len(ids), byref(call.params),
+                                                _text_fn(lambda p, n, _u: call.text(0, p, n)), None,
+                                                call.results)
+        return call.finish(status)[0]
+
+
+class _GenerateCall:
+    """The parameters, callbacks and results of one cria_generate_tokens / _batch call."""
+
+    def __init__(self, sampling, max_tokens, stop, temperature, top_k, top_p, seed,
+                 on_prompt_progress, on_text, n):
+        lib = _library()
+        t, k, p, s = sampling
+        self.params = params = _GenerateParams()
         lib.cria_generate_params_init(byref(params))
         params.temperature = t if temperature is None else temperature
         params.top_k = k if top_k is None else top_k
@@ -596,45 +650,132 @@ class Session:
         params.seed = s if seed is None else seed
         params.max_tokens = max_tokens
         stops = [x.encode("utf-8") for x in stop]
-        stop_arr = (c_char_p * max(len(stops), 1))(*stops)
-        params.stop_strings = stop_arr
+        self._stops = (c_char_p * max(len(stops), 1))(*stops)  # kept alive for the call
+        params.stop_strings = self._stops
         params.n_stop_strings = len(stops)
-        raised: List[BaseException] = []
-        pieces: List[str] = []
-
-        def text_cb(ptr, length, _user):
-            try:
-                chunk = _text(ctypes.string_at(ptr, length))
-                pieces.append(chunk)
-                return on_text is None or on_text(chunk) is not False
-            except BaseException as e:  # noqa: BLE001 -- re-raised below
-                raised.append(e)
-                return False
-
-        prompt_cancelled: List[bool] = []
-
-        def progress_cb(fraction, _user):
-            try:
-                go_on = bool(on_prompt_progress(fraction))
-                if not go_on:
-                    prompt_cancelled.append(True)
-                return go_on
-            except BaseException as e:  # noqa: BLE001
-                raised.append(e)
-                return False
-
+        self.raised: List[BaseException] = []
+        self.pieces: List[List[str]] = [[] for _ in range(n)]
+        self.prompt_cancelled = False
+        self._on_text = on_text
+        self._on_progress = on_prompt_progress
         if on_prompt_progress is not None:
-            params.prompt_progress = _progress_fn(progress_cb)
-        ids = self._prompt_ids(prompt)
-        arr = _int_array(ids)
-        result = _GenerateResult()
-        lib.cria_generate_result_init(byref(result))
-        status = lib.cria_generate_tokens(self._h(), arr, len(ids), byref(params),
-                                          _text_fn(text_cb), None, byref(result))
-        if raised:
-            raise raised[0]
-        if status != _CANCELLED or prompt_cancelled:
+            self._progress = _progress_fn(self._progress_cb)  # kept alive for the call
+            params.prompt_progress = self._progress
+        self.results = (_GenerateResult * n)()
+        for r in self.results:
+            lib.cria_generate_result_init(byref(r))
+
+    def text(self, index, ptr, length) -> bool:
+        try:
+            chunk = _text(ctypes.string_at(ptr, length))
+            self.pieces[index].append(chunk)
+            return bool(self._on_text(index, chunk))
+        except BaseException as e:  # noqa: BLE001 -- re-raised by finish
+            self.raised.append(e)
+            return False
+
+    def _progress_cb(self, fraction, _user) -> bool:
+        try:
+            go_on = bool(self._on_progress(fraction))
+        except BaseException as e:  # noqa: BLE001
+            self.raised.append(e)
+            go_on = False
+        self.prompt_cancelled = self.prompt_cancelled or not go_on
+        return go_on
+
+    def finish(self, status) -> List[GenerateResult]:
+        if self.raised:
+            raise self.raised[0]
+        if status != _CANCELLED or self.prompt_cancelled:
             _check(status)  # a cancelled prompt raises Cancelled; a cancelled text is a result
-        return GenerateResult("".join(pieces), _STOP_REASONS.get(result.stop_reason, "unknown"),
-                              result.n_prompt_tokens, result.n_tokens, result.prompt_seconds,
-                              result.generate_seconds)
+        return [GenerateResult("".join(p), _STOP_REASONS.get(r.stop_reason, "unknown"), r.n_prompt_tokens,
+                               r.n_tokens, r.prompt_seconds, r.generate_seconds)
+                for p, r in zip(self.pieces, self.results)]
+
+
+def generate_batch(sessions: Sequence[Session], prompts: Sequence[str], max_tokens: int = -1,
+                   stop: Sequence[str] = (), on_text: Optional[Callable[[int, str], object]] = None,
+                   temperature: Optional[float] = None, top_k: Optional[int] = None,
+                   top_p: Optional[float] = None, seed: Optional[int] = None,
+                   on_prompt_progress: Optional[Callable[[float], bool]] = None) -> List[GenerateResult]:
+    """Session.generate for several sessions of one model at once (UNSTABLE): prompts[i] for
+    sessions[i]. Each step samples every sequence still going and evaluates the new tokens in
+    one pass over the weights; each sequence gets the text generate() gives it alone.
+    on_text(i, chunk) returning False stops sequence i. Sampling defaults to sessions[0]'s.
+    """
+    if len(sessions) != len(prompts):
+        raise ValueError("%d sessions but %d prompts" % (len(sessions), len(prompts)))
+    if not sessions:
+        return []
+    handles = (c_void_p * len(sessions))(*[x._h() for x in sessions])
+    texts = (c_char_p * len(prompts))(*[x.encode("utf-8") for x in prompts])
+    call = _GenerateCall(sessions[0]._sampling, max_tokens, stop, temperature, top_k, top_p, seed,
+                         on_prompt_progress,
+                         lambda i, chunk: on_text is None or on_text(i, chunk) is not False, len(sessions))
+    status = _library().cria_generate_batch(handles, texts, len(sessions), byref(call.params),
+                                            _sequence_text_fn(lambda i, p, n, _u: call.text(i, p, n)),
+                                            None, call.results)
+    return call.finish(status)
+
+
+class Batch:
+    """Tokens of several sessions of one model evaluated in one pass (UNSTABLE).
+
+        batch = cria.Batch()
+        for s in sessions:
+            text = batch.accept(s, s.sample())   # the token's text now
+        batch.eval()                             # one pass for all of them
+
+    Use a batch from one thread at a time, with sessions no other thread is using.
+    """
+
+    def __init__(self):
+        self._lib = _library()
+        self._handle = None
+        self._queued: List[Session] = []  # keeps the sessions alive until eval
+        handle = c_void_p()
+        _check(self._lib.cria_batch_create(byref(handle)))
+        self._handle = handle
+
+    def close(self) -> None:
+        if self._handle:
+            self._lib.cria_batch_free(self._handle)
+            self._handle = None
+            self._queued = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _h(self):
+        if not self._handle:
+            raise InvalidState(10, "invalid_state", "the batch is closed")
+        return self._handle
+
+    def add(self, session: Session, tokens: Sequence[int]) -> None:
+        """Queues given tokens (a prompt) for session, as Session.eval."""
+        arr = _int_array(tokens)
+        _check(self._lib.cria_batch_add(self._h(), session._h(), arr, len(tokens)))
+        self._queued.append(session)
+
+    def accept(self, session: Session, token: int) -> str:
+        """Queues a generated token for session and returns its text, as Session.accept."""
+        text = _token_text(lambda buf, cap, need: self._lib.cria_batch_accept(self._h(), session._h(), token, buf,
+                                                                            cap, need))
+        self._queued.append(session)
+        return text
+
+    def eval(self) -> None:
+        """Evaluates every queued token in one pass (or a few) and empties the batch."""
+        try:
+            _check(self._lib.cria_batch_eval(self._h()))
+        finally:
+            self._queued = []

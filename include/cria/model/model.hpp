@@ -1,11 +1,13 @@
 #pragma once
-// cria::Model: one entry point that loads a Llama model from GGUF or a llama2.c checkpoint.
-// A loaded model is immutable and may be shared by any number of sessions and threads.
+// cria::Model: one entry point that loads a Llama model from GGUF or a llama2.c checkpoint and
+// places its weights on a backend. A loaded model is immutable and may be shared by any number
+// of sessions and threads.
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cria/backend.hpp"
 #include "cria/io/gguf.hpp"
 #include "cria/io/mapped_file.hpp"
 #include "cria/model/config.hpp"
@@ -26,17 +28,26 @@ struct LoadOptions {
   // Called with the fraction loaded (0 to 1) a few times during load; returning false
   // cancels the load, which then throws Error(ErrorCode::Cancelled).
   std::function<bool(float)> progress;
-  // Read (default): the file is read into anonymous memory advised for huge pages and block
-  // matrices are regrouped (see `regroup`): a full read at load, private memory, the
-  // fastest generation. Map: weights are used in place from the file mapping (instant load,
-  // shared between processes, at the page cache's speed). Read falls back to Map when the
-  // file is larger than 90% of the memory available (MemAvailable).
+  // Read (default): the file is read into anonymous memory advised for huge pages, where the
+  // backend may rearrange weights for its kernels (see `repack`): a full read at load,
+  // private memory, the fastest generation. Map: weights are used in place from the file
+  // mapping (instant load, shared between processes, at the page cache's speed). Read falls
+  // back to Map when the file is larger than 90% of the memory available (MemAvailable).
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
-  // In Read mode, Q4_0, Q8_0, Q4_K and Q6_K matrices are regrouped in place for the integer
-  // GEMM kernels where the CPU has them (AVX-512 VNNI: all four; AVX2: all but Q8_0): no
-  // memory beyond the read copy, a pass over the weights at load. false keeps the file's
-  // layout. Map mode never regroups.
-  bool regroup = true;
+  // The backend that runs the model, by name: "auto" (the best one built that has a
+  // device), "cpu", "reference" (plain scalar f32: the oracle, slow), or a GPU backend where
+  // one is built. built_backends() and list_devices() (cria/backend.hpp) tell what exists.
+  std::string backend = "auto";
+  int device = 0;   // index among the backend's devices
+  int n_threads = 0;  // threads of a pass (CPU backend); 0: one per available core
+  // CPU backend: how prompts multiply weights ("auto", "kernels", "onednn-f32",
+  // "onednn-bf16", "openblas"; see docs/design.md).
+  std::string gemm = "auto";
+  // In Read mode the backend may rearrange weights in place for its kernels: the CPU backend
+  // regroups Q4_0, Q8_0, Q4_K and Q6_K matrices where the CPU has the integer kernels for
+  // them (AVX-512 VNNI: all four; AVX2: all but Q8_0), with no memory beyond the read copy.
+  // false keeps the file's layout. Map mode never rearranges.
+  bool repack = true;
 };
 
 struct TensorDescription {
@@ -53,7 +64,13 @@ class Model {
   static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
 
   const LlamaConfig& config() const { return config_; }
+  // The tensors as the file describes them. In Read mode with `repack`, the backend may have
+  // rearranged the bytes of some matrices in place for its kernels: the views keep their
+  // types and shapes, but only the backend reads their bytes.
   const LlamaWeights& weights() const { return weights_; }
+  // The backend the weights were placed on. Throws InvalidState for a model loaded with
+  // inspect_only, which has none.
+  Backend& backend() const;
   ModelFormat format() const { return format_; }
   const std::string& path() const { return path_; }
   // The tokenizer; nullptr when the file has no vocabulary and none was given.
@@ -73,8 +90,6 @@ class Model {
   // Fills weights_ from a lookup by GGUF tensor name (both formats use those names); the
   // output matrix falls back to the token embedding when the lookup has none.
   void assign_weights(const std::function<TensorView(const std::string& name)>& tensor);
-  // Rewrites the matrices the CPU kernels read faster regrouped (Read mode only).
-  void regroup_weights(io::MappedFile& file);
 
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;
@@ -83,6 +98,7 @@ class Model {
   LlamaConfig config_;
   LlamaWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Backend> backend_;
   std::vector<TensorDescription> tensors_;
   bool runnable_ = true;
 };

@@ -1,7 +1,12 @@
 #pragma once
-// Token sampling from logits. Order: temperature, then top-k, then top-p (nucleus), then a
-// draw from the seeded generator. Temperature 0 is greedy: the lowest id of the largest logit.
+// Token sampling from logits as a chain of stages. Each stage narrows or reshapes a list of
+// candidates (id, logit, probability); the last one picks a token. The standard chain is
+// temperature, top-k, top-p (nucleus), then a draw from a seeded generator; temperature 0 is
+// greedy: the lowest id of the largest logit. Stages also see each accepted token (accept)
+// and can be reset, so that stages with memory (repetition penalties, grammars) fit in.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace cria {
@@ -13,20 +18,69 @@ struct SamplerParams {
   uint64_t seed = 0;       // the same seed and logits give the same tokens
 };
 
+// The candidates a chain works on. `sorted`: in order of decreasing logit, ties by id;
+// `normalized`: p holds probabilities (softmax of the logits of the candidates left), whose
+// sum a draw scales its random number by (`p_total`: 1 after softmax, less after a cut).
+struct Candidates {
+  struct Candidate {
+    int32_t id;
+    float logit;
+    float p;
+  };
+  std::vector<Candidate> items;
+  bool sorted = false;
+  bool normalized = false;
+  float p_total = 0.0f;
+  int32_t selected = -1;  // set by the stage that picks
+
+  // Sorts the first k (all when k >= size) by decreasing logit, ties by id, and drops the
+  // rest.
+  void keep_top(size_t k);
+  // p = softmax of the logits, in the sorted order.
+  void normalize();
+};
+
+class SamplerStage {
+ public:
+  virtual ~SamplerStage() = default;
+  virtual const char* name() const = 0;
+  virtual void apply(Candidates& candidates) = 0;
+  virtual void accept(int32_t /*token*/) {}
+  virtual void reset() {}
+};
+
+// Stages of the standard chain.
+std::unique_ptr<SamplerStage> temperature_stage(float temperature);  // logits / temperature
+std::unique_ptr<SamplerStage> top_k_stage(int32_t k);                // the k largest
+std::unique_ptr<SamplerStage> top_p_stage(float p);  // the smallest prefix with probability >= p
+std::unique_ptr<SamplerStage> greedy_stage();        // picks the largest logit, lowest id on ties
+std::unique_ptr<SamplerStage> draw_stage(uint64_t seed);  // picks at random by probability
+
 class Sampler {
  public:
-  explicit Sampler(const SamplerParams& params);  // throws cria::Error on invalid params
+  Sampler() = default;
+  // The standard chain for `params`; throws cria::Error on invalid params.
+  explicit Sampler(const SamplerParams& params);
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+  Sampler(Sampler&&) = default;
+  Sampler& operator=(Sampler&&) = default;
+
+  // Appends a stage; the chain's last stage must pick a token (greedy or draw).
+  Sampler& add(std::unique_ptr<SamplerStage> stage);
+  // Runs the chain over the logits of n_vocab tokens and returns the picked token. Throws
+  // InvalidState when no stage picked one.
   int32_t sample(const float* logits, int64_t n_vocab);
-  void reseed(uint64_t seed);
-  const SamplerParams& params() const { return params_; }
+  // Tells every stage that `token` joined the sequence.
+  void accept(int32_t token);
+  // Returns every stage to its initial state (the draw to its seed).
+  void reset();
+  size_t size() const { return stages_.size(); }
+  const SamplerStage& stage(size_t i) const { return *stages_.at(i); }
 
  private:
-  float next_uniform();  // in [0, 1)
-
-  SamplerParams params_;
-  uint64_t rng_state_ = 0;
-  struct Candidate { int32_t id; float value; };
-  std::vector<Candidate> candidates_;
+  std::vector<std::unique_ptr<SamplerStage>> stages_;
+  Candidates candidates_;
 };
 
 // The index of the largest value, the lowest on ties.

@@ -1,0 +1,386 @@
+#include "cpu/backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cpu/cpu_features.hpp"
+#include "cpu/kernels.hpp"
+#include "cpu/packed.hpp"
+#include "cria/error.hpp"
+#include "cria/io/mapped_file.hpp"
+#include "cria/quant.hpp"
+
+namespace cria::cpu {
+
+namespace {
+
+int available_cores() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::unique_ptr<uint8_t[]> allocate(uint64_t bytes, const char* what) {
+  try {
+    return std::unique_ptr<uint8_t[]>(new uint8_t[bytes]);  // not zeroed: pages stay untouched
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, std::string("cannot allocate the ") + what + " (" +
+                                            std::to_string(bytes >> 20) + " MiB)");
+  }
+}
+
+template <class T>
+void grow(std::vector<T>& v, size_t n, const char* what) {
+  if (v.size() >= n) return;
+  try {
+    v.resize(n);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::OutOfMemory, std::string("cannot allocate the ") + what + " (" +
+                                            std::to_string(n * sizeof(T) >> 20) + " MiB)");
+  }
+}
+
+// The keys and values of one sequence: per layer and KV head, one row of head_dim elements
+// of the cache type per position, so that attention streams a head's rows in order.
+class CpuKvCache final : public KvCache {
+ public:
+  CpuKvCache(const LlamaConfig& c, int64_t positions, DType type) : KvCache(positions, type) {
+    const size_t element = type == DType::F16 ? 2 : 4;
+    head_bytes = static_cast<size_t>(c.head_dim()) * element;
+    kv_head_bytes = static_cast<size_t>(positions) * head_bytes;
+    layer_bytes = static_cast<size_t>(c.n_kv_heads) * kv_head_bytes;
+    uint64_t cache_values = 0;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(c.n_layers * c.kv_dim()), static_cast<uint64_t>(positions),
+                               &cache_values) ||
+        cache_values > (uint64_t{1} << 40))
+      throw Error(ErrorCode::OutOfMemory,
+                  "the KV cache for " + std::to_string(positions) + " positions is too large");
+    keys = allocate(cache_values * element, "key cache");
+    values = allocate(cache_values * element, "value cache");
+  }
+  uint8_t* key_row(int64_t layer, int64_t kv_head, int64_t position) const {
+    return keys.get() + layer * layer_bytes + kv_head * kv_head_bytes + position * head_bytes;
+  }
+  uint8_t* value_row(int64_t layer, int64_t kv_head, int64_t position) const {
+    return values.get() + layer * layer_bytes + kv_head * kv_head_bytes + position * head_bytes;
+  }
+
+  size_t head_bytes, kv_head_bytes, layer_bytes;
+  std::unique_ptr<uint8_t[]> keys, values;
+};
+
+// A block of consecutive positions of one sequence that attention evaluates together.
+struct AttentionBlock {
+  int64_t first;  // entry index
+  int count;
+};
+
+}  // namespace
+
+// One forward pass on a lane: the lane is held until the pass ends.
+class CpuPass final : public Pass {
+ public:
+  CpuPass(CpuBackend& backend, CpuBackend::Lane& lane, const BatchEntry* entries, int64_t n)
+      : b_(backend), lane_(lane), hold_(lane.busy), entries_(entries), n_(n) {
+    // The longest run of consecutive positions of one sequence, and attention's blocks.
+    int64_t run = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      const bool continues = t > 0 && same_sequence_next(t);
+      run = continues ? run + 1 : 1;
+      longest_run_ = std::max(longest_run_, run);
+      if (continues && blocks_.back().count < kAttentionBlock) ++blocks_.back().count;
+      else blocks_.push_back({t, 1});
+    }
+    int64_t positions = 0;
+    for (int64_t t = 0; t < n; ++t) positions = std::max(positions, entries[t].cache->positions());
+    b_.size_lane(lane_, n, positions);
+  }
+
+  void embed(Activation out) override {
+    const TensorView& table = b_.token_embd_;
+    const int64_t dim = b_.config_.dim;
+    float* x = act(out);
+    for (int64_t t = 0; t < n_; ++t) dequantize_row(table.dtype, table.row(entries_[t].token), x + t * dim, dim);
+  }
+
+  void rmsnorm(Activation out, Activation in, WeightId weight) override {
+    const int64_t dim = b_.config_.dim;
+    const float* w = b_.norm(weight);
+    for (int64_t t = 0; t < n_; ++t) cpu::rmsnorm(act(out) + t * dim, act(in) + t * dim, w, dim, b_.config_.rms_eps);
+  }
+
+  void matmul(Activation in, std::initializer_list<Projection> projections) override {
+    const int64_t cols = b_.width(in);
+    lane_.input.reset(act(in), n_, cols, cols, longest_run_);
+    for (const Projection& p : projections) project(b_.matrix(p.weight), act(p.out), b_.width(p.out));
+  }
+
+  void rope(Activation a, int64_t n_heads) override {
+    const int64_t width = b_.width(a), head_dim = b_.config_.head_dim();
+    float* rows = act(a);
+    lane_.pool.parallel_for(n_, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t)
+        cpu::rope(rows + t * width, n_heads, head_dim, entries_[t].position, b_.config_.rope_base);
+    });
+  }
+
+  void store_kv(int64_t layer, Activation key, Activation value) override {
+    const LlamaConfig& c = b_.config_;
+    const int64_t kv_dim = c.kv_dim(), head_dim = c.head_dim();
+    const Kernels& kernels = active_kernels();
+    const float* keys = act(key);
+    const float* values = act(value);
+    lane_.pool.parallel_for(n_, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        const auto& cache = static_cast<const CpuKvCache&>(*entries_[t].cache);
+        const bool f16 = cache.type() == DType::F16;
+        for (int64_t hk = 0; hk < c.n_kv_heads; ++hk) {
+          const float* k = keys + t * kv_dim + hk * head_dim;
+          const float* v = values + t * kv_dim + hk * head_dim;
+          uint8_t* k_dst = cache.key_row(layer, hk, entries_[t].position);
+          uint8_t* v_dst = cache.value_row(layer, hk, entries_[t].position);
+          if (f16) {
+            kernels.f32_to_f16(k, reinterpret_cast<uint16_t*>(k_dst), head_dim);
+            kernels.f32_to_f16(v, reinterpret_cast<uint16_t*>(v_dst), head_dim);
+          } else {
+            std::memcpy(k_dst, k, cache.head_bytes);
+            std::memcpy(v_dst, v, cache.head_bytes);
+          }
+        }
+      }
+    });
+  }
+
+  // One task per (head, block of consecutive positions of one sequence): the block shares
+  // each key and value it reads, and a thread's next task reads the same head's rows again,
+  // from its cache. Each thread has its own rows of attention weights.
+  void attention(int64_t layer, Activation query, Activation out) override {
+    const LlamaConfig& c = b_.config_;
+    const int64_t dim = c.dim, head_dim = c.head_dim(), n_heads = c.n_heads;
+    const int64_t heads_per_kv = c.n_heads / c.n_kv_heads;  // grouped-query attention
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const int64_t n_blocks = static_cast<int64_t>(blocks_.size());
+    const int64_t scores_stride = lane_.positions;
+    const float* q = act(query);
+    float* o = act(out);
+    lane_.pool.parallel_for(n_heads * n_blocks, [&](int64_t begin, int64_t end, int thread) {
+      float* scores = &lane_.scores[static_cast<size_t>(thread) * kAttentionBlock * scores_stride];
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t h = task / n_blocks;
+        const AttentionBlock& block = blocks_[static_cast<size_t>(task % n_blocks)];
+        const BatchEntry& first = entries_[block.first];
+        const auto& cache = static_cast<const CpuKvCache&>(*first.cache);
+        const int64_t kv_head = h / heads_per_kv;
+        attend(cache.type(), q + block.first * dim + h * head_dim, dim, block.count, first.position + 1,
+               cache.key_row(layer, kv_head, 0), cache.value_row(layer, kv_head, 0), head_dim, scale, scores,
+               scores_stride, o + block.first * dim + h * head_dim, dim);
+      }
+    });
+  }
+
+  void add(Activation into, Activation from) override {
+    float* x = act(into);
+    const float* y = act(from);
+    const int64_t count = n_ * b_.width(into);
+    for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+  }
+
+  void swiglu(Activation gate, Activation up) override {
+    const int64_t hidden = b_.width(gate);
+    float* g = act(gate);
+    const float* u = act(up);
+    lane_.pool.parallel_for(n_, [&](int64_t begin, int64_t end, int) {  // per position: any thread count
+      for (int64_t t = begin; t < end; ++t) cpu::swiglu(g + t * hidden, u + t * hidden, hidden);
+    });
+  }
+
+  // Final norm of the chosen rows into Normed (packed at the front), then the classifier.
+  void logits(Activation in, float* out) override {
+    const LlamaConfig& c = b_.config_;
+    const int64_t dim = c.dim;
+    float* normed = act(Activation::Normed);
+    const float* x = act(in);
+    int64_t count = 0, run = 0, longest = 0;
+    for (int64_t t = 0; t < n_; ++t) {
+      if (!entries_[t].wants_logits) {
+        run = 0;
+        continue;
+      }
+      run = run > 0 && same_sequence_next(t) ? run + 1 : 1;
+      longest = std::max(longest, run);
+      cpu::rmsnorm(normed + count * dim, x + t * dim, b_.output_norm_, dim, c.rms_eps);
+      ++count;
+    }
+    if (count == 0) return;
+    lane_.input.reset(normed, count, dim, dim, longest);
+    project(b_.output_, out, c.vocab_size);
+  }
+
+ private:
+  float* act(Activation a) { return lane_.activations[static_cast<int>(a)].data(); }
+  bool same_sequence_next(int64_t t) const {
+    return entries_[t].cache == entries_[t - 1].cache && entries_[t].position == entries_[t - 1].position + 1;
+  }
+  // Prompts go to the GEMM backend when it applies; the rest to the kernels, which keep the
+  // input's converted activations for the next projection of the same input.
+  void project(const Matrix& w, float* out, int64_t out_stride) {
+    MatmulInput& x = lane_.input;
+    if (!gemm(b_.gemm_, w, x.x(), x.n_tokens(), x.run(), x.x_stride(), out, out_stride, lane_.pool))
+      cpu::matmul(w, x, out, out_stride, lane_.pool);
+  }
+
+  CpuBackend& b_;
+  CpuBackend::Lane& lane_;
+  std::lock_guard<std::mutex> hold_;
+  const BatchEntry* entries_;
+  int64_t n_;
+  int64_t longest_run_ = 0;
+  std::vector<AttentionBlock> blocks_;
+};
+
+CpuBackend::CpuBackend(const BackendOptions& options)
+    : gemm_(parse_gemm_backend(options.gemm)),
+      default_threads_(options.n_threads > 0 ? options.n_threads : available_cores()),
+      repack_(options.repack) {
+  check_gemm_backend(gemm_);
+  if (options.device != 0)
+    throw Error(ErrorCode::InvalidArgument,
+                "device " + std::to_string(options.device) + ": the cpu backend has one device, 0");
+  if (options.n_threads < 0 || options.n_threads > 1024)
+    throw Error(ErrorCode::InvalidArgument,
+                "thread count " + std::to_string(options.n_threads) + " is outside [0, 1024]");
+}
+
+CpuBackend::~CpuBackend() = default;
+
+std::string CpuBackend::device_description() const {
+  return std::string("the host CPU: ") + std::to_string(available_cores()) + " cores, " +
+         isa_name(active_isa()) + (amx_active() ? "+amx" : "") + " kernels";
+}
+
+void CpuBackend::place(const LlamaConfig& config, const LlamaWeights& weights, io::MappedFile* writable) {
+  config_ = config;
+  token_embd_ = weights.token_embd;
+  output_norm_ = static_cast<const float*>(weights.output_norm.data);
+  output_ = Matrix(weights.output);
+  layers_.clear();
+  for (const LlamaLayerWeights& w : weights.layers) {
+    Layer l;
+    l.attn_norm = static_cast<const float*>(w.attn_norm.data);
+    l.ffn_norm = static_cast<const float*>(w.ffn_norm.data);
+    l.wq = Matrix(w.wq);
+    l.wk = Matrix(w.wk);
+    l.wv = Matrix(w.wv);
+    l.wo = Matrix(w.wo);
+    l.w_gate = Matrix(w.w_gate);
+    l.w_up = Matrix(w.w_up);
+    l.w_down = Matrix(w.w_down);
+    layers_.push_back(l);
+  }
+  if (writable && repack_) regroup(*writable);
+}
+
+void CpuBackend::regroup(io::MappedFile& file) {
+  const Kernels& kernels = active_kernels();
+  std::vector<Matrix*> matrices;
+  for (Layer& l : layers_)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+  // A tied output is also the embedding table, which is read row by row in the file's layout.
+  if (output_.data != token_embd_.data) matrices.push_back(&output_);
+  const uint8_t* base = file.data();
+  file.edit_copy([&](uint8_t* data) {
+    for (Matrix* m : matrices) {
+      if (!groupable(m->dtype, m->cols) || !kernels.grouped_gemm[static_cast<int>(m->dtype)]) continue;
+      // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
+      const uint8_t* at = static_cast<const uint8_t*>(m->data);
+      const size_t bytes = static_cast<size_t>(m->rows) * m->row_bytes;
+      if (at < base || static_cast<size_t>(at - base) > file.size() || bytes > file.size() - static_cast<size_t>(at - base))
+        continue;
+      uint8_t* first = data + (at - base);
+      const Matrix view = *m;
+      // Rows are independent: two threads halve the pass over a multi-gigabyte model.
+      auto regroup_rows = [&](int64_t begin, int64_t end) {
+        std::vector<uint8_t> plain(view.row_bytes);
+        for (int64_t r = begin; r < end; ++r) {
+          uint8_t* row = first + static_cast<size_t>(r) * view.row_bytes;
+          std::memcpy(plain.data(), row, view.row_bytes);
+          group_row(view.dtype, plain.data(), row, view.cols);
+        }
+      };
+      std::thread helper(regroup_rows, view.rows / 2, view.rows);
+      regroup_rows(0, view.rows / 2);
+      helper.join();
+      m->layout = RowLayout::Grouped16;
+    }
+  });
+}
+
+std::unique_ptr<KvCache> CpuBackend::create_kv_cache(int64_t positions, DType type) {
+  if (type != DType::F16 && type != DType::F32)
+    throw Error(ErrorCode::InvalidArgument, std::string("the KV cache holds F16 or F32, not ") + dtype_name(type));
+  return std::make_unique<CpuKvCache>(config_, positions, type);
+}
+
+int CpuBackend::threads(int n_threads) const { return n_threads > 0 ? n_threads : default_threads_; }
+
+CpuBackend::Lane& CpuBackend::lane(int n_threads) {
+  const int count = threads(n_threads);
+  std::lock_guard<std::mutex> lock(lanes_mutex_);
+  std::unique_ptr<Lane>& l = lanes_[count];
+  if (!l) l = std::make_unique<Lane>(count);
+  return *l;
+}
+
+void CpuBackend::reserve(int64_t entries, int64_t positions, int n_threads) {
+  Lane& l = lane(n_threads);
+  std::lock_guard<std::mutex> hold(l.busy);
+  size_lane(l, entries, positions);
+}
+
+void CpuBackend::size_lane(Lane& l, int64_t entries, int64_t positions) const {
+  if (entries > l.entries) {
+    for (int a = 0; a < kActivationCount; ++a)
+      grow(l.activations[a], static_cast<size_t>(entries * width(static_cast<Activation>(a))), "activations");
+    l.entries = entries;
+  }
+  if (positions > l.positions) {
+    grow(l.scores, static_cast<size_t>(l.pool.size()) * kAttentionBlock * static_cast<size_t>(positions),
+         "attention scores");
+    l.positions = positions;
+  }
+}
+
+std::unique_ptr<Pass> CpuBackend::begin_pass(const BatchEntry* entries, int64_t n, int n_threads) {
+  return std::make_unique<CpuPass>(*this, lane(n_threads), entries, n);
+}
+
+int64_t CpuBackend::width(Activation a) const { return activation_width(config_, a); }
+
+const float* CpuBackend::norm(WeightId id) const {
+  switch (id.kind) {
+    case WeightKind::AttentionNorm: return layers_.at(static_cast<size_t>(id.layer)).attn_norm;
+    case WeightKind::FfnNorm: return layers_.at(static_cast<size_t>(id.layer)).ffn_norm;
+    case WeightKind::OutputNorm: return output_norm_;
+    default: throw Error(ErrorCode::InvalidArgument, "rmsnorm: the weight is not a norm");
+  }
+}
+
+const Matrix& CpuBackend::matrix(WeightId id) const {
+  if (id.kind == WeightKind::Output) return output_;
+  const Layer& l = layers_.at(static_cast<size_t>(id.layer));
+  switch (id.kind) {
+    case WeightKind::Query: return l.wq;
+    case WeightKind::Key: return l.wk;
+    case WeightKind::Value: return l.wv;
+    case WeightKind::AttentionOutput: return l.wo;
+    case WeightKind::Gate: return l.w_gate;
+    case WeightKind::Up: return l.w_up;
+    case WeightKind::Down: return l.w_down;
+    default: throw Error(ErrorCode::InvalidArgument, "matmul: the weight is not a matrix");
+  }
+}
+
+}  // namespace cria::cpu

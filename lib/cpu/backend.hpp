@@ -1,0 +1,78 @@
+#pragma once
+// The CPU backend: weights used in place from the model's memory (Q4_0, Q8_0, Q4_K and Q6_K
+// matrices regrouped for the integer kernels where the copy is private), kernels chosen at
+// run time for the instruction set, prompt GEMM on cria's kernels, AMX tiles, oneDNN or
+// OpenBLAS, and one thread pool per thread count shared by every sequence of the model.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cpu/gemm.hpp"
+#include "cpu/matrix.hpp"
+#include "cpu/ops.hpp"
+#include "cpu/thread_pool.hpp"
+#include "cria/backend.hpp"
+
+namespace cria::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const BackendOptions& options);
+  ~CpuBackend() override;
+
+  std::string name() const override { return "cpu"; }
+  std::string device_description() const override;
+  void place(const LlamaConfig& config, const LlamaWeights& weights, io::MappedFile* writable) override;
+  std::unique_ptr<KvCache> create_kv_cache(int64_t positions, DType type) override;
+  void reserve(int64_t entries, int64_t positions, int n_threads) override;
+  int threads(int n_threads) const override;
+  std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
+
+  // How a matrix was placed (for tests and probes).
+  const Matrix& matrix(WeightId id) const;
+
+ private:
+  friend class CpuPass;
+
+  // The weights of one layer as the kernels read them.
+  struct Layer {
+    const float* attn_norm = nullptr;
+    const float* ffn_norm = nullptr;
+    Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  };
+  // Everything a pass works in: a thread pool, its activations and attention scores. Passes
+  // with the same thread count take turns on one lane.
+  struct Lane {
+    explicit Lane(int n_threads) : pool(n_threads) {}
+    std::mutex busy;
+    ThreadPool pool;
+    MatmulInput input;  // converted activations, reused by the projections of one input
+    int64_t entries = 0, positions = 0;  // what the buffers below hold
+    std::vector<float> activations[kActivationCount];  // [entries][width]
+    std::vector<float> scores;  // [thread][kAttentionBlock][positions] attention weights
+  };
+
+  Lane& lane(int n_threads);
+  // Grows a lane's buffers for `entries` and `positions`; the lane's `busy` is held.
+  void size_lane(Lane& lane, int64_t entries, int64_t positions) const;
+  int64_t width(Activation a) const;
+  const float* norm(WeightId id) const;
+  // Rewrites the matrices the integer kernels read faster regrouped, in the private copy.
+  void regroup(io::MappedFile& file);
+
+  GemmBackend gemm_;
+  int default_threads_;
+  bool repack_;
+  LlamaConfig config_;
+  TensorView token_embd_;
+  const float* output_norm_ = nullptr;
+  Matrix output_;
+  std::vector<Layer> layers_;
+  std::mutex lanes_mutex_;
+  std::map<int, std::unique_ptr<Lane>> lanes_;
+};
+
+}  // namespace cria::cpu

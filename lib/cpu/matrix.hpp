@@ -1,0 +1,22 @@
+#pragma once
+// A weight matrix as the CPU backend placed it: the model's rows, either as the file stores
+// them or regrouped at load for the integer kernels (packed.hpp). The layout is the CPU
+// backend's own: neither the model nor the engine sees it.
+#include <cstdint>
+
+#include "cria/tensor.hpp"
+
+namespace cria::cpu {
+
+// Plain: blocks as in the file. Grouped16: blocks regrouped in sixteens (same size).
+enum class RowLayout : uint8_t { Plain, Grouped16 };
+
+struct Matrix : TensorView {
+  RowLayout layout = RowLayout::Plain;
+
+  Matrix() = default;
+  explicit Matrix(const TensorView& view, RowLayout row_layout = RowLayout::Plain)
+      : TensorView(view), layout(row_layout) {}
+};
+
+}  // namespace cria::cpu

@@ -1,0 +1,16 @@
+#pragma once
+// The Llama forward pass over a batch of (token, position, sequence) entries, as a sequence of
+// backend operations.
+#include <cstdint>
+
+#include "cria/backend.hpp"
+
+namespace cria {
+
+// Evaluates `entries` in one pass, storing each entry's key and value in its sequence's
+// cache; writes the logits of the entries that want them to `logits` ([count][vocab], in
+// batch order).
+void forward(Backend& backend, const LlamaConfig& config, const BatchEntry* entries, int64_t n, int n_threads,
+             float* logits);
+
+}  // namespace cria
