@@ -72,11 +72,21 @@ class CpuKvCache final : public KvCache {
   std::unique_ptr<uint8_t[]> keys, values;
 };
 
-// A block of consecutive positions of one sequence that attention evaluates together.
-struct AttentionBlock {
-  int64_t first;  // entry index
-  int count;
+// Consecutive positions of one sequence in a batch: entries first .. first + count - 1.
+struct Run {
+  int64_t first;
+  int64_t count;
 };
+
+// Appends entry t to runs (a new run unless it continues the last one's sequence) and
+// returns whether it continued it.
+bool extend_runs(std::vector<Run>& runs, const BatchEntry* entries, int64_t previous, int64_t t, int64_t index) {
+  const bool continues = !runs.empty() && entries[t].cache == entries[previous].cache &&
+                         entries[t].position == entries[previous].position + 1;
+  if (continues) ++runs.back().count;
+  else runs.push_back({index, 1});
+  return continues;
+}
 
 }  // namespace
 
@@ -85,12 +95,9 @@ class CpuPass final : public Pass {
  public:
   CpuPass(CpuBackend& backend, CpuBackend::Lane& lane, const BatchEntry* entries, int64_t n)
       : b_(backend), lane_(lane), hold_(lane.busy), entries_(entries), n_(n) {
-    // The longest run of consecutive positions of one sequence, and attention's blocks.
-    int64_t run = 0;
+    // The runs of the batch, and attention's blocks (up to kAttentionBlock positions of a run).
     for (int64_t t = 0; t < n; ++t) {
-      const bool continues = t > 0 && same_sequence_next(t);
-      run = continues ? run + 1 : 1;
-      longest_run_ = std::max(longest_run_, run);
+      const bool continues = extend_runs(runs_, entries, t - 1, t, t);
       if (continues && blocks_.back().count < kAttentionBlock) ++blocks_.back().count;
       else blocks_.push_back({t, 1});
     }
@@ -113,9 +120,9 @@ class CpuPass final : public Pass {
   }
 
   void matmul(Activation in, std::initializer_list<Projection> projections) override {
-    const int64_t cols = b_.width(in);
-    lane_.input.reset(act(in), n_, cols, cols, longest_run_);
-    for (const Projection& p : projections) project(b_.matrix(p.weight), act(p.out), b_.width(p.out));
+    std::vector<Product> products;
+    for (const Projection& p : projections) products.push_back({&b_.matrix(p.weight), act(p.out), b_.width(p.out)});
+    multiply(act(in), b_.width(in), runs_, products);
   }
 
   void rope(Activation a, int64_t n_heads) override {
@@ -170,11 +177,11 @@ class CpuPass final : public Pass {
       float* scores = &lane_.scores[static_cast<size_t>(thread) * kAttentionBlock * scores_stride];
       for (int64_t task = begin; task < end; ++task) {
         const int64_t h = task / n_blocks;
-        const AttentionBlock& block = blocks_[static_cast<size_t>(task % n_blocks)];
+        const Run& block = blocks_[static_cast<size_t>(task % n_blocks)];
         const BatchEntry& first = entries_[block.first];
         const auto& cache = static_cast<const CpuKvCache&>(*first.cache);
         const int64_t kv_head = h / heads_per_kv;
-        attend(cache.type(), q + block.first * dim + h * head_dim, dim, block.count, first.position + 1,
+        attend(cache.type(), q + block.first * dim + h * head_dim, dim, static_cast<int>(block.count), first.position + 1,
                cache.key_row(layer, kv_head, 0), cache.value_row(layer, kv_head, 0), head_dim, scale, scores,
                scores_stride, o + block.first * dim + h * head_dim, dim);
       }
@@ -203,26 +210,51 @@ class CpuPass final : public Pass {
     const int64_t dim = c.dim;
     float* normed = act(Activation::Normed);
     const float* x = act(in);
-    int64_t count = 0, run = 0, longest = 0;
+    std::vector<Run> runs;  // of the chosen rows, packed
+    int64_t count = 0, previous = -1;
     for (int64_t t = 0; t < n_; ++t) {
-      if (!entries_[t].wants_logits) {
-        run = 0;
-        continue;
-      }
-      run = run > 0 && same_sequence_next(t) ? run + 1 : 1;
-      longest = std::max(longest, run);
+      if (!entries_[t].wants_logits) continue;
+      if (previous < 0 || t != previous + 1) runs.push_back({count, 1});  // a gap ends a run
+      else extend_runs(runs, entries_, previous, t, count);
+      previous = t;
       cpu::rmsnorm(normed + count * dim, x + t * dim, b_.output_norm_, dim, c.rms_eps);
       ++count;
     }
     if (count == 0) return;
-    lane_.input.reset(normed, count, dim, dim, longest);
-    project(b_.output_, out, c.vocab_size);
+    multiply(normed, dim, runs, {{&b_.output_, out, c.vocab_size}});
   }
 
  private:
   float* act(Activation a) { return lane_.activations[static_cast<int>(a)].data(); }
-  bool same_sequence_next(int64_t t) const {
-    return entries_[t].cache == entries_[t - 1].cache && entries_[t].position == entries_[t - 1].position + 1;
+
+  struct Product {
+    const Matrix* w;
+    float* out;
+    int64_t out_stride;
+  };
+  // out = x w^T for the rows of `runs` ([rows][cols] x). Where every run takes the kernels
+  // (single positions, short prompts), all rows go in one call that reads each weight once;
+  // where a run's length picks a GEMM library or AMX tiles, whose arithmetic depends on the
+  // rows multiplied together, each run goes alone, as its sequence does when evaluated alone.
+  void multiply(const float* x, int64_t cols, const std::vector<Run>& runs, const std::vector<Product>& products) {
+    int64_t rows = 0, longest = 0;
+    bool alike = true;
+    for (const Run& r : runs) {
+      rows += r.count;
+      longest = std::max(longest, r.count);
+      for (const Product& p : products)
+        alike = alike && resolve_gemm_backend(b_.gemm_, *p.w, r.count) == GemmBackend::Kernels &&
+                !amx_applies(*p.w, r.count);
+    }
+    if (alike || runs.size() == 1) {
+      lane_.input.reset(x, rows, cols, cols, longest);
+      for (const Product& p : products) project(*p.w, p.out, p.out_stride);
+      return;
+    }
+    for (const Run& r : runs) {
+      lane_.input.reset(x + r.first * cols, r.count, cols, cols, r.count);
+      for (const Product& p : products) project(*p.w, p.out + r.first * p.out_stride, p.out_stride);
+    }
   }
   // Prompts go to the GEMM backend when it applies; the rest to the kernels, which keep the
   // input's converted activations for the next projection of the same input.
@@ -237,8 +269,8 @@ class CpuPass final : public Pass {
   std::lock_guard<std::mutex> hold_;
   const BatchEntry* entries_;
   int64_t n_;
-  int64_t longest_run_ = 0;
-  std::vector<AttentionBlock> blocks_;
+  std::vector<Run> runs_;
+  std::vector<Run> blocks_;  // attention's
 };
 
 CpuBackend::CpuBackend(const BackendOptions& options)

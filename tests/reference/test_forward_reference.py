@@ -290,10 +290,11 @@ def cria_env(amx):
 
 
 def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", gemm="auto",
-                kv="f32", load="read", amx=False):
+                kv="f32", load="read", amx=False, backend="cpu"):
     out = os.path.join(TMP, "%s.f32" % tag)
     cmd = [CLI, "logits", "-m", model, "--tokens", " ".join(str(int(i)) for i in ids),
-           "-o", out, "-t", str(threads), "--gemm", gemm, "--kv-type", kv, "--load", load]
+           "-o", out, "-t", str(threads), "--gemm", gemm, "--kv-type", kv, "--load", load,
+           "--backend", backend]
     if batch:
         cmd += ["-b", str(batch)]
     if ctx:
@@ -310,22 +311,24 @@ def cria_logits(model, ids, vocab, threads=2, batch=None, ctx=None, tag="out", g
 
 
 def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolerance=None, kv="f32",
-            load="read", flips=False, amx=False):
+            load="read", flips=False, amx=False, backend="cpu"):
     """gemm None: onednn-f32 for float weights, the 8-bit dot kernels for the block formats,
     each against the reference of that arithmetic. A float GEMM named explicitly is compared
     with the reference without activation rounding. load "read" regroups Q4_K / Q6_K where
-    the CPU has AVX2 or AVX-512 kernels for it, which changes their activation blocks."""
-    float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16")
+    the CPU has AVX2 or AVX-512 kernels for it, which changes their activation blocks.
+    backend "reference" (cria's plain f32 backend) is compared with the reference without
+    activation rounding."""
+    float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16") or backend == "reference"
     cfg, w = load_model(model, quantized_activations=not float_gemm,
-                        regrouped=(load == "read" and regrouping_cpu()), amx=amx)
+                        regrouped=(load == "read" and regrouping_cpu() and backend == "cpu"), amx=amx)
     eight_bit = any(getattr(v, "act_block", None) for v in w.values())
     if gemm is None:
-        gemm = "kernels" if eight_bit else EXACT_GEMM
+        gemm = "kernels" if eight_bit else EXACT_GEMM if backend == "cpu" else "auto"
     ref = forward(cfg, w, ids, kv_f16=(kv == "f16"))
     try:
         got, _ = cria_logits(model, ids, cfg["vocab_size"], threads=threads, batch=batch,
                              ctx=ctx, tag=name.replace("/", "_"), gemm=gemm, kv=kv, load=load,
-                             amx=amx)
+                             amx=amx, backend=backend)
     except Exception as e:  # report and go on with the other cases
         check(False, "%s: %s" % (name, e))
         return None
@@ -339,9 +342,10 @@ def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolera
         ok = np.isfinite(got).all() and err <= FLIP_TOLERANCE * scale
         tolerance = FLIP_TOLERANCE
         name = "%s (%d%% of positions within %.0e)" % (name, round(100 * exact_share), FLIP_EXACT)
-    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --gemm %s --kv-type %s --load %s)"
+    msg = ("%-24s max|diff| %.3e  max|ref| %7.3f  rel %.2e  (tol %.1e%s, --backend %s --gemm %s --kv-type %s --load %s)"
            % (name, err, float(np.abs(ref).max()), err / scale, tolerance * scale,
-              ", AMX bf16 prompts" if amx else ", 8-bit activations" if eight_bit else "", gemm, kv, load))
+              ", AMX bf16 prompts" if amx else ", 8-bit activations" if eight_bit else "", backend, gemm, kv,
+              load))
     if not ok:
         msg += "\n      per-position max|diff|: " + " ".join("%.1e" % e for e in rows)
         msg += "\n      same argmax at %d/%d positions" % (
@@ -463,6 +467,21 @@ def test_gemm_backends(models):
                 gemm="onednn-bf16", tolerance=TOLERANCE_BF16)
 
 
+def test_reference_backend(models):
+    """cria's reference backend (plain scalar f32, the oracle its other backends are tested
+    against) against this numpy reference without activation rounding: every synthetic case
+    and the shared files whose types the numpy decoders know, at the float32 bound."""
+    for name, (path, cfg, ids) in models.items():
+        compare("%s/reference" % name, path, ids, backend="reference")
+    rng = np.random.default_rng(11)
+    for fname in ("stories260K.gguf", "stories260K.f16.gguf", "synth256.f32.gguf", "synth256.q8_0.gguf",
+                  "synth256.q4_0.gguf", "synth256.q4_k_m.gguf", "synth256.q6_k.gguf",
+                  "llama2-tiny-random.gguf"):
+        vocab = GGUFFile(shared(fname)).tensors["token_embd.weight"][0][1]
+        ids = [1] + list(rng.integers(3, vocab, 15))
+        compare("%s/reference" % fname, shared(fname), ids, backend="reference")
+
+
 def test_threads(models):
     for name, gemm in (("gqa_f16", "onednn-bf16"), ("gqa_f16", "kernels"), ("hd10_q4", "auto"),
                        ("mixed_q4_q8_f16", "auto"), ("mha_f32", "onednn-f32")):
@@ -562,6 +581,7 @@ def main():
               % (CLI, TOLERANCE))
         models = test_cria_synthetic()
         test_cria_shared()
+        test_reference_backend(models)
         test_threads(models)
         test_gemm_backends(models)
         test_amx_prompts()
