@@ -16,19 +16,19 @@ import (
 
 // callbackState is what a C callback's user_data (a cgo.Handle) refers to.
 type callbackState struct {
-	onText     func(text string) bool
+	onText     func(sequence int, text string) bool
 	onProgress func(fraction float32) bool
 	panicked   interface{}
 }
 
-func (s *callbackState) safeText(text string) (goOn bool) {
+func (s *callbackState) safeText(sequence int, text string) (goOn bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.panicked = r
 			goOn = false
 		}
 	}()
-	return s.onText(text)
+	return s.onText(sequence, text)
 }
 
 func (s *callbackState) safeProgress(f float32) (goOn bool) {
@@ -47,7 +47,16 @@ func criaGoText(text *C.char, length C.size_t, userData unsafe.Pointer) C.bool {
 	if s.onText == nil {
 		return true
 	}
-	return C.bool(s.safeText(C.GoStringN(text, C.int(length))))
+	return C.bool(s.safeText(0, C.GoStringN(text, C.int(length))))
+}
+
+//export criaGoSequenceText
+func criaGoSequenceText(sequence C.size_t, text *C.char, length C.size_t, userData unsafe.Pointer) C.bool {
+	s := cgo.Handle(uintptr(userData)).Value().(*callbackState)
+	if s.onText == nil {
+		return true
+	}
+	return C.bool(s.safeText(int(sequence), C.GoStringN(text, C.int(length))))
 }
 
 //export criaGoProgress

@@ -10,6 +10,9 @@
 //	session, err := model.NewSession(nil)
 //	defer session.Close()
 //	_, err = session.Generate(ctx, "Once upon a time", cria.GenerateOptions{MaxTokens: 100}, os.Stdout)
+//
+// Several sessions of one model generate together with GenerateBatch (one pass over the
+// weights per step for all of them), or step by step with a Batch.
 package cria
 
 /*
@@ -19,6 +22,7 @@ package cria
 #include <cria.h>
 
 extern bool criaGoText(char *text, size_t length, void *user_data);
+extern bool criaGoSequenceText(size_t sequence, char *text, size_t length, void *user_data);
 extern bool criaGoProgress(float progress, void *user_data);
 
 static cria_status cria_go_load(const char *path, cria_model_params *p, uintptr_t handle,
@@ -36,6 +40,15 @@ static cria_status cria_go_generate(cria_session *s, const int32_t *prompt, size
   p->prompt_progress = (cria_progress_fn)criaGoProgress;
   p->prompt_progress_user_data = (void *)handle;
   return cria_generate_tokens(s, prompt, n, p, (cria_text_fn)criaGoText, (void *)handle, r);
+}
+
+static cria_status cria_go_generate_batch(cria_session *const *sessions, const char *const *prompts,
+                                          size_t n, cria_generate_params *p, uintptr_t handle,
+                                          cria_generate_result *results) {
+  p->prompt_progress = (cria_progress_fn)criaGoProgress;
+  p->prompt_progress_user_data = (void *)handle;
+  return cria_generate_batch(sessions, prompts, n, p, (cria_sequence_text_fn)criaGoSequenceText,
+                             (void *)handle, results);
 }
 */
 import "C"
@@ -136,6 +149,11 @@ type LoadOptions struct {
 	// between processes) instead of reading them into private memory rearranged for the
 	// CPU's kernels (the default, the fastest generation).
 	Map bool
+	// Backend runs the model: "" or "auto" (the best one built that has a device), "cpu",
+	// "reference" (plain scalar f32, slow: the oracle), or a GPU backend where one is built.
+	// Device is the index among the backend's devices. (Unstable.)
+	Backend string
+	Device  int
 }
 
 // Model is a loaded model, immutable and safe for concurrent use.
@@ -155,6 +173,12 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	if opts.Map {
 		params.load_mode = C.CRIA_LOAD_MAP
 	}
+	if opts.Backend != "" {
+		cbackend := C.CString(opts.Backend)
+		defer C.free(unsafe.Pointer(cbackend))
+		params.backend = cbackend
+	}
+	params.device = C.int32_t(opts.Device)
 	var ctok *C.char
 	if opts.TokenizerPath != "" {
 		ctok = C.CString(opts.TokenizerPath)
@@ -582,50 +606,17 @@ func (s *Session) Generate(ctx context.Context, prompt string, opts GenerateOpti
 
 // GenerateTokens is Generate with a prompt of token ids (e.g. from ChatTemplate).
 func (s *Session) GenerateTokens(ctx context.Context, prompt []int32, opts GenerateOptions, w io.Writer) (Result, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var params C.cria_generate_params
-	C.cria_generate_params_init(&params)
-	sampling := DefaultSampling()
-	if opts.Sampling != nil {
-		sampling = *opts.Sampling
-	}
-	params.temperature = C.float(sampling.Temperature)
-	params.top_k = C.int32_t(sampling.TopK)
-	params.top_p = C.float(sampling.TopP)
-	params.seed = C.uint64_t(sampling.Seed)
-	if opts.MaxTokens > 0 {
-		params.max_tokens = C.int32_t(opts.MaxTokens)
-	}
-	if len(opts.Stop) > 0 {
-		arr := (*[1 << 20]*C.char)(C.malloc(C.size_t(len(opts.Stop)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(opts.Stop):len(opts.Stop)]
-		defer C.free(unsafe.Pointer(&arr[0]))
-		for i, stop := range opts.Stop {
-			arr[i] = C.CString(stop)
-			defer C.free(unsafe.Pointer(arr[i]))
-		}
-		params.stop_strings = &arr[0]
-		params.n_stop_strings = C.size_t(len(opts.Stop))
-	}
 	var writeErr error
-	state := &callbackState{
-		onText: func(text string) bool {
-			if ctx.Err() != nil {
+	g := newGeneration(ctx, opts, func(_ int, text string) bool {
+		if w != nil {
+			if _, err := io.WriteString(w, text); err != nil {
+				writeErr = err
 				return false
 			}
-			if w != nil {
-				if _, err := io.WriteString(w, text); err != nil {
-					writeErr = err
-					return false
-				}
-			}
-			return true
-		},
-		onProgress: func(float32) bool { return ctx.Err() == nil },
-	}
-	handle := cgo.NewHandle(state)
-	defer handle.Delete()
+		}
+		return true
+	})
+	defer g.free()
 	// The prompt is copied to C memory: cgo forbids keeping Go pointers in C across calls.
 	var cprompt *C.int32_t
 	if len(prompt) > 0 {
@@ -636,22 +627,117 @@ func (s *Session) GenerateTokens(ctx context.Context, prompt []int32, opts Gener
 	var res C.cria_generate_result
 	C.cria_generate_result_init(&res)
 	err := call(func() C.cria_status {
-		return C.cria_go_generate(s.p, cprompt, C.size_t(len(prompt)), &params, C.uintptr_t(handle), &res)
+		return C.cria_go_generate(s.p, cprompt, C.size_t(len(prompt)), &g.params, C.uintptr_t(g.handle), &res)
 	})
-	if state.panicked != nil {
-		panic(state.panicked)
+	if writeErr != nil && errors.Is(err, ErrCancelled) {
+		err = writeErr
 	}
-	result := Result{StopReason(res.stop_reason), int(res.n_prompt_tokens), int(res.n_tokens),
-		float64(res.prompt_seconds), float64(res.generate_seconds)}
-	if errors.Is(err, ErrCancelled) {
-		if writeErr != nil {
-			return result, writeErr
-		}
-		if ctx.Err() != nil {
-			return result, ctx.Err()
-		}
+	results, err := g.finish([]C.cria_generate_result{res}, err)
+	return results[0], err
+}
+
+// GenerateBatch generates for several sessions of one model at once, prompts[i] (text, with
+// BOS when the session is empty) for sessions[i]: each step samples every sequence still
+// going and evaluates the new tokens in one pass over the weights, and each sequence gets
+// the text Generate gives it alone. onText(i, text) receives sequence i's text as it is
+// produced (it may be nil); returning false stops that sequence. Cancelling ctx stops all of
+// them and returns ctx.Err(). (Unstable.)
+func GenerateBatch(ctx context.Context, sessions []*Session, prompts []string, opts GenerateOptions,
+	onText func(sequence int, text string) bool) ([]Result, error) {
+	if len(sessions) != len(prompts) {
+		return nil, fmt.Errorf("cria: %d sessions but %d prompts", len(sessions), len(prompts))
 	}
-	return result, err
+	if len(sessions) == 0 {
+		return nil, nil
+	}
+	g := newGeneration(ctx, opts, func(i int, text string) bool { return onText == nil || onText(i, text) })
+	defer g.free()
+	handles := make([]*C.cria_session, len(sessions))
+	texts := make([]*C.char, len(prompts))
+	for i := range sessions {
+		handles[i] = sessions[i].p
+		texts[i] = C.CString(prompts[i])
+		defer C.free(unsafe.Pointer(texts[i]))
+	}
+	res := make([]C.cria_generate_result, len(sessions))
+	for i := range res {
+		C.cria_generate_result_init(&res[i])
+	}
+	err := call(func() C.cria_status {
+		return C.cria_go_generate_batch(&handles[0], &texts[0], C.size_t(len(sessions)), &g.params,
+			C.uintptr_t(g.handle), &res[0])
+	})
+	return g.finish(res, err)
+}
+
+// generation holds one generate call's C parameters and callback state.
+type generation struct {
+	ctx    context.Context
+	params C.cria_generate_params
+	state  *callbackState
+	handle cgo.Handle
+	cfree  []unsafe.Pointer
+}
+
+func newGeneration(ctx context.Context, opts GenerateOptions, onText func(sequence int, text string) bool) *generation {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	g := &generation{ctx: ctx}
+	C.cria_generate_params_init(&g.params)
+	sampling := DefaultSampling()
+	if opts.Sampling != nil {
+		sampling = *opts.Sampling
+	}
+	g.params.temperature = C.float(sampling.Temperature)
+	g.params.top_k = C.int32_t(sampling.TopK)
+	g.params.top_p = C.float(sampling.TopP)
+	g.params.seed = C.uint64_t(sampling.Seed)
+	if opts.MaxTokens > 0 {
+		g.params.max_tokens = C.int32_t(opts.MaxTokens)
+	}
+	if len(opts.Stop) > 0 {
+		arr := (*[1 << 20]*C.char)(C.malloc(C.size_t(len(opts.Stop)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(opts.Stop):len(opts.Stop)]
+		g.cfree = append(g.cfree, unsafe.Pointer(&arr[0]))
+		for i, stop := range opts.Stop {
+			arr[i] = C.CString(stop)
+			g.cfree = append(g.cfree, unsafe.Pointer(arr[i]))
+		}
+		g.params.stop_strings = &arr[0]
+		g.params.n_stop_strings = C.size_t(len(opts.Stop))
+	}
+	g.state = &callbackState{
+		onText: func(sequence int, text string) bool {
+			return ctx.Err() == nil && onText(sequence, text)
+		},
+		onProgress: func(float32) bool { return ctx.Err() == nil },
+	}
+	g.handle = cgo.NewHandle(g.state)
+	return g
+}
+
+func (g *generation) free() {
+	g.handle.Delete()
+	for _, p := range g.cfree {
+		C.free(p)
+	}
+}
+
+// finish turns the C results into Results and the status into the error to return: ctx's
+// when it cancelled, and a callback's panic goes on.
+func (g *generation) finish(res []C.cria_generate_result, err error) ([]Result, error) {
+	if g.state.panicked != nil {
+		panic(g.state.panicked)
+	}
+	results := make([]Result, len(res))
+	for i, r := range res {
+		results[i] = Result{StopReason(r.stop_reason), int(r.n_prompt_tokens), int(r.n_tokens),
+			float64(r.prompt_seconds), float64(r.generate_seconds)}
+	}
+	if errors.Is(err, ErrCancelled) && g.ctx.Err() != nil {
+		return results, g.ctx.Err()
+	}
+	return results, err
 }
 
 // chanWriter sends each chunk of text on a channel, giving up when ctx is done.
@@ -686,4 +772,54 @@ func (s *Session) Stream(ctx context.Context, prompt string, opts GenerateOption
 		close(errc)
 	}()
 	return text, errc
+}
+
+// ---- batches --------------------------------------------------------------------------
+
+// Batch queues tokens of several sessions of one model and evaluates them in one pass over
+// the weights, each session keeping its own positions, logits and text. Use it from one
+// goroutine at a time, with sessions no other goroutine is using. (Unstable.)
+type Batch struct {
+	p *C.cria_batch
+}
+
+// NewBatch creates an empty batch.
+func NewBatch() (*Batch, error) {
+	var b *C.cria_batch
+	if err := call(func() C.cria_status { return C.cria_batch_create(&b) }); err != nil {
+		return nil, err
+	}
+	batch := &Batch{p: b}
+	runtime.SetFinalizer(batch, (*Batch).Close)
+	return batch, nil
+}
+
+// Close frees the batch.
+func (b *Batch) Close() {
+	if b.p != nil {
+		C.cria_batch_free(b.p)
+		b.p = nil
+		runtime.SetFinalizer(b, nil)
+	}
+}
+
+// Add queues given tokens (a prompt) for s at its next positions, as Session.Eval.
+func (b *Batch) Add(s *Session, tokens []int32) error {
+	var ptr *C.int32_t
+	if len(tokens) > 0 {
+		ptr = (*C.int32_t)(unsafe.Pointer(&tokens[0]))
+	}
+	return call(func() C.cria_status { return C.cria_batch_add(b.p, s.p, ptr, C.size_t(len(tokens))) })
+}
+
+// Accept queues a generated token for s and returns its text, as Session.Accept.
+func (b *Batch) Accept(s *Session, token int32) (string, error) {
+	return sizedText(func(buf *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_batch_accept(b.p, s.p, C.int32_t(token), buf, c, n)
+	})
+}
+
+// Eval evaluates every queued token and empties the batch.
+func (b *Batch) Eval() error {
+	return call(func() C.cria_status { return C.cria_batch_eval(b.p) })
 }

@@ -276,3 +276,110 @@ func TestMappedLoadGivesTheSameText(t *testing.T) {
 		t.Fatalf("text %q is not the start of llama2.c's", buf.String())
 	}
 }
+
+func TestBackends(t *testing.T) {
+	ref, err := Load(modelPath(t, "stories260K.gguf"), &LoadOptions{Backend: "reference"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	s := greedySession(t, ref, 0)
+	defer s.Close()
+	var out bytes.Buffer
+	if _, err := s.Generate(context.Background(), "Once upon a time", GenerateOptions{MaxTokens: 30, Sampling: ptr(Greedy())}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() < 30 || !strings.HasPrefix(golden(t), out.String()) {
+		t.Fatalf("the reference backend wrote %q", out.String())
+	}
+	if _, err := Load(modelPath(t, "stories260K.gguf"), &LoadOptions{Backend: "no-such-backend"}); !errors.Is(err, ErrUnsupported) ||
+		!strings.Contains(err.Error(), "built: cpu, reference") {
+		t.Fatalf("want ErrUnsupported naming the backends built, got %v", err)
+	}
+}
+
+var batchPrompts = []string{"Once upon a time", "Tom and Lily went to the park", "The cat", "One day, a little girl"}
+
+func TestGenerateBatchEqualsEachAlone(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	opts := GenerateOptions{MaxTokens: 20, Sampling: &Sampling{Temperature: 0.9, TopK: 40, TopP: 0.95, Seed: 5}}
+	sessions := make([]*Session, len(batchPrompts))
+	texts := make([]strings.Builder, len(batchPrompts))
+	for i := range sessions {
+		sessions[i] = greedySession(t, m, 64)
+		defer sessions[i].Close()
+	}
+	results, err := GenerateBatch(context.Background(), sessions, batchPrompts, opts, func(i int, text string) bool {
+		texts[i].WriteString(text)
+		return true
+	})
+	if err != nil || len(results) != len(batchPrompts) {
+		t.Fatalf("GenerateBatch: %v, %d results", err, len(results))
+	}
+	for i, prompt := range batchPrompts {
+		alone := greedySession(t, m, 64)
+		var out bytes.Buffer
+		r, err := alone.Generate(context.Background(), prompt, opts, &out)
+		alone.Close()
+		if err != nil || out.String() != texts[i].String() || r.Tokens != results[i].Tokens || r.StopReason != results[i].StopReason {
+			t.Fatalf("sequence %d: together %q (%+v), alone %q (%+v, %v)", i, texts[i].String(), results[i], out.String(), r, err)
+		}
+	}
+	// A callback returning false stops its own sequence only.
+	for _, s := range sessions {
+		s.Reset()
+	}
+	results, err = GenerateBatch(context.Background(), sessions, batchPrompts, opts, func(i int, text string) bool { return i != 2 })
+	if !errors.Is(err, ErrCancelled) || results[2].StopReason != Cancelled || results[0].StopReason != MaxTokens {
+		t.Fatalf("want sequence 2 cancelled and the others done, got %+v, %v", results, err)
+	}
+}
+
+func TestBatchStepsEqualEachAlone(t *testing.T) {
+	m := load(t)
+	defer m.Close()
+	batch, err := NewBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Close()
+	together := make([]*Session, len(batchPrompts))
+	alone := make([]*Session, len(batchPrompts))
+	for i, prompt := range batchPrompts {
+		together[i], alone[i] = greedySession(t, m, 64), greedySession(t, m, 64)
+		defer together[i].Close()
+		defer alone[i].Close()
+		ids, _ := m.Tokenize(prompt, TokenizeOptions{AddBOS: true})
+		if err := batch.Add(together[i], ids); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alone[i].Eval(ids, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Eval(); err != nil {
+		t.Fatal(err)
+	}
+	for step := 0; step < 5; step++ {
+		for i := range batchPrompts {
+			a, _ := together[i].Logits()
+			b, _ := alone[i].Logits()
+			if len(a) != len(b) || a[0] != b[0] || a[len(a)-1] != b[len(b)-1] {
+				t.Fatalf("step %d sequence %d: logits differ", step, i)
+			}
+			tok, _ := together[i].Sample()
+			x, err1 := batch.Accept(together[i], tok)
+			y, err2 := alone[i].Accept(tok)
+			if err1 != nil || err2 != nil || x != y {
+				t.Fatalf("step %d sequence %d: %q (%v) against %q (%v)", step, i, x, err1, y, err2)
+			}
+		}
+		if err := batch.Eval(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := batch.Accept(together[0], 512); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+}

@@ -745,6 +745,183 @@ static void test_chat_template(void) {
 }
 
 /* One model, several threads, one session each: the same greedy text. */
+
+/* ---- backends, batches ----------------------------------------------------------------- */
+
+static void test_backends(void) {
+  cria_model_params mp;
+  cria_model *m = NULL;
+  cria_session *s;
+  float a[512], b[512];
+  size_t n = 0;
+  int32_t prompt[5];
+  size_t n_prompt = 0;
+  int i;
+  double diff = 0;
+
+  cria_model_params_init(&mp);
+  CHECK(mp.backend == NULL && mp.device == 0);
+  mp.backend = "no-such-backend";
+  CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_UNSUPPORTED);
+  CHECK(m == NULL);
+  CHECK(strstr(cria_last_error(), "no-such-backend") != NULL);
+  CHECK(strstr(cria_last_error(), "built: cpu, reference") != NULL);
+  mp.backend = "cpu";
+  mp.device = 3;
+  CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_INVALID_ARGUMENT);
+  mp.device = -1;
+  CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_INVALID_ARGUMENT);
+
+  /* the reference backend gives the CPU backend's logits within float rounding */
+  for (i = 0; i < 2; ++i) {
+    mp.backend = i == 0 ? "auto" : "reference";
+    mp.device = 0;
+    CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_OK);
+    if (!m) return;
+    CHECK_STATUS(cria_tokenize(m, "Once upon", 9, CRIA_TOKENIZE_ADD_BOS, prompt, 5, &n_prompt), CRIA_OK);
+    s = new_session(m, 32, 0.0f);
+    CHECK_STATUS(cria_session_eval(s, prompt, n_prompt, 0, NULL), CRIA_OK);
+    CHECK_STATUS(cria_session_logits(s, i == 0 ? a : b, 512, &n), CRIA_OK);
+    cria_session_free(s);
+    cria_model_free(m);
+    m = NULL;
+  }
+  for (i = 0; i < 512; ++i) diff = diff > (a[i] - b[i]) * (a[i] - b[i]) ? diff : (a[i] - b[i]) * (a[i] - b[i]);
+  CHECK(diff < 1e-8);
+}
+
+typedef struct sequence_sink {
+  text_sink sinks[4];
+  int stop_sequence; /* this sequence's callback returns false at once (-1: none) */
+} sequence_sink;
+
+static bool collect_sequence(size_t sequence, const char *text, size_t length, void *user_data) {
+  sequence_sink *s = (sequence_sink *)user_data;
+  CHECK(sequence < 4);
+  if (sequence >= 4) return false;
+  collect(text, length, &s->sinks[sequence]);
+  return (int)sequence != s->stop_sequence;
+}
+
+static void test_batches(cria_model *m) {
+  const char *prompts[4] = {"Once upon a time", "Tom and Lily went to the park", "The cat",
+                            "One day, a little girl named Sue"};
+  cria_session *together[4], *alone[4], *other;
+  cria_generate_result results[4], r;
+  cria_generate_params gp;
+  sequence_sink seqs;
+  text_sink sink;
+  cria_batch *batch = NULL;
+  int32_t ids[64], t;
+  size_t n_ids = 0, len = 0;
+  char text[64];
+  float la[512], lb[512];
+  int i, k;
+
+  /* cria_generate_batch: each sequence gets what cria_generate gives it alone */
+  cria_generate_params_init(&gp);
+  gp.temperature = 0.9f;
+  gp.seed = 77;
+  gp.max_tokens = 24;
+  memset(&seqs, 0, sizeof seqs);
+  seqs.stop_sequence = -1;
+  for (i = 0; i < 4; ++i) {
+    together[i] = new_session(m, 64, 0.0f);
+    alone[i] = new_session(m, 64, 0.0f);
+    seqs.sinks[i].cancel_after = -1;
+    cria_generate_result_init(&results[i]);
+  }
+  CHECK_STATUS(cria_generate_batch(together, prompts, 4, &gp, collect_sequence, &seqs, results), CRIA_OK);
+  for (i = 0; i < 4; ++i) {
+    memset(&sink, 0, sizeof sink);
+    sink.cancel_after = -1;
+    cria_generate_result_init(&r);
+    CHECK_STATUS(cria_generate(alone[i], prompts[i], &gp, collect, &sink, &r), CRIA_OK);
+    CHECK(strcmp(sink.text, seqs.sinks[i].text) == 0);
+    CHECK(r.n_tokens == results[i].n_tokens && r.stop_reason == results[i].stop_reason);
+    CHECK(r.n_prompt_tokens == results[i].n_prompt_tokens);
+  }
+  /* one sequence cancelled by its callback: the others go on */
+  for (i = 0; i < 4; ++i) {
+    CHECK_STATUS(cria_session_reset(together[i]), CRIA_OK);
+    memset(&seqs.sinks[i], 0, sizeof seqs.sinks[i]);
+    seqs.sinks[i].cancel_after = -1;
+  }
+  seqs.stop_sequence = 2;
+  CHECK_STATUS(cria_generate_batch(together, prompts, 4, &gp, collect_sequence, &seqs, results),
+               CRIA_ERROR_CANCELLED);
+  CHECK(results[2].stop_reason == CRIA_STOP_CANCELLED && results[2].n_tokens == 1);
+  CHECK(results[0].stop_reason == CRIA_STOP_MAX_TOKENS && results[0].n_tokens == 24);
+  /* misuse */
+  CHECK_STATUS(cria_generate_batch(together, NULL, 4, &gp, NULL, NULL, NULL), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_generate_batch(NULL, prompts, 4, &gp, NULL, NULL, NULL), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_generate_batch(NULL, NULL, 0, NULL, NULL, NULL, NULL), CRIA_OK);
+  results[1].struct_size = 8;
+  CHECK_STATUS(cria_generate_batch(together, prompts, 4, &gp, NULL, NULL, results), CRIA_ERROR_STRUCT_SIZE);
+
+  /* the step API over a batch: the same logits and text as each session alone */
+  CHECK_STATUS(cria_batch_create(NULL), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_batch_create(&batch), CRIA_OK);
+  if (!batch) return;
+  for (i = 0; i < 4; ++i) {
+    CHECK_STATUS(cria_session_reset(together[i]), CRIA_OK);
+    CHECK_STATUS(cria_session_reset(alone[i]), CRIA_OK);
+    CHECK_STATUS(cria_tokenize(m, prompts[i], strlen(prompts[i]), CRIA_TOKENIZE_ADD_BOS, ids, 64, &n_ids), CRIA_OK);
+    CHECK_STATUS(cria_batch_add(batch, together[i], ids, n_ids), CRIA_OK);
+    CHECK_STATUS(cria_session_eval(alone[i], ids, n_ids, 0, NULL), CRIA_OK);
+  }
+  CHECK_STATUS(cria_batch_eval(batch), CRIA_OK);
+  for (k = 0; k < 5; ++k) {
+    for (i = 0; i < 4; ++i) {
+      char alone_text[64];
+      size_t alone_len = 0;
+      CHECK_STATUS(cria_session_logits(together[i], la, 512, &len), CRIA_OK);
+      CHECK_STATUS(cria_session_logits(alone[i], lb, 512, &len), CRIA_OK);
+      CHECK(memcmp(la, lb, sizeof la) == 0);
+      CHECK_STATUS(cria_session_sample(together[i], &t), CRIA_OK);
+      CHECK_STATUS(cria_batch_accept(batch, together[i], t, text, sizeof text, &len), CRIA_OK);
+      CHECK_STATUS(cria_session_accept(alone[i], t, alone_text, sizeof alone_text, &alone_len), CRIA_OK);
+      CHECK(len == alone_len && memcmp(text, alone_text, len) == 0);
+    }
+    CHECK_STATUS(cria_batch_eval(batch), CRIA_OK);
+  }
+  /* misuse: a token outside the vocabulary, a session of another model, a full context, a
+  ** buffer too small (nothing queued) */
+  CHECK_STATUS(cria_batch_accept(batch, together[0], 512, text, sizeof text, &len), CRIA_ERROR_INVALID_ARGUMENT);
+  {
+    int32_t before = 0, after = 0;
+    CHECK_STATUS(cria_session_n_past(together[0], &before), CRIA_OK);
+    CHECK_STATUS(cria_batch_accept(batch, together[0], 300, text, 0, &len), CRIA_ERROR_BUFFER_TOO_SMALL);
+    CHECK(len > 0);
+    CHECK_STATUS(cria_batch_eval(batch), CRIA_OK); /* nothing was queued */
+    CHECK_STATUS(cria_session_n_past(together[0], &after), CRIA_OK);
+    CHECK(before == after);
+  }
+  CHECK_STATUS(cria_batch_accept(batch, NULL, 300, text, sizeof text, &len), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_batch_add(NULL, together[0], ids, 1), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_batch_add(batch, together[0], NULL, 1), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_batch_add(batch, together[0], ids, 1), CRIA_OK);
+  {
+    cria_model *m2 = NULL;
+    CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), NULL, &m2), CRIA_OK);
+    if (m2) {
+      other = new_session(m2, 8, 0.0f);
+      CHECK_STATUS(cria_batch_add(batch, other, ids, 1), CRIA_ERROR_INVALID_ARGUMENT);
+      CHECK_STATUS(cria_batch_add(batch, together[1], ids, 64), CRIA_ERROR_CONTEXT_FULL);
+      cria_session_free(other);
+      cria_model_free(m2);
+    }
+  }
+  CHECK_STATUS(cria_batch_eval(batch), CRIA_OK);
+  CHECK_STATUS(cria_batch_eval(NULL), CRIA_ERROR_INVALID_ARGUMENT);
+  cria_batch_free(batch);
+  cria_batch_free(NULL);
+  for (i = 0; i < 4; ++i) {
+    cria_session_free(together[i]);
+    cria_session_free(alone[i]);
+  }
+}
+
 typedef struct thread_job {
   cria_model *model;
   text_sink sink;
@@ -814,8 +991,10 @@ int main(void) {
     test_step_api(m, golden);
     test_struct_versions(m, golden);
     test_threads(m, golden);
+    test_batches(m);
     cria_model_free(m);
   }
+  test_backends();
   test_chat_template();
   free(golden);
   printf("%d checks, %d failures\n", g_checks, g_failures);

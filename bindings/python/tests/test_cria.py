@@ -190,3 +190,68 @@ def test_threads_share_a_model(model):
     for t in threads:
         t.join()
     assert results[0] and results.count(results[0]) == 3
+
+
+PROMPTS = ["Once upon a time", "Tom and Lily went to the park", "The cat", "One day, a little girl"]
+
+
+def test_backends():
+    with pytest.raises(cria.Unsupported) as e:
+        cria.Model(STORIES, backend="no-such-backend")
+    assert "built: cpu, reference" in str(e.value)
+    with pytest.raises(cria.InvalidArgument):
+        cria.Model(STORIES, device=5)
+
+
+def test_reference_backend_writes_the_golden_text():
+    with cria.Model(STORIES, backend="reference") as ref, ref.session(temperature=0) as s:
+        text = s.generate("Once upon a time", max_tokens=40).text
+    assert len(text) > 40 and golden_completion().startswith(text)
+
+
+def test_generate_batch_equals_each_alone(model):
+    sessions = [model.session(seed=5, temperature=0.9) for _ in PROMPTS]
+    seen = [[] for _ in PROMPTS]
+    results = cria.generate_batch(sessions, PROMPTS, max_tokens=20,
+                                  on_text=lambda i, chunk: seen[i].append(chunk) is None)
+    for i, prompt in enumerate(PROMPTS):
+        with model.session(seed=5, temperature=0.9) as alone:
+            r = alone.generate(prompt, max_tokens=20)
+        assert results[i].text == r.text == "".join(seen[i])
+        assert results[i].n_tokens == r.n_tokens and results[i].stop_reason == r.stop_reason
+    # a callback returning False stops its own sequence only
+    for s in sessions:
+        s.reset()
+    results = cria.generate_batch(sessions, PROMPTS, max_tokens=20, on_text=lambda i, chunk: i != 1)
+    assert results[1].stop_reason == "cancelled" and results[1].n_tokens == 1
+    assert results[0].stop_reason == "max_tokens" and results[0].n_tokens == 20
+    with pytest.raises(ValueError):
+        cria.generate_batch(sessions, PROMPTS[:2])
+    for s in sessions:
+        s.close()
+
+
+def test_batch_step_api_equals_each_alone(model):
+    together = [model.session(temperature=0) for _ in PROMPTS]
+    alone = [model.session(temperature=0) for _ in PROMPTS]
+    with cria.Batch() as batch:
+        for t, a, prompt in zip(together, alone, PROMPTS):
+            ids = model.tokenize(prompt)
+            batch.add(t, ids)
+            a.eval(ids)
+        batch.eval()
+        for _ in range(5):
+            for t, a in zip(together, alone):
+                assert t.logits() == a.logits()
+                tok = t.sample()
+                assert batch.accept(t, tok) == a.accept(tok)
+            batch.eval()
+        with pytest.raises(cria.InvalidArgument):
+            batch.accept(together[0], 512)
+        batch.add(together[0], [1])
+        with cria.Model(STORIES) as other, other.session(context_length=8) as foreign:
+            with pytest.raises(cria.InvalidArgument):  # the batch holds a session of `model`
+                batch.add(foreign, [1])
+        batch.eval()
+    for s in together + alone:
+        s.close()
