@@ -28,6 +28,42 @@ struct Run {
   cria::StopReason reason;
 };
 
+// One sequence generated alone, in a session of its own.
+Run solo_run(const cria::Model& model, const std::string& prompt, const cria::GenerateParams& p) {
+  cria::Session s(model);
+  Run run;
+  cria::GenerateResult r = cria::generate(s, model.tokenizer()->encode(prompt), p, [&](std::string_view t) {
+    run.text += t;
+    return true;
+  });
+  run.tokens = r.tokens;
+  run.reason = r.reason;
+  return run;
+}
+
+// The prompts generated together, each in a new session: the results and each one's text.
+struct TogetherRuns {
+  std::vector<std::unique_ptr<cria::Session>> sessions;
+  std::vector<cria::GenerateResult> results;
+  std::vector<std::string> texts;
+};
+TogetherRuns together_runs(const cria::Model& model, const cria::GenerateParams& p) {
+  TogetherRuns runs;
+  std::vector<cria::Session*> pointers;
+  std::vector<std::vector<int32_t>> prompts;
+  for (const std::string& prompt : kPrompts) {
+    runs.sessions.push_back(std::make_unique<cria::Session>(model));
+    pointers.push_back(runs.sessions.back().get());
+    prompts.push_back(model.tokenizer()->encode(prompt));
+  }
+  runs.texts.resize(kPrompts.size());
+  runs.results = cria::generate(pointers, prompts, p, [&](size_t i, std::string_view t) {
+    runs.texts[i] += t;
+    return true;
+  });
+  return runs;
+}
+
 cria::GenerateParams params_with(float temperature, uint64_t seed, int64_t max_tokens) {
   cria::GenerateParams p;
   p.sampling.temperature = temperature;
@@ -80,44 +116,24 @@ TEST_CASE("four sequences of different lengths generated together equal their so
       CAPTURE(base.sampling.temperature);
       std::vector<Run> solo;
       for (size_t i = 0; i < kPrompts.size(); ++i) {
-        cria::Session s(*model);
         cria::GenerateParams p = base;
         p.max_tokens = 10 + 10 * static_cast<int64_t>(i);
-        Run run;
-        cria::GenerateResult r = cria::generate(s, tok.encode(kPrompts[i]), p, [&](std::string_view t) {
-          run.text += t;
-          return true;
-        });
-        run.tokens = r.tokens;
-        run.reason = r.reason;
-        solo.push_back(run);
+        solo.push_back(solo_run(*model, kPrompts[i], p));
       }
-      // Together: one call, with max_tokens per sequence set through a callback that stops
-      // each at its own length (the same lengths as above).
-      std::vector<std::unique_ptr<cria::Session>> sessions;
-      std::vector<cria::Session*> pointers;
-      std::vector<std::vector<int32_t>> prompts;
-      for (const std::string& prompt : kPrompts) {
-        sessions.push_back(std::make_unique<cria::Session>(*model));
-        pointers.push_back(sessions.back().get());
-        prompts.push_back(tok.encode(prompt));
-      }
-      std::vector<Run> together(kPrompts.size());
+      // Together: one call of 40 tokens each; each solo run is a prefix of its sequence.
       cria::GenerateParams p = base;
       p.max_tokens = 40;
-      std::vector<cria::GenerateResult> results =
-          cria::generate(pointers, prompts, p, [&](size_t i, std::string_view t) {
-            together[i].text += t;
-            return true;
-          });
-      REQUIRE(results.size() == kPrompts.size());
+      const TogetherRuns together = together_runs(*model, p);
+      REQUIRE(together.results.size() == kPrompts.size());
       for (size_t i = 0; i < kPrompts.size(); ++i) {
         CAPTURE(i);
+        const std::vector<int32_t>& tokens = together.results[i].tokens;
         const size_t n = solo[i].tokens.size();
-        REQUIRE(results[i].tokens.size() >= n);
-        CHECK(std::vector<int32_t>(results[i].tokens.begin(), results[i].tokens.begin() + n) == solo[i].tokens);
-        CHECK(together[i].text.compare(0, solo[i].text.size(), solo[i].text) == 0);
-        CHECK(sessions[i]->n_past() == static_cast<int64_t>(prompts[i].size() + results[i].tokens.size()));
+        REQUIRE(tokens.size() >= n);
+        CHECK(std::vector<int32_t>(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n)) == solo[i].tokens);
+        CHECK(together.texts[i].compare(0, solo[i].text.size(), solo[i].text) == 0);
+        const size_t prompt_length = static_cast<size_t>(together.results[i].prompt_tokens);
+        CHECK(together.sessions[i]->n_past() == static_cast<int64_t>(prompt_length + tokens.size()));
       }
     }
   }
@@ -129,39 +145,14 @@ TEST_CASE("generating several sequences with their own stops: each equals its so
   cria::GenerateParams p = params_with(0.8f, 99, 48);
   p.stop = {" the"};  // each sequence stops at a different step (2, 14, 41 and 29 tokens here)
   std::vector<Run> solo;
-  for (const std::string& prompt : kPrompts) {
-    cria::Session s(*model);
-    Run run;
-    cria::GenerateResult r = cria::generate(s, tok.encode(prompt), p, [&](std::string_view t) {
-      run.text += t;
-      return true;
-    });
-    run.tokens = r.tokens;
-    run.reason = r.reason;
-    solo.push_back(run);
-  }
-  std::vector<std::unique_ptr<cria::Session>> sessions;
-  std::vector<cria::Session*> pointers;
-  std::vector<std::vector<int32_t>> prompts;
-  for (const std::string& prompt : kPrompts) {
-    sessions.push_back(std::make_unique<cria::Session>(*model));
-    pointers.push_back(sessions.back().get());
-    prompts.push_back(tok.encode(prompt));
-  }
-  std::vector<std::string> texts(kPrompts.size());
-  std::vector<cria::GenerateResult> results = cria::generate(pointers, prompts, p, [&](size_t i, std::string_view t) {
-    texts[i] += t;
-    return true;
-  });
-  std::vector<size_t> lengths;
+  for (const std::string& prompt : kPrompts) solo.push_back(solo_run(*model, prompt, p));
+  const TogetherRuns together = together_runs(*model, p);
   for (size_t i = 0; i < kPrompts.size(); ++i) {
     CAPTURE(i);
-    CHECK(results[i].tokens == solo[i].tokens);
-    CHECK(results[i].reason == solo[i].reason);
-    CHECK(texts[i] == solo[i].text);
-    lengths.push_back(results[i].tokens.size());
+    CHECK(together.results[i].tokens == solo[i].tokens);
+    CHECK(together.results[i].reason == solo[i].reason);
+    CHECK(together.texts[i] == solo[i].text);
   }
-  MESSAGE("tokens per sequence: " << lengths[0] << " " << lengths[1] << " " << lengths[2] << " " << lengths[3]);
 }
 
 TEST_CASE("batches refuse what does not fit, and sessions of another model") {

@@ -205,9 +205,9 @@ def _library() -> ctypes.CDLL:
     return _lib
 
 
-def _token_text(call) -> str:
-    """The text of an accepted token: call(buf, capacity, need_ptr) with a buffer that grows
-    until the text fits (a call refused with BUFFER_TOO_SMALL accepts nothing)."""
+def _sized_bytes(call) -> bytes:
+    """What call(buf, capacity, need_ptr) writes, with a buffer that grows until it fits (a
+    call refused with BUFFER_TOO_SMALL changes nothing)."""
     need = c_size_t()
     cap = 64
     while True:
@@ -217,7 +217,11 @@ def _token_text(call) -> str:
             cap = need.value + 1
             continue
         _check(status)
-        return _text(buf.raw[:need.value])
+        return buf.raw[:need.value]
+
+
+def _token_text(call) -> str:
+    return _text(_sized_bytes(call))
 
 
 def _check(status: int) -> None:
@@ -264,7 +268,38 @@ class ModelInfo:
     has_vocabulary: bool
 
 
-class Model:
+class _Handle:
+    """An object of the C library: closed by close(), by leaving a with block, or when
+    collected. Subclasses name their _free function and what they are (for messages)."""
+
+    _free = ""
+    _what = ""
+    _handle = None
+
+    def close(self) -> None:
+        if self._handle:
+            getattr(self._lib, self._free)(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
+
+    def _h(self):
+        if not self._handle:
+            raise InvalidState(10, "invalid_state", "the %s is closed" % self._what)
+        return self._handle
+
+
+class Model(_Handle):
     """A loaded model (GGUF or llama2.c), immutable and shareable across threads.
 
     progress: optional callable(fraction) -> bool; returning False (or raising) cancels the
@@ -308,28 +343,11 @@ class Model:
         _check(status)
         self._handle = handle
 
+    _free, _what = "cria_model_free", "model"
+
     def close(self) -> None:
         """Frees the model. Sessions created from it must not be used afterwards."""
-        if self._handle:
-            self._lib.cria_model_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 -- interpreter shutdown
-            pass
-
-    def _h(self):
-        if not self._handle:
-            raise InvalidState(10, "invalid_state", "the model is closed")
-        return self._handle
+        super().close()
 
     @property
     def info(self) -> ModelInfo:
@@ -358,16 +376,7 @@ class Model:
         return self._int_query(self._lib.cria_model_eos)
 
     def _sized_text(self, call) -> bytes:
-        need = c_size_t()
-        cap = 64
-        while True:
-            buf = ctypes.create_string_buffer(cap)
-            status = call(buf, cap, byref(need))
-            if status == _BUFFER_TOO_SMALL and need.value + 1 > cap:
-                cap = need.value + 1
-                continue
-            _check(status)
-            return buf.raw[:need.value]
+        return _sized_bytes(call)
 
     def token_piece(self, token: int) -> str:
         """The vocabulary piece of a token id, in SentencePiece form ("▁" for spaces)."""
@@ -443,7 +452,7 @@ def _sampling(temperature, top_k, top_p, seed) -> _SamplingParams:
     return s
 
 
-class Session:
+class Session(_Handle):
     """A sequence over a Model: KV cache, logits, sampler and text decoder.
 
     Options: context_length (0: the model's), n_threads (0: all cores), max_batch, and the
@@ -468,27 +477,7 @@ class Session:
         self._handle = handle
         self._vocab = model.vocab_size
 
-    def close(self) -> None:
-        if self._handle:
-            self._lib.cria_session_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def _h(self):
-        if not self._handle:
-            raise InvalidState(10, "invalid_state", "the session is closed")
-        return self._handle
+    _free, _what = "cria_session_free", "session"
 
     def reset(self) -> None:
         _check(self._lib.cria_session_reset(self._h()))
@@ -718,7 +707,7 @@ def generate_batch(sessions: Sequence[Session], prompts: Sequence[str], max_toke
     return call.finish(status)
 
 
-class Batch:
+class Batch(_Handle):
     """Tokens of several sessions of one model evaluated in one pass (UNSTABLE).
 
         batch = cria.Batch()
@@ -737,28 +726,11 @@ class Batch:
         _check(self._lib.cria_batch_create(byref(handle)))
         self._handle = handle
 
+    _free, _what = "cria_batch_free", "batch"
+
     def close(self) -> None:
-        if self._handle:
-            self._lib.cria_batch_free(self._handle)
-            self._handle = None
-            self._queued = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-    def _h(self):
-        if not self._handle:
-            raise InvalidState(10, "invalid_state", "the batch is closed")
-        return self._handle
+        super().close()
+        self._queued = []
 
     def add(self, session: Session, tokens: Sequence[int]) -> None:
         """Queues given tokens (a prompt) for session, as Session.eval."""
