@@ -110,7 +110,6 @@ TEST_CASE("four sequences of different lengths generated together equal their so
   for (const char* backend : {"cpu", "reference"}) {
     CAPTURE(backend);
     auto model = stories(backend);
-    const cria::Tokenizer& tok = *model->tokenizer();
     // Greedy, and sampled with a seed; max_tokens differ so that sequences end at different steps.
     for (const cria::GenerateParams& base : {params_with(0.0f, 0, 40), params_with(0.9f, 1234, 40)}) {
       CAPTURE(base.sampling.temperature);
@@ -141,7 +140,6 @@ TEST_CASE("four sequences of different lengths generated together equal their so
 
 TEST_CASE("generating several sequences with their own stops: each equals its solo run exactly") {
   auto model = stories();
-  const cria::Tokenizer& tok = *model->tokenizer();
   cria::GenerateParams p = params_with(0.8f, 99, 48);
   p.stop = {" the"};  // each sequence stops at a different step (2, 14, 41 and 29 tokens here)
   std::vector<Run> solo;
