@@ -104,11 +104,11 @@ extern "C" {
 
 #define CRIA_ABI_VERSION 1
 #define CRIA_VERSION_MAJOR 0
-#define CRIA_VERSION_MINOR 1
+#define CRIA_VERSION_MINOR 2
 #define CRIA_VERSION_PATCH 0
-#define CRIA_VERSION_STRING "0.1.0"
+#define CRIA_VERSION_STRING "0.2.0"
 
-/* The library's version, e.g. "0.1.0" (a static string). */
+/* The library's version, e.g. "0.2.0" (a static string). */
 CRIA_API const char *cria_version(void);
 
 /* The ABI major version the library was built with (CRIA_ABI_VERSION of its cria.h). */
@@ -317,7 +317,8 @@ CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
 typedef struct cria_session_params {
   uint32_t struct_size;
   int32_t context_length;  /* KV cache positions; 0 (default): the model's context length */
-  int32_t n_threads;       /* worker threads; 0 (default): one per core */
+  int32_t n_threads;       /* threads of its passes; 0 (default): one per core. The sessions of
+                           ** a model that ask for the same count share one pool of threads */
   int32_t max_batch;       /* positions evaluated together in one pass; default 256 */
   /* Sampling used by cria_session_sample; NULL: defaults. Copied at creation. */
   const cria_sampling_params *sampling;

@@ -242,11 +242,12 @@ class CpuPass final : public Pass {
     for (const Run& r : runs) {
       rows += r.count;
       longest = std::max(longest, r.count);
-      for (const Product& p : products)
-        alike = alike && resolve_gemm_backend(b_.gemm_, *p.w, r.count) == GemmBackend::Kernels &&
-                !amx_applies(*p.w, r.count);
+      if (runs.size() > 1)
+        for (const Product& p : products)
+          alike = alike && resolve_gemm_backend(b_.gemm_, *p.w, r.count) == GemmBackend::Kernels &&
+                  !amx_applies(*p.w, r.count);
     }
-    if (alike || runs.size() == 1) {
+    if (alike) {
       lane_.input.reset(x, rows, cols, cols, longest);
       for (const Product& p : products) project(*p.w, p.out, p.out_stride);
       return;

@@ -37,11 +37,9 @@ constexpr int kPanelRows = kAmxPanelRows;  // rows decoded together: two tiles o
 constexpr int64_t kChunkBlocks = 128;  // blocks decoded at a time: 256 KB, in L2
 // Activations beyond kL2Activations bytes (three quarters of the 2 MB L2 of the CPUs with
 // AMX so far, the rest for the decoded chunk) do not stay in L2 while every panel goes over
-// them: then kGroupPanels panels share each chunk of kGroupChunkBlocks blocks of them. In
-// bytes rather than positions (Q4_0 rows in the library's matmul, both orders alternating
-// call by call): every panel over all of them took 0.92-0.98x the groups' time with
-// 0.75-1.5 MB (96-192 positions of 4096 values, 256 of 2048), 1.00-1.03x with 2-2.75 MB
-// (256 of 4096, 128 of 11008, 256 of 5632), and the groups took 1.16x with 1.4 MB (64 of 11008).
+// them: then kGroupPanels panels share each chunk of kGroupChunkBlocks blocks of them. The
+// limit is in bytes rather than positions: what has to stay in L2 is the activations' size,
+// whatever the row width.
 constexpr size_t kL2Activations = 1536 * 1024;
 constexpr int64_t kGroupPanels = 4;
 constexpr int64_t kGroupChunkBlocks = 32;
@@ -272,8 +270,7 @@ void decode_chunk(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, i
 // Sums of a 16 x 16 tile (rows x positions) to out[t * out_stride + r], transposed in
 // registers so that each position's rows go out in one store. Stored one by one, the sums
 // of a 16 x 16 tile hit 16 lines 16 times each, and those lines lie a multiple of 4 KB apart
-// (out_stride is the matrix's row count), so they share L1 sets and the stores kept missing:
-// pp64 went from about 42 to 45 tok/s for 7B Q4_0 and from 211-245 to 272-279 for TinyLlama.
+// (out_stride is the matrix's row count), so they share L1 sets and the stores keep missing.
 inline void write_tile(const float* sums, int64_t rows, int64_t positions, float* out, int64_t out_stride) {
   if (rows <= 0 || positions <= 0) return;
   __m512 r[16];
@@ -377,8 +374,7 @@ void gemm_rows(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, cons
             _tile_loadd(3, c + 3 * kTile * kTile, 64);
           }
           // Each multiply as soon as its two tiles are in: the tile registers are not renamed,
-          // so this order lets loads for one multiply overlap the previous ones (measured 2x
-          // faster than four loads, then four multiplies).
+          // so this order lets loads for one multiply overlap the previous ones.
           for (int64_t b = 0; b < blocks; ++b) {
             prefetch_step();
             _tile_loadd(4, upper + b * tile_values, 64);

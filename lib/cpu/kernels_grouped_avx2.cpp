@@ -5,6 +5,7 @@
 // Two rows by up to two positions per tile: AVX2 has 16 vector registers.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/packed.hpp"
@@ -159,10 +160,117 @@ void row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act
   else tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
 }
 
+// Rows by kTokens positions for several positions at once (Q4_0 and Q4_K): each chunk's 8-bit
+// products are summed in 16 bits over a whole half-group (vpmaddubsw + vpaddw) and widened
+// once (vpmaddwd), which halves the multiplies of dot_u8s8. The sums are exact (8 chunks of
+// pairs of 4-bit weights times |activations| <= 127 stay within 16 bits), so every position
+// gets the integers, and then the floats, of the one-position tiles. The loops over rows,
+// positions and chunks are unrolled so that the sums stay in registers.
+template <Kind kKind, int kRows, int kTokens>
+void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
+               float* out, int64_t out_stride, bool prefetch) {
+  static_assert(kKind != Kind::Q6_K, "6-bit weights overflow 16-bit sums over a half-group");
+  const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
+  const size_t group_bytes = kGroupBlocks * 18;  // Q4_0 and Q4_K: 18 per lane
+  const __m256i nibble = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  __m256 acc[kRows][kTokens];
+  #pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const int blocks = static_cast<int>(std::min<int64_t>(kGroupBlocks, cols / 32 - g * kGroupBlocks));
+    const size_t offset = static_cast<size_t>(g) * group_bytes;
+    const uint8_t* ag = act + g * kGroupedActivationBytes;
+    if (prefetch)  // the rows four tiles ahead, as the other tiles of several positions do
+      for (size_t i = 0; i < kRows * group_bytes; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w + 4 * kRows * row_bytes + g * kRows * group_bytes + i), _MM_HINT_T0);
+    for (int h = 0; h < 2 && 8 * h < blocks; ++h) {
+      const int count = blocks - 8 * h;
+      __m256i sum16[kRows][kTokens];
+      #pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r)
+        #pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) sum16[r][t] = _mm256_setzero_si256();
+      #pragma GCC unroll 8
+      for (int k = 0; k < 4; ++k) {
+        __m256i first[kRows], second[kRows];  // the weights of chunks 2k and 2k+1
+        #pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) {
+          const uint8_t* group = w + r * row_bytes + offset;
+          const __m256i packed = load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
+          first[r] = _mm256_and_si256(packed, nibble);
+          second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+        }
+        #pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          const uint8_t* xq = ag + t * act_bytes + 128 + 32 * h;
+          const __m256i x_first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * (2 * k)));
+          const __m256i x_second = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * (2 * k + 1)));
+          #pragma GCC unroll 8
+          for (int r = 0; r < kRows; ++r)
+            sum16[r][t] = _mm256_add_epi16(sum16[r][t], _mm256_add_epi16(_mm256_maddubs_epi16(first[r], x_first),
+                                                                         _mm256_maddubs_epi16(second[r], x_second)));
+        }
+      }
+      // The same arithmetic as the one-position tiles, with what depends only on the row or
+      // only on the position worked out once.
+      __m256 scale[kRows], min[kRows];
+      #pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        min[r] = _mm256_setzero_ps();
+        half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale[r], &min[r]);
+      }
+      #pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        const uint8_t* at = ag + t * act_bytes;
+        const __m256 x_scale = _mm256_loadu_ps(reinterpret_cast<const float*>(at) + 8 * h);
+        const __m256i x_sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + 64 + 32 * h));
+        const __m256i offset_sum = _mm256_slli_epi32(x_sum, 3);                         // Q4_0: 8 sum(x)
+        const __m256 min_sum = _mm256_mul_ps(_mm256_cvtepi32_ps(x_sum), x_scale);     // Q4_K
+        #pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) {
+          __m256i total = _mm256_madd_epi16(sum16[r][t], ones);
+          if (kKind == Kind::Q4_0) total = _mm256_sub_epi32(total, offset_sum);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(scale[r], x_scale), acc[r][t]);
+          if (kKind == Kind::Q4_K) acc[r][t] = _mm256_fnmadd_ps(min[r], min_sum, acc[r][t]);
+        }
+      }
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = hsum(acc[r][t]);
+}
+
+// Positions in fours through tile_wide, two rows at a time; the rest of the positions as
+// for one or two.
+template <Kind kKind>
+int64_t rows_wide(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
+                  int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
+  constexpr int kRows = 2, kTokens = 4;
+  int64_t t0 = 0;
+  for (; t0 + kTokens <= n_tokens; t0 += kTokens) {
+    int64_t r = 0;
+    for (; r + kRows <= n_rows; r += kRows)
+      tile_wide<kKind, kRows, kTokens>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
+                                       out + t0 * out_stride + r, out_stride, t0 == 0);
+    for (; r < n_rows; ++r)
+      tile_wide<kKind, 1, kTokens>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
+                                   out + t0 * out_stride + r, out_stride, t0 == 0);
+  }
+  return t0;
+}
+
 template <Kind kKind>
 void rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
           int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += 2) {
+  int64_t done = 0;
+  if constexpr (kKind != Kind::Q6_K) {
+    if (n_tokens >= 4) done = rows_wide<kKind>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+  }
+  for (int64_t t0 = done; t0 < n_tokens; t0 += 2) {
     const int64_t tokens = n_tokens - t0 < 2 ? n_tokens - t0 : 2;
     int64_t r = 0;
     for (; r + 2 <= n_rows; r += 2)

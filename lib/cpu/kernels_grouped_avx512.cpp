@@ -23,15 +23,14 @@ namespace {
 enum class Kind { Q4_0, Q8_0, Q4_K };
 
 // vpdpbusd through inline assembly: GCC 12 treats the intrinsic as non-destructive and
-// surrounds each one with register copies, which halves the kernel's throughput.
+// surrounds each one with register copies, which slow the inner loop.
 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;
 }
 
 // Requests `bytes` from `ahead` on. Generation (one position) asks for L2 rather than L1:
-// the L1 fill buffers are few, and holding them for DRAM misses capped the read rate (7B
-// Q4_0 tg32 5.08 tok/s against 4.54, Q4_K 4.38 against 4.13, alternating runs). Prompts,
+// the L1 fill buffers are few, and holding them for DRAM misses caps the read rate. Prompts,
 // which fetch a work item ahead and reread every row, keep it in L1.
 template <int kTokens>
 inline void prefetch_ahead(const uint8_t* ahead, size_t bytes) {
@@ -148,11 +147,8 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 }
 
 // Generation (one position) on 4-bit rows of more than kPairRowBytes: tiles of two rows
-// instead of four. Timed in the library's matmul on 7B-shaped matrices read from memory
-// (0.9-1.3 GB, both ways alternating sweep by sweep), tiles of two took 0.95-0.97x the time
-// for Q4_0, 0.95-0.98x for Q4_K and 0.96-0.97x for Q6_K (13B-shaped: Q4_0 0.96x, Q4_K
-// 0.95-1.01x); on TinyLlama's narrower rows (1152 bytes) 1.01-1.02x, and for Q8_0 on 7B
-// rows 1.03-1.07x, so those keep tiles of four.
+// instead of four, which stream such wide rows from memory faster. Narrower 4-bit rows and
+// Q8_0 rows run faster in tiles of four.
 constexpr size_t kPairRowBytes = 2048;
 
 // Calls tile(r, rows) for rows r, r + 1 of [0, n_rows), rows an integral_constant of 2 (of 1

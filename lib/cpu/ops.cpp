@@ -32,24 +32,18 @@ namespace {
 // Rows per work item for grouped weights: a split that does not depend on the thread count.
 constexpr int64_t kGroupedRowsPerItem = 16;
 // Fewest positions for which the AMX kernel beats the dot kernels: it decodes every weight
-// once per call, a fixed cost that few positions do not repay (7B Q4_0, tok/s against the
-// VNNI kernels: pp16 19 vs 21, pp24 equal, pp32 30 vs 19). F16 and BF16: from 16 (F16 pp16:
-// 11 tok/s, oneDNN bf16 7). Types without a SIMD row decoder: from 32, where the GEMM
-// backends (which decode the same way) took over before.
+// once per call, a fixed cost that few positions do not repay. F16 and BF16 from 16, and
+// types without a SIMD row decoder from 32: the counts from which the GEMM backends (which
+// decode rows the same way) take those types otherwise (gemm.cpp).
 constexpr int64_t kAmxMinTokens = 24;
 constexpr int64_t kAmxMinTokensF16 = 16;
 constexpr int64_t kAmxMinTokensSlowDecode = 32;
 constexpr int64_t kAmxRowsPerItem = kAmxPanelRows;
 
 // Prompts split their work items into ranges taken in turn, shrinking as the items run out
-// (parallel_for_guided). The cores of a shared machine do not run at one speed (here one
-// vCPU's tile unit ran at 17-18 ns a multiply against 7 for the other), so:
-// - with one fixed range each, the faster thread waited for the slower: ranges of an eighth
-//   of the items, taken in turn, ran 7B Q4_0 pp64 on AMX 1.15-1.19x faster (medians of 6 and
-//   8 alternating runs), TinyLlama 1.11x, and 1.18x without AMX;
-// - with those eighths, each thread still waited 2-9% of each matrix's time for the other's
-//   last range; shrinking ranges cut that to 0.2-2.3% (timed per thread in the model: 7B
-//   Q4_0 and Q4_K_M pp64, with and without AMX).
+// (parallel_for_guided). The cores of a shared machine do not run at one speed, so with one
+// fixed range each the faster thread would wait for the slower; ranges taken in turn let it
+// do more of the work, and shrinking them leaves little of a last range to wait on.
 // Which thread computes a row does not change its result.
 void split_prompt(ThreadPool& pool, int64_t items, const std::function<void(int64_t, int64_t, int)>& fn) {
   pool.parallel_for_guided(items, 1, fn);
@@ -77,10 +71,9 @@ void matmul_grouped(const Matrix& w, MatmulInput& x, float* out, int64_t out_str
   const int64_t items = (w.rows + kGroupedRowsPerItem - 1) / kGroupedRowsPerItem;
   // The kernels prefetch the rows that follow, which helps only the thread that goes on to
   // them. Generating, each thread goes through its own range in order and then takes the
-  // last items of the other's (parallel_for_stealing): against one fixed range each, 7B
-  // tg16 ran 1.07-1.10x faster (Q4_0, Q4_K_M, Q8_0; 5-6 of 6 alternating runs), TinyLlama
-  // 1.05x; ranges taken in turn, which break the order, were slower (Q4_0 0.94x). Prompts:
-  // split_prompt's ranges taken in turn (stealing was no faster there: AMX pp64 0.93x).
+  // last items of the other's (parallel_for_stealing), so that a faster thread helps without
+  // breaking either thread's order, as ranges taken in turn would. Prompts: split_prompt's
+  // ranges taken in turn.
   auto run = [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t r0 = i * kGroupedRowsPerItem;
@@ -104,8 +97,8 @@ void MatmulInput::reset(const float* x, int64_t n_tokens, int64_t x_stride, int6
 }
 
 // Every format starts on a 64-byte boundary: for the grouped kernels (act_bytes a multiple of
-// 64) no activation load then spans two cache lines, which cost them about a fifth of their
-// speed, and for AMX a tile row is one line.
+// 64) no activation load then spans two cache lines, which would slow them, and for AMX a
+// tile row is one line.
 uint8_t* MatmulInput::room(Format format, size_t bytes) {
   std::vector<uint8_t>& buffer = converted_[format].buffer;
   if (buffer.size() < bytes + 63) buffer.resize(bytes + 63);

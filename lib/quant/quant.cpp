@@ -52,7 +52,7 @@ uint16_t fp32_to_bf16(float f) {
   return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
-// Decoders of the other block formats, in lib/quant/dequantize_more.cpp.
+// Decoders of the other block formats, in lib/quant/decode_blocks.cpp.
 void dequantize_q4_1(const BlockQ4_1* b, float* y, int64_t n);
 void dequantize_q5_0(const BlockQ5_0* b, float* y, int64_t n);
 void dequantize_q5_1(const BlockQ5_1* b, float* y, int64_t n);
@@ -61,7 +61,7 @@ void dequantize_q3_k(const BlockQ3_K* b, float* y, int64_t n);
 void dequantize_q4_k(const BlockQ4_K* b, float* y, int64_t n);
 void dequantize_q5_k(const BlockQ5_K* b, float* y, int64_t n);
 void dequantize_q6_k(const BlockQ6_K* b, float* y, int64_t n);
-// Encoders of the other block formats, in lib/quant/quantize_more.cpp.
+// Encoders of the other block formats, in lib/quant/encode_blocks.cpp.
 void quantize_q4_1(const float* x, BlockQ4_1* b, int64_t n);
 void quantize_q5_0(const float* x, BlockQ5_0* b, int64_t n);
 void quantize_q5_1(const float* x, BlockQ5_1* b, int64_t n);

@@ -176,6 +176,42 @@ TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {
   }
 }
 
+TEST_CASE("grouped GEMM kernels give each position the bits it gets alone, for any number of positions") {
+  // Generation steps of several sequences go through these kernels with several positions;
+  // each sequence must get the logits it gets alone.
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<const Kernels*> isas = {&scalar_kernels()};
+  if (detected_isa() >= Isa::Avx2) isas.push_back(&avx2_kernels());
+  if (detected_isa() >= Isa::Avx512) isas.push_back(&avx512_kernels());
+  for (auto [t, cols] : cases()) {
+    const int64_t rows = 5, most = 9;
+    const size_t wbytes = row_bytes(t, cols), abytes = grouped_activation_bytes(t, cols);
+    const std::vector<uint8_t> grouped = grouped_copy(t, random_rows(t, rows, cols, rng), rows, cols);
+    std::vector<uint8_t> act(abytes * most);
+    std::vector<float> x(cols);
+    for (int64_t k = 0; k < most; ++k) {
+      for (float& v : x) v = normal(rng);
+      quantize_grouped_activations(scalar_kernels(), t, x.data(), &act[k * abytes], cols);
+    }
+    for (const Kernels* isa : isas) {
+      const GroupedGemmFn fn = isa->grouped_gemm[static_cast<int>(t)];
+      if (!fn) continue;
+      CAPTURE(dtype_name(t));
+      CAPTURE(cols);
+      CAPTURE(isa_name(isa->isa));
+      std::vector<float> alone(rows * most);
+      for (int64_t k = 0; k < most; ++k) fn(grouped.data(), wbytes, rows, &act[k * abytes], abytes, 1, cols, &alone[k * rows], rows);
+      for (int64_t tokens = 2; tokens <= most; ++tokens) {
+        CAPTURE(tokens);
+        std::vector<float> together(rows * tokens);
+        fn(grouped.data(), wbytes, rows, act.data(), abytes, tokens, cols, together.data(), rows);
+        CHECK(together == std::vector<float>(alone.begin(), alone.begin() + rows * tokens));
+      }
+    }
+  }
+}
+
 TEST_CASE("grouped activations quantize as the plain kernels do") {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 2.0f);

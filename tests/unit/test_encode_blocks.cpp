@@ -1,4 +1,4 @@
-// Encoders of Q4_1, Q5_0, Q5_1 and the K-quants (lib/quant/quantize_more.cpp), block by block:
+// Encoders of Q4_1, Q5_0, Q5_1 and the K-quants (lib/quant/encode_blocks.cpp), block by block:
 // values already on a format's grid come back exactly; random values come back within each
 // format's error (relative RMS bounds measured on these inputs, with margin); the fields of
 // every block are in range and use the full range of the scales; rows encode block by block;
@@ -278,7 +278,7 @@ KFields k_fields(DType t, const uint8_t* p) {
 
 }  // namespace
 
-TEST_CASE("quantize_more: values already on a format's grid come back exactly") {
+TEST_CASE("block encoders: values already on a format's grid come back exactly") {
   std::mt19937 rng(2024);
   for (DType t : kTypes) {
     const std::string type = dtype_name(t);
@@ -301,7 +301,7 @@ TEST_CASE("quantize_more: values already on a format's grid come back exactly") 
   }
 }
 
-TEST_CASE("quantize_more: random values come back within each format's error") {
+TEST_CASE("block encoders: random values come back within each format's error") {
   // Relative RMS error (error RMS over value RMS) on normal values, measured with these
   // encoders: Q4_1 0.0701, Q5_0 0.0398, Q5_1 0.0337, Q2_K 0.263, Q3_K 0.145, Q4_K 0.0708,
   // Q5_K 0.0351, Q6_K 0.0169. Why these sizes: rounding to a uniform grid of step h costs
@@ -343,7 +343,7 @@ TEST_CASE("quantize_more: random values come back within each format's error") {
   }
 }
 
-TEST_CASE("quantize_more: zero, constant and one-hot blocks") {
+TEST_CASE("block encoders: zero, constant and one-hot blocks") {
   for (DType t : kTypes) {
     const std::string type = dtype_name(t);
     CAPTURE(type);
@@ -367,7 +367,7 @@ TEST_CASE("quantize_more: zero, constant and one-hot blocks") {
   }
 }
 
-TEST_CASE("quantize_more: block fields are in range and the scales use their full range") {
+TEST_CASE("block encoders: block fields are in range and the scales use their full range") {
   for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const std::string type = dtype_name(t);
     CAPTURE(type);
@@ -421,7 +421,7 @@ TEST_CASE("quantize_more: block fields are in range and the scales use their ful
   }
 }
 
-TEST_CASE("quantize_more: a row is encoded block by block") {
+TEST_CASE("block encoders: a row is encoded block by block") {
   for (DType t : kTypes) {
     const std::string type = dtype_name(t);
     CAPTURE(type);
@@ -439,7 +439,7 @@ TEST_CASE("quantize_more: a row is encoded block by block") {
   }
 }
 
-TEST_CASE("quantize_more: on synth256's weights our error is no worse than llama.cpp's") {
+TEST_CASE("block encoders: on synth256's weights our error is no worse than llama.cpp's") {
   // Each tensor that llama.cpp's quantizer stored in a type is quantized here from the same F32
   // weights in that type; the squared error summed over the tensors of each type is compared.
   auto f32 = io::GgufFile::open(cria_test::shared_path("models/synth256.f32.gguf"));

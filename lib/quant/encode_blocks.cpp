@@ -1,5 +1,5 @@
 // Encoders for Q4_1, Q5_0, Q5_1 and the K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), written from
-// the GGUF block descriptions (quant.hpp; the decoders in dequantize_more.cpp are the
+// the GGUF block descriptions (quant.hpp; the decoders in decode_blocks.cpp are the
 // definition of what a block means).
 //
 // Method. Every format rebuilds a group of values either as s * q + m (affine: Q4_1 and Q5_1
