@@ -749,7 +749,11 @@ cria_status cria_session_accept(cria_session* session, int32_t token, char* text
   return guard("cria_session_accept", [&] {
     require_session(session);
     check_token(session->owner, token);
-    check_token_text(*session->session, token, text, capacity, out_length);
+    const cria::Session& s = *session->session;
+    if (s.n_past() >= s.context_length())  // before the buffer, as the step API always has
+      fail(CRIA_ERROR_CONTEXT_FULL, "the session's context (" + std::to_string(s.context_length()) +
+                                        " positions) is full");
+    check_token_text(s, token, text, capacity, out_length);
     const std::string piece = session->session->accept(token);
     session->sampler->accept(token);
     write_token_text(piece, text, out_length);
