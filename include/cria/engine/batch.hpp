@@ -1,9 +1,9 @@
 #pragma once
 // cria::Batch: tokens of several sessions of one model, evaluated together so that each pass
-// reads the weights once for all of them. Each session keeps its own keys and values; a
-// position's result is the same as when its session is evaluated alone (on the CPU backend,
-// bit for bit, as long as each session contributes fewer positions to a pass than the prompt
-// GEMM's threshold: single generated tokens always are).
+// reads the weights once for all of them. Each session keeps its own keys and values, and a
+// position's result does not depend on the other sessions in its pass (on the CPU backend,
+// bit for bit): it is what the session gets alone, unless the batch cuts the session's tokens
+// into passes otherwise than the session's own max_batch would.
 #include <cstdint>
 #include <string>
 #include <vector>
