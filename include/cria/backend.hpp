@@ -111,6 +111,9 @@ class Pass {
   // For the entries that want logits, in batch order: the final RMSNorm of `in` and the
   // classifier, written to host memory as [count][vocab] floats.
   virtual void logits(Activation in, float* out) = 0;
+  // Copies `a` to host memory as [entries][activation_width] floats: for tests that compare
+  // backends operation by operation.
+  virtual void read(Activation a, float* out) = 0;
 };
 
 // How a backend is chosen and set up for one model.

@@ -224,6 +224,11 @@ class CpuPass final : public Pass {
     multiply(normed, dim, runs, {{&b_.output_, out, c.vocab_size}});
   }
 
+  void read(Activation a, float* out) override {
+    const float* x = act(a);
+    std::copy(x, x + n_ * b_.width(a), out);
+  }
+
  private:
   float* act(Activation a) { return lane_.activations[static_cast<int>(a)].data(); }
 

@@ -1,5 +1,6 @@
 #include "reference/backend.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -121,6 +122,11 @@ class ReferencePass final : public Pass {
     std::vector<float>& g = activations_[static_cast<int>(gate)];
     const std::vector<float>& u = activations_[static_cast<int>(up)];
     for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+
+  void read(Activation a, float* out) override {
+    const std::vector<float>& x = activations_[static_cast<int>(a)];
+    std::copy(x.begin(), x.end(), out);
   }
 
   void logits(Activation in, float* out) override {
