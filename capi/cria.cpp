@@ -31,7 +31,6 @@ struct cria_model {
 struct cria_session {
   const cria_model* owner = nullptr;
   std::unique_ptr<cria::Session> session;
-  cria::SamplerParams sampling;
   std::optional<cria::Sampler> sampler;  // the step API's (cria_session_sample)
 };
 
@@ -641,8 +640,7 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
     if (p.max_batch < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "max_batch is negative");
     auto s = std::make_unique<cria_session>();
     s->owner = model;
-    s->sampling = read_sampling(p.sampling);
-    s->sampler.emplace(s->sampling);
+    s->sampler.emplace(read_sampling(p.sampling));
     cria::SessionOptions so;
     so.context_length = p.context_length;
     so.n_threads = p.n_threads;
@@ -666,10 +664,7 @@ cria_status cria_session_set_sampling(cria_session* session, const cria_sampling
   return guard("cria_session_set_sampling", [&] {
     require_session(session);
     require(params, "params");
-    cria::SamplerParams sp = read_sampling(params);
-    cria::Sampler sampler(sp);  // validates
-    session->sampling = sp;
-    session->sampler.emplace(sp);
+    session->sampler = cria::Sampler(read_sampling(params));  // validated before it replaces the old
   });
 }
 

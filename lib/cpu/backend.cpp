@@ -120,9 +120,9 @@ class CpuPass final : public Pass {
   }
 
   void matmul(Activation in, std::initializer_list<Projection> projections) override {
-    std::vector<Product> products;
-    for (const Projection& p : projections) products.push_back({&b_.matrix(p.weight), act(p.out), b_.width(p.out)});
-    multiply(act(in), b_.width(in), runs_, products);
+    products_.clear();  // kept between calls: no allocation per projection
+    for (const Projection& p : projections) products_.push_back({&b_.matrix(p.weight), act(p.out), b_.width(p.out)});
+    multiply(act(in), b_.width(in), runs_, products_);
   }
 
   void rope(Activation a, int64_t n_heads) override {
@@ -277,6 +277,7 @@ class CpuPass final : public Pass {
   int64_t n_;
   std::vector<Run> runs_;
   std::vector<Run> blocks_;  // attention's
+  std::vector<Product> products_;  // matmul's
 };
 
 CpuBackend::CpuBackend(const BackendOptions& options)

@@ -84,7 +84,6 @@ struct Sequence {
   std::unique_ptr<StopFilter> filter;
   GenerateResult result;
   bool done = false;
-  Clock::time_point start;
 };
 
 // Ends a sequence that stopped by itself (not by a stop string or the callback): the
@@ -184,7 +183,6 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
 
   // Generation: each step samples every live sequence, then evaluates the new tokens together.
   const Clock::time_point start = Clock::now();
-  for (Sequence& seq : seqs) seq.start = start;
   Batch batch;
   std::vector<Sequence*> stepped;
   for (;;) {
@@ -219,7 +217,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
           }
         }
       }
-      if (seq.done) seq.result.generate_seconds = seconds_since(seq.start);
+      if (seq.done) seq.result.generate_seconds = seconds_since(start);
       else stepped.push_back(&seq);
     }
     batch.eval();

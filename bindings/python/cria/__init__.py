@@ -375,12 +375,9 @@ class Model(_Handle):
     def eos(self) -> int:
         return self._int_query(self._lib.cria_model_eos)
 
-    def _sized_text(self, call) -> bytes:
-        return _sized_bytes(call)
-
     def token_piece(self, token: int) -> str:
         """The vocabulary piece of a token id, in SentencePiece form ("▁" for spaces)."""
-        return _text(self._sized_text(
+        return _text(_sized_bytes(
             lambda b, c, n: self._lib.cria_model_token_piece(self._h(), token, b, c, n)))
 
     def tokenize(self, text: str, add_bos: bool = True, add_eos: bool = False,
@@ -401,7 +398,7 @@ class Model(_Handle):
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         arr = _int_array(tokens)
-        return _text(self._sized_text(
+        return _text(_sized_bytes(
             lambda b, c, n: self._lib.cria_detokenize(self._h(), arr, len(tokens), b, c, n)))
 
     def chat_template(self, messages: Iterable[Union[Tuple[str, str], dict]]) -> List[int]:
