@@ -127,6 +127,11 @@ struct BackendOptions {
   // Lets the backend rearrange weights for its kernels where the weights are in private
   // memory (the CPU backend regroups Q4_0, Q8_0, Q4_K and Q6_K matrices in Read mode).
   bool repack = true;
+  // CPU backend, weights in a file mapping (`place` without a writable copy): each matrix is
+  // copied to private memory on huge pages by the first pass that reads it (regrouped, with
+  // `repack`), so that mapped weights run as fast as read ones. false: used in place, their
+  // pages shared with other processes.
+  bool copy_mapped = false;
 };
 
 class Backend {

@@ -1,5 +1,8 @@
 #include "cpu/backend.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -121,7 +124,8 @@ class CpuPass final : public Pass {
 
   void matmul(Activation in, std::initializer_list<Projection> projections) override {
     products_.clear();  // kept between calls: no allocation per projection
-    for (const Projection& p : projections) products_.push_back({&b_.matrix(p.weight), act(p.out), b_.width(p.out)});
+    for (const Projection& p : projections)
+      products_.push_back({&b_.settle(b_.matrix(p.weight), lane_.pool), act(p.out), b_.width(p.out)});
     multiply(act(in), b_.width(in), runs_, products_);
   }
 
@@ -221,7 +225,7 @@ class CpuPass final : public Pass {
       ++count;
     }
     if (count == 0) return;
-    multiply(normed, dim, runs, {{&b_.output_, out, c.vocab_size}});
+    multiply(normed, dim, runs, {{&b_.settle(b_.output_, lane_.pool), out, c.vocab_size}});
   }
 
   void read(Activation a, float* out) override {
@@ -283,7 +287,8 @@ class CpuPass final : public Pass {
 CpuBackend::CpuBackend(const BackendOptions& options)
     : gemm_(parse_gemm_backend(options.gemm)),
       default_threads_(options.n_threads > 0 ? options.n_threads : available_cores()),
-      repack_(options.repack) {
+      repack_(options.repack),
+      copy_mapped_(options.copy_mapped) {
   check_gemm_backend(gemm_);
   if (options.device != 0)
     throw Error(ErrorCode::InvalidArgument,
@@ -320,19 +325,79 @@ void CpuBackend::place(const LlamaConfig& config, const LlamaWeights& weights, i
     layers_.push_back(l);
   }
   if (writable && repack_) regroup(*writable);
+  if (!writable && copy_mapped_) {
+    const std::vector<Matrix*> mapped = movable_matrices();
+    copied_ = std::make_unique<std::atomic<bool>[]>(mapped.size());
+    for (size_t i = 0; i < mapped.size(); ++i) {
+      mapped[i]->copy_slot = static_cast<int32_t>(i);
+      copied_[i].store(false, std::memory_order_relaxed);
+    }
+  }
 }
 
-void CpuBackend::regroup(io::MappedFile& file) {
-  const Kernels& kernels = active_kernels();
+bool CpuBackend::regroups(const Matrix& m) const {
+  return repack_ && groupable(m.dtype, m.cols) && active_kernels().grouped_gemm[static_cast<int>(m.dtype)];
+}
+
+const Matrix& CpuBackend::settle(const Matrix& m, ThreadPool& pool) {
+  if (m.copy_slot < 0 || copied_[m.copy_slot].load(std::memory_order_acquire)) return m;
+  // Passes on other lanes wait here for the copy rather than read a matrix half placed.
+  std::lock_guard<std::mutex> lock(copy_mutex_);
+  if (!copied_[m.copy_slot].load(std::memory_order_relaxed)) {
+    copy_to_private(const_cast<Matrix&>(m), pool);
+    copied_[m.copy_slot].store(true, std::memory_order_release);
+  }
+  return m;
+}
+
+void CpuBackend::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
+
+void CpuBackend::copy_to_private(Matrix& m, ThreadPool& pool) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = static_cast<size_t>(m.rows) * m.row_bytes;
+  // One huge page more than needed, so that the copy can start on a huge-page boundary.
+  const size_t reserved = (bytes + 2 * kHugePage - 1) / kHugePage * kHugePage;
+  void* p = ::mmap(nullptr, reserved, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    throw Error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
+                                            " MiB to copy a mapped weight matrix into");
+  private_.push_back(PrivateMemory(static_cast<uint8_t*>(p), Unmap{reserved}));
+  uint8_t* copy = static_cast<uint8_t*>(p) + (-reinterpret_cast<uintptr_t>(p) & (kHugePage - 1));
+  ::madvise(copy, reserved - kHugePage, MADV_HUGEPAGE);  // advice only: fine if refused
+  const bool regroup = regroups(m);
+  const uint8_t* file_rows = static_cast<const uint8_t*>(m.data);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  pool.parallel_for(m.rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const size_t at = static_cast<size_t>(r) * m.row_bytes;
+      if (regroup) group_row(m.dtype, file_rows + at, copy + at, m.cols);
+      else std::memcpy(copy + at, file_rows + at, m.row_bytes);
+    }
+  });
+  // This process no longer reads those pages of the mapping (whole pages within the matrix
+  // only); they stay in the page cache for others.
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(file_rows) + page - 1) & ~(page - 1);
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(file_rows) + bytes) & ~(page - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  m.data = copy;
+  m.layout = regroup ? RowLayout::Grouped16 : RowLayout::Plain;
+}
+
+std::vector<Matrix*> CpuBackend::movable_matrices() {
   std::vector<Matrix*> matrices;
   for (Layer& l : layers_)
     for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
   // A tied output is also the embedding table, which is read row by row in the file's layout.
   if (output_.data != token_embd_.data) matrices.push_back(&output_);
+  return matrices;
+}
+
+void CpuBackend::regroup(io::MappedFile& file) {
+  const std::vector<Matrix*> matrices = movable_matrices();
   const uint8_t* base = file.data();
   file.edit_copy([&](uint8_t* data) {
     for (Matrix* m : matrices) {
-      if (!groupable(m->dtype, m->cols) || !kernels.grouped_gemm[static_cast<int>(m->dtype)]) continue;
+      if (!regroups(*m)) continue;
       // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
       const uint8_t* at = static_cast<const uint8_t*>(m->data);
       const size_t bytes = static_cast<size_t>(m->rows) * m->row_bytes;

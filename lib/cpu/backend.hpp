@@ -1,8 +1,11 @@
 #pragma once
-// The CPU backend: weights used in place from the model's memory (Q4_0, Q8_0, Q4_K and Q6_K
-// matrices regrouped for the integer kernels where the copy is private), kernels chosen at
-// run time for the instruction set, prompt GEMM on cria's kernels, AMX tiles, oneDNN or
+// The CPU backend: weights in the model's read copy (Q4_0, Q8_0, Q4_K and Q6_K matrices
+// regrouped there in place for the integer kernels), or in the file mapping, from which each
+// matrix is copied (and regrouped) to private memory by the first pass that reads it, or
+// used in place when private copies are not wanted; kernels chosen at run time for the
+// instruction set, prompt GEMM on cria's kernels, AMX tiles, oneDNN or
 // OpenBLAS, and one thread pool per thread count shared by every sequence of the model.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -60,17 +63,38 @@ class CpuBackend final : public Backend {
   void size_lane(Lane& lane, int64_t entries, int64_t positions) const;
   int64_t width(Activation a) const;
   const float* norm(WeightId id) const;
+  // The matrices that may be regrouped or copied: every layer's, and the output unless it is
+  // tied to the embedding table (read row by row in the file's layout).
+  std::vector<Matrix*> movable_matrices();
   // Rewrites the matrices the integer kernels read faster regrouped, in the private copy.
   void regroup(io::MappedFile& file);
+  // Whether the kernels read `m` regrouped.
+  bool regroups(const Matrix& m) const;
+  // `m` as the kernels read it: a matrix still in the file mapping is first copied to
+  // private memory huge pages back (regrouped where regroups() says), on the pass's threads.
+  const Matrix& settle(const Matrix& m, ThreadPool& pool);
+  void copy_to_private(Matrix& m, ThreadPool& pool);
+
+  struct Unmap {
+    size_t bytes;
+    void operator()(uint8_t* p) const;
+  };
+  using PrivateMemory = std::unique_ptr<uint8_t, Unmap>;
 
   GemmBackend gemm_;
   int default_threads_;
   bool repack_;
+  bool copy_mapped_;
   LlamaConfig config_;
   TensorView token_embd_;
   const float* output_norm_ = nullptr;
   Matrix output_;
   std::vector<Layer> layers_;
+  // Matrices copied out of the file mapping: one flag per copy_slot, set once the copy is in
+  // place, and the memory the copies live in.
+  std::unique_ptr<std::atomic<bool>[]> copied_;
+  std::mutex copy_mutex_;
+  std::vector<PrivateMemory> private_;
   std::mutex lanes_mutex_;
   std::map<int, std::unique_ptr<Lane>> lanes_;
 };

@@ -1,6 +1,6 @@
 #pragma once
 // A weight matrix as the CPU backend placed it: the model's rows, either as the file stores
-// them or regrouped at load for the integer kernels (packed.hpp). The layout is the CPU
+// them or regrouped for the integer kernels (packed.hpp). The layout is the CPU
 // backend's own: neither the model nor the engine sees it.
 #include <cstdint>
 
@@ -13,6 +13,9 @@ enum class RowLayout : uint8_t { Plain, Grouped16 };
 
 struct Matrix : TensorView {
   RowLayout layout = RowLayout::Plain;
+  // >= 0: the rows are still in the file mapping and the first pass that reads them copies
+  // them to private memory (CpuBackend::settle); the index of its flag.
+  int32_t copy_slot = -1;
 
   Matrix() = default;
   explicit Matrix(const TensorView& view, RowLayout row_layout = RowLayout::Plain)

@@ -66,15 +66,18 @@ uint64_t available_memory() {
   return 0;
 }
 
+// Whether a private copy of the whole file fits: 90% of the memory available.
+bool fits_in_memory(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return true;  // MappedFile reports the error
+  const uint64_t available = available_memory();
+  return available == 0 || static_cast<uint64_t>(st.st_size) <= available / 10 * 9;
+}
+
 // Read mode needs a private copy of the whole file; when that would not fit in memory (a model
 // larger than RAM, or a huge bogus file), the mapping is used instead: slower, but it pages.
 io::MappedFile::Mode load_mode_for(const std::string& path, io::MappedFile::Mode requested) {
-  if (requested != io::MappedFile::Mode::Read) return requested;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return requested;  // MappedFile reports the error
-  const uint64_t available = available_memory();
-  if (available != 0 && static_cast<uint64_t>(st.st_size) > available / 10 * 9)
-    return io::MappedFile::Mode::Map;
+  if (requested == io::MappedFile::Mode::Read && !fits_in_memory(path)) return io::MappedFile::Mode::Map;
   return requested;
 }
 
@@ -119,6 +122,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     b.n_threads = options.n_threads;
     b.gemm = options.gemm;
     b.repack = options.repack;
+    // Mapped weights are copied on first use where a copy fits: not for a file that Read mode
+    // maps because it is too large for memory.
+    b.copy_mapped = options.load_mode == io::MappedFile::Mode::Map && options.repack &&
+                    fits_in_memory(path);
     m->backend_ = create_backend(b);
     m->backend_->place(m->config_, m->weights_,
                        m->file_->mode() == io::MappedFile::Mode::Read ? file.get() : nullptr);

@@ -28,22 +28,38 @@ first = next(iter(runs.values()))[0]
 print("prompt %d tokens, generation %d tokens, %d threads; median over %d round(s) of medians of %d repetitions"
       % (first["n_prompt"], first["n_gen"], first["threads"], len(next(iter(runs.values()))), first["repetitions"]))
 print()
-print("| model | load | prompt cria | prompt llama.cpp | ratio | gen cria | gen llama.cpp | ratio |")
-print("|---|---|---|---|---|---|---|---|")
+print("| model | load | prompt cria | prompt llama.cpp | ratio | cria of int8 peak | gen cria | gen llama.cpp | ratio "
+      "| cria of read probe | llama.cpp of read probe | cria first token (s) | llama.cpp load (s) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 models = sorted({m for m, _, _ in runs})
+
+
+def share(x):
+    return "-" if x is None else "%.0f%%" % (100 * x)
+
+
 for model in models:
     for load in ("read", "map"):
         c, l = runs.get((model, load, "cria")), runs.get((model, load, "llama.cpp"))
         if not c and not l:
             continue
         if not c or not l:
-            print("| %s | %s | only %s ran |  |  |  |  |  |" % (os.path.basename(model), load,
-                  "cria" if c else "llama.cpp"))
+            print("| %s | %s | only %s ran |" % (os.path.basename(model), load, "cria" if c else "llama.cpp") + " |" * 10)
             continue
         cp, lp = median(c, "prompt_tokens_per_s"), median(l, "prompt_tokens_per_s")
         cg, lg = median(c, "gen_tokens_per_s"), median(l, "gen_tokens_per_s")
-        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (os.path.basename(model), load, fmt(cp), fmt(lp),
-              ratio(cp, lp), fmt(cg, 2), fmt(lg, 2), ratio(cg, lg)))
+        # Shares of the probes cria measured in the same run: generation bytes over the read
+        # bandwidth (llama.cpp reads the same weight bytes per token), prompt operations over
+        # the int8 multiply-add peak (0 where the CPU has no 8-bit dot instruction probed).
+        bytes_per_token, bandwidth = median(c, "weight_bytes_per_token"), median(c, "read_bandwidth")
+        int8 = median(c, "prompt_peak_ratio_int8")
+        cg_share = cg * bytes_per_token / bandwidth if cg and bandwidth else None
+        lg_share = lg * bytes_per_token / bandwidth if lg and bandwidth else None
+        ready, llama_load = median(c, "ready_ms"), median(l, "load_ms")
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            os.path.basename(model), load, fmt(cp), fmt(lp), ratio(cp, lp), share(int8), fmt(cg, 2), fmt(lg, 2),
+            ratio(cg, lg), share(cg_share), share(lg_share), fmt(ready and ready / 1e3, 2),
+            fmt(llama_load and llama_load / 1e3, 2)))
 print()
 print("Each engine in its faster load mode:")
 print()
@@ -72,3 +88,7 @@ if buffers:
 isas = sorted({r["isa"] for (model, load, engine), rows in runs.items() if engine == "cria" for r in rows if "isa" in r})
 if isas:
     print("cria kernels: " + ", ".join(isas))
+variants = sorted({b.rsplit("/", 1)[-1] for (model, load, engine), rows in runs.items() if engine == "llama.cpp"
+                   for r in rows for b in r.get("backend", []) if "libggml-cpu" in b})
+if variants:
+    print("llama.cpp CPU backend: " + ", ".join(variants))

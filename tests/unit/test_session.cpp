@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cria/engine/session.hpp"
@@ -130,7 +131,7 @@ std::vector<float> logits_with(const cria::Model& model, int threads, int64_t ba
 
 }  // namespace
 
-TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, batching, same logits as mapped") {
+TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, batching, both load modes, same logits as in place") {
   struct Case { const char* name; double max_difference; };
   // Q4_0 and Q8_0 differ from the file's layout in summation order only. The regrouped
   // K-quant kernels (Q4_K, and Q6_K, which also holds the Q4_0 file's output matrix)
@@ -143,8 +144,9 @@ TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, b
     const std::string path = std::string(CRIA_SHARED_DIR) + "/models/" + name;
     cria::LoadOptions read;
     read.load_mode = cria::io::MappedFile::Mode::Read;
-    cria::LoadOptions map;
+    cria::LoadOptions map;  // used in place: the file's layout
     map.load_mode = cria::io::MappedFile::Mode::Map;
+    map.repack = false;
     auto grouped = cria::Model::load(path, read);
     auto plain = cria::Model::load(path, map);
     // How the CPU backend placed a matrix.
@@ -165,6 +167,22 @@ TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, b
     const std::vector<float> one = logits_with(*grouped, 1, 64, f16, kSynthPrompt);
     CHECK(one == logits_with(*grouped, 2, 64, f16, kSynthPrompt));
     CHECK(one == logits_with(*grouped, 3, 64, f16, kSynthPrompt));
+    // Mapped with `repack` (the default): the first pass that reads a matrix copies it out of
+    // the mapping, regrouped as the read copy is, so both load modes give the same bits. Two
+    // sessions of different thread counts (two lanes) start at once and meet at the copies.
+    cria::LoadOptions map_copied;
+    map_copied.load_mode = cria::io::MappedFile::Mode::Map;
+    auto copied = cria::Model::load(path, map_copied);
+    CHECK(layout(*copied, cria::WeightKind::Query, 0) == cria::cpu::RowLayout::Plain);  // before any pass
+    std::vector<float> on_three;
+    std::thread other([&] { on_three = logits_with(*copied, 3, 64, f16, kSynthPrompt); });
+    const std::vector<float> on_two = logits_with(*copied, 2, 64, f16, kSynthPrompt);
+    other.join();
+    CHECK(layout(*copied, cria::WeightKind::Query, 0) == layout(*grouped, cria::WeightKind::Query, 0));
+    CHECK(layout(*copied, cria::WeightKind::Output, -1) == layout(*grouped, cria::WeightKind::Output, -1));
+    CHECK(on_two == one);
+    CHECK(on_three == one);
+
     const std::vector<float> single = logits_with(*grouped, 2, 1, f16, kSynthPrompt);  // one position at a time
     if (!cria::cpu::amx_active()) {
       CHECK(one == single);
