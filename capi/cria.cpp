@@ -439,12 +439,13 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
       CRIA_READ(p, params, device);
     }
     cria::LoadOptions options;
-    if (p.load_mode != CRIA_LOAD_READ && p.load_mode != CRIA_LOAD_MAP)
+    if (p.load_mode != CRIA_LOAD_READ && p.load_mode != CRIA_LOAD_MAP && p.load_mode != CRIA_LOAD_MAP_SHARED)
       throw cria::Error(cria::ErrorCode::InvalidArgument,
                         "params->load_mode: " + std::to_string(p.load_mode) +
-                            " is not a cria_load_mode (CRIA_LOAD_READ or CRIA_LOAD_MAP)");
-    options.load_mode = p.load_mode == CRIA_LOAD_MAP ? cria::io::MappedFile::Mode::Map
-                                                     : cria::io::MappedFile::Mode::Read;
+                            " is not a cria_load_mode (CRIA_LOAD_READ, CRIA_LOAD_MAP or CRIA_LOAD_MAP_SHARED)");
+    options.load_mode = p.load_mode == CRIA_LOAD_READ ? cria::io::MappedFile::Mode::Read
+                                                      : cria::io::MappedFile::Mode::Map;
+    options.repack = p.load_mode != CRIA_LOAD_MAP_SHARED;  // shared pages stay as the file has them
     if (p.backend) {
       if (!valid_utf8(p.backend)) fail(CRIA_ERROR_INVALID_ARGUMENT, "params->backend is not valid UTF-8");
       options.backend = p.backend;

@@ -158,12 +158,18 @@ typedef bool (*cria_progress_fn)(float progress, void *user_data);
 typedef struct cria_model cria_model;
 
 /* CRIA_LOAD_READ: the file is read into private memory (advised for huge pages) and Q4_0,
-** Q8_0, Q4_K and Q6_K matrices are rearranged for the CPU's integer kernels: the fastest generation, a full
-** read at load. CRIA_LOAD_MAP: weights are used in place from a read-only mapping of the
-** file: near-instant load, memory shared with other processes and the page cache. */
+** Q8_0, Q4_K, Q5_K and Q6_K matrices are rearranged for the CPU's integer kernels: a full read at
+** load. CRIA_LOAD_MAP: the file is mapped (near-instant load) and the CPU backend copies each
+** weight matrix into private memory, rearranged as in read mode, the first time a pass reads
+** it: the first evaluation pays for the copy, and generation then runs as fast as in read
+** mode, with the same results. A file larger than 90% of the available memory is used in
+** place from the mapping in both modes. CRIA_LOAD_MAP_SHARED (UNSTABLE): weights are used
+** in place from the mapping, their pages shared with other processes that map the file:
+** slower generation (the file's layout and small pages). */
 typedef enum cria_load_mode {
   CRIA_LOAD_READ = 0,
-  CRIA_LOAD_MAP = 1
+  CRIA_LOAD_MAP = 1,
+  CRIA_LOAD_MAP_SHARED = 2
 } cria_load_mode;
 
 typedef struct cria_model_params {

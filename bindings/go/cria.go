@@ -145,10 +145,14 @@ type LoadOptions struct {
 	TokenizerPath string
 	// Progress receives the fraction loaded; returning false cancels (ErrCancelled).
 	Progress func(fraction float32) bool
-	// Map uses the weights in place from the file mapping (near-instant load, memory shared
-	// between processes) instead of reading them into private memory rearranged for the
-	// CPU's kernels (the default, the fastest generation).
+	// Map maps the file (near-instant load) instead of reading it (the default); each weight
+	// matrix is then copied to private memory, rearranged for the CPU's kernels as a read
+	// file's are, the first time it is used: as fast as a read file afterwards, with the
+	// same results.
 	Map bool
+	// Shared, with Map, uses the weights in place from the mapping instead: pages shared
+	// with other processes, slower generation. (Unstable.)
+	Shared bool
 	// Backend runs the model: "" or "auto" (the best one built that has a device), "cpu",
 	// "reference" (plain scalar f32, slow: the oracle), or a GPU backend where one is built.
 	// Device is the index among the backend's devices. (Unstable.)
@@ -172,6 +176,9 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	C.cria_model_params_init(&params)
 	if opts.Map {
 		params.load_mode = C.CRIA_LOAD_MAP
+		if opts.Shared {
+			params.load_mode = C.CRIA_LOAD_MAP_SHARED
+		}
 	}
 	if opts.Backend != "" {
 		cbackend := C.CString(opts.Backend)

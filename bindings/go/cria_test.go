@@ -260,20 +260,23 @@ func TestSessionsShareModel(t *testing.T) {
 }
 
 func TestMappedLoadGivesTheSameText(t *testing.T) {
-	m, err := Load(modelPath(t, "stories260K.gguf"), &LoadOptions{Map: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s := greedySession(t, m, 0)
-	defer s.Close()
-	var buf bytes.Buffer
-	if _, err := s.Generate(context.Background(), "Once upon a time",
-		GenerateOptions{Sampling: ptr(Greedy()), MaxTokens: 40}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(golden(t), buf.String()) || buf.Len() < 40 {
-		t.Fatalf("text %q is not the start of llama2.c's", buf.String())
+	for _, opts := range []LoadOptions{{Map: true}, {Map: true, Shared: true}} {
+		m, err := Load(modelPath(t, "stories260K.gguf"), &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := greedySession(t, m, 0)
+		var buf bytes.Buffer
+		_, err = s.Generate(context.Background(), "Once upon a time",
+			GenerateOptions{Sampling: ptr(Greedy()), MaxTokens: 40}, &buf)
+		s.Close()
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(golden(t), buf.String()) || buf.Len() < 40 {
+			t.Fatalf("%+v: text %q is not the start of llama2.c's", opts, buf.String())
+		}
 	}
 }
 

@@ -19,9 +19,9 @@ inline double now_seconds() {
 }
 
 inline cria::io::MappedFile::Mode parse_load_mode(const std::string& name) {
-  if (name == "map") return cria::io::MappedFile::Mode::Map;
+  if (name == "map" || name == "map-shared") return cria::io::MappedFile::Mode::Map;
   if (name == "read") return cria::io::MappedFile::Mode::Read;
-  throw std::invalid_argument("--load is map or read, not '" + name + "'");
+  throw std::invalid_argument("--load is read, map or map-shared, not '" + name + "'");
 }
 
 inline cria::DType parse_kv_type(const std::string& name) {
@@ -52,7 +52,8 @@ struct EngineOptions {
       "  --device N      the backend's device (default 0)\n"
       "  -c CTX          context length (default: the model's)\n"
       "  -t THREADS      threads (default: all cores)\n"
-      "  --load read|map weights read into memory (default) or used in place from the file\n"
+      "  --load read|map|map-shared  weights read into memory (default), mapped and copied on\n"
+      "                  first use (instant load), or used in place (pages shared, slower)\n"
       "  --kv-type f16|f32  KV cache type (default f16)\n"
       "  --gemm auto|kernels|onednn-f32|onednn-bf16|openblas  how the cpu backend runs prompts\n";
 
@@ -73,7 +74,9 @@ struct EngineOptions {
     } else if (a.is("--kv-type")) {
       session.kv_type = parse_kv_type(a.value());
     } else if (a.is("--load")) {
-      load.load_mode = parse_load_mode(a.value());
+      const std::string mode = a.value();
+      load.load_mode = parse_load_mode(mode);
+      load.repack = mode != "map-shared";
     } else {
       return false;
     }

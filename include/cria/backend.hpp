@@ -125,7 +125,7 @@ struct BackendOptions {
   // "onednn-bf16", "openblas". Others accept only "auto".
   std::string gemm = "auto";
   // Lets the backend rearrange weights for its kernels where the weights are in private
-  // memory (the CPU backend regroups Q4_0, Q8_0, Q4_K and Q6_K matrices in Read mode).
+  // memory (the CPU backend regroups Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices).
   bool repack = true;
   // CPU backend, weights in a file mapping (`place` without a writable copy): each matrix is
   // copied to private memory on huge pages by the first pass that reads it (regrouped, with

@@ -1,5 +1,5 @@
 #pragma once
-// The CPU backend: weights in the model's read copy (Q4_0, Q8_0, Q4_K and Q6_K matrices
+// The CPU backend: weights in the model's read copy (Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices
 // regrouped there in place for the integer kernels), or in the file mapping, from which each
 // matrix is copied (and regrouped) to private memory by the first pass that reads it, or
 // used in place when private copies are not wanted; kernels chosen at run time for the

@@ -1,4 +1,4 @@
-// AVX2 GEMM on grouped Q4_0 / Q4_K / Q6_K rows (layout in packed.hpp), for CPUs without
+// AVX2 GEMM on grouped Q4_0 / Q4_K / Q5_K / Q6_K rows (layout in packed.hpp), for CPUs without
 // AVX-512: each 16-lane group is handled as two halves of eight 32-bit lanes, with the 8-bit
 // products summed by vpmaddubsw + vpmaddwd (the weights are at most 63, so the 16-bit pair
 // sums cannot saturate; grouped Q8_0's 0-255 could, so Q8_0 keeps the file's layout here).
@@ -14,7 +14,7 @@ namespace cria::cpu {
 
 namespace {
 
-enum class Kind { Q4_0, Q4_K, Q6_K };
+enum class Kind { Q4_0, Q4_K, Q5_K, Q6_K };
 
 inline __m256i dot_u8s8(__m256i acc, __m256i u8, __m256i s8) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1)));
@@ -87,9 +87,10 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
           float* out, int64_t out_stride, bool prefetch) {
   constexpr bool kQ6 = kKind == Kind::Q6_K;
   const int64_t n_groups = kQ6 ? cols / 256 : (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
-  const size_t group_bytes = kQ6 ? 210 : kGroupBlocks * 18;  // Q4_0 and Q4_K: 18 per lane
+  constexpr bool kK = kKind == Kind::Q4_K || kKind == Kind::Q5_K;  // scales and mins per lane
+  const size_t group_bytes = kQ6 ? 210 : kGroupBlocks * (kKind == Kind::Q5_K ? 22 : 18);  // per lane: 18, Q5_K 22
   const size_t act_group = kQ6 ? kGroupedActivationBytesQ6K : kGroupedActivationBytes;
-  const __m256i nibble = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30);
+  const __m256i nibble = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30), fifth_bit = _mm256_set1_epi8(0x10);
   __m256 acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r)
     for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm256_setzero_ps();
@@ -122,6 +123,11 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
             const __m256i packed = load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
             first[r] = _mm256_and_si256(packed, nibble);
             second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+            if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
+              const __m256i fifth = load_lanes(group + 18 * blocks + 32 * h, count);
+              first[r] = _mm256_or_si256(first[r], _mm256_and_si256(_mm256_slli_epi16(fifth, 4 - k), fifth_bit));
+              second[r] = _mm256_or_si256(second[r], _mm256_and_si256(_mm256_srli_epi16(fifth, k), fifth_bit));
+            }
           }
         }
         for (int t = 0; t < kTokens; ++t) {
@@ -143,7 +149,7 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
           if (kKind == Kind::Q4_0) total = _mm256_sub_epi32(total, _mm256_slli_epi32(x_sum, 3));
           if (kKind == Kind::Q6_K) total = _mm256_sub_epi32(total, _mm256_slli_epi32(x_sum, 5));
           acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(scale, x_scale), acc[r][t]);
-          if (kKind == Kind::Q4_K)
+          if (kK)
             acc[r][t] = _mm256_fnmadd_ps(min, _mm256_mul_ps(_mm256_cvtepi32_ps(x_sum), x_scale), acc[r][t]);
         }
       }
@@ -169,7 +175,7 @@ void row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act
 template <Kind kKind, int kRows, int kTokens>
 void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
                float* out, int64_t out_stride, bool prefetch) {
-  static_assert(kKind != Kind::Q6_K, "6-bit weights overflow 16-bit sums over a half-group");
+  static_assert(kKind == Kind::Q4_0 || kKind == Kind::Q4_K, "5- and 6-bit weights overflow 16-bit sums over a half-group");
   const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   const size_t group_bytes = kGroupBlocks * 18;  // Q4_0 and Q4_K: 18 per lane
   const __m256i nibble = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
@@ -267,7 +273,7 @@ template <Kind kKind>
 void rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
           int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   int64_t done = 0;
-  if constexpr (kKind != Kind::Q6_K) {
+  if constexpr (kKind == Kind::Q4_0 || kKind == Kind::Q4_K) {
     if (n_tokens >= 4) done = rows_wide<kKind>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
   }
   for (int64_t t0 = done; t0 < n_tokens; t0 += 2) {
@@ -294,6 +300,12 @@ void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride) {
   rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void grouped_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride) {
+  rows<Kind::Q5_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,

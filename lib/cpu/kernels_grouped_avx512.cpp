@@ -20,7 +20,7 @@ namespace cria::cpu {
 
 namespace {
 
-enum class Kind { Q4_0, Q8_0, Q4_K };
+enum class Kind { Q4_0, Q8_0, Q4_K, Q5_K };
 
 // vpdpbusd through inline assembly: GCC 12 treats the intrinsic as non-destructive and
 // surrounds each one with register copies, which slow the inner loop.
@@ -52,7 +52,9 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
   const int64_t n_blocks = cols / 32;
   const int64_t n_groups = (n_blocks + kGroupBlocks - 1) / kGroupBlocks;
   constexpr bool kQ4 = kKind != Kind::Q8_0;  // nibbles, unpacked in registers
-  const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : 18;  // per 32 weights
+  constexpr bool kK = kKind == Kind::Q4_K || kKind == Kind::Q5_K;  // scales and mins per lane
+  const size_t block_bytes = kKind == Kind::Q8_0 ? 34 : kKind == Kind::Q5_K ? 22 : 18;  // per 32 weights
+  const __m512i fifth_bit = _mm512_set1_epi8(0x10);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512 acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r)
@@ -80,6 +82,11 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
           const __m512i packed = load_lanes(lanes, full, q);
           low[r] = _mm512_and_si512(packed, nibble);
           high[r] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
+          if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
+            const __m512i fifth = load_lanes(lanes, full, w + r * row_bytes + group_offset + 18 * blocks);
+            low[r] = _mm512_or_si512(low[r], _mm512_and_si512(_mm512_slli_epi16(fifth, 4 - k), fifth_bit));
+            high[r] = _mm512_or_si512(high[r], _mm512_and_si512(_mm512_srli_epi16(fifth, k), fifth_bit));
+          }
         }
         for (int t = 0; t < kTokens; ++t) {
           const uint8_t* xq = ag + t * act_bytes + 128;
@@ -104,7 +111,7 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     }
     // Remove the weights' offset (8 for Q4_0, 128 for Q8_0) times each block's activation
     // sum, or for Q4_K the min times that sum, and apply both scales.
-    if (kKind == Kind::Q4_K && decoded) {
+    if (kK && decoded) {
       // Scales and mins straight from the decoded copy (L1), which keeps registers free.
       for (int t = 0; t < kTokens; ++t) {
         const uint8_t* at = ag + t * act_bytes;
@@ -121,14 +128,14 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     __m512 w_scale[kRows], w_min[kRows];
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* header = w + r * row_bytes + group_offset;
-      if (kKind == Kind::Q4_K) q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
+      if (kK) q4_k_scales(header, blocks, &w_scale[r], &w_min[r]);
       else w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
     }
     for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
       const __m512 x_scale = _mm512_loadu_ps(at);
       const __m512i x_sum = _mm512_loadu_si512(at + 64);
-      if (kKind == Kind::Q4_K) {
+      if (kK) {
         const __m512 x_total = _mm512_mul_ps(_mm512_cvtepi32_ps(x_sum), x_scale);
         for (int r = 0; r < kRows; ++r) {
           acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
@@ -183,14 +190,14 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
     });
     return;
   }
-  // Q4_K with more than one tile of positions: decode the rows' scales and mins once.
+  // Q4_K and Q5_K with more than one tile of positions: decode the rows' scales and mins once.
   const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   const size_t decoded_stride = static_cast<size_t>(n_groups) * 32;
   const float* decoded = nullptr;
-  if (kKind == Kind::Q4_K && n_tokens > 4) {
+  if ((kKind == Kind::Q4_K || kKind == Kind::Q5_K) && n_tokens > 4) {
     thread_local std::vector<float> buffer;
     buffer.resize(decoded_stride * static_cast<size_t>(n_rows));
-    const size_t block_bytes = 18;
+    const size_t block_bytes = kKind == Kind::Q5_K ? 22 : 18;
     for (int64_t r = 0; r < n_rows; ++r)
       for (int64_t g = 0; g < n_groups; ++g) {
         const int64_t left = cols / 32 - g * kGroupBlocks;
@@ -341,6 +348,12 @@ void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride) {
   gemm_rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void grouped_gemm_q5_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride) {
+  gemm_rows<Kind::Q5_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 }  // namespace cria::cpu

@@ -2,6 +2,7 @@
 #include "cpu/packed.hpp"
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cria/error.hpp"
@@ -19,6 +20,7 @@ size_t lane_bytes(DType t) {
   switch (t) {
     case DType::Q4_0: return sizeof(BlockQ4_0);
     case DType::Q4_K: return sizeof(BlockQ4_K) / 8;
+    case DType::Q5_K: return sizeof(BlockQ5_K) / 8;
     default: return sizeof(BlockQ8_0);
   }
 }
@@ -35,7 +37,7 @@ Lane lane_of(DType t, const uint8_t* group, int blocks, int j) {
   Lane lane{};
   const uint8_t* q = group + 2 * blocks;
   uint16_t h;
-  if (t == DType::Q4_K) {
+  if (t == DType::Q4_K || t == DType::Q5_K) {
     q4_k_lane_scale_min(group, blocks, j, &lane.scale, &lane.min);
   } else {
     std::memcpy(&h, group + 2 * j, 2);
@@ -49,6 +51,8 @@ Lane lane_of(DType t, const uint8_t* group, int blocks, int j) {
       } else {
         const uint8_t byte = q[((c >> 1) * blocks + j) * 4 + b];
         lane.q[chunk_offset(c) + b] = (c & 1) ? byte >> 4 : byte & 15;
+        if (t == DType::Q5_K)  // bit c/2 (low nibbles) or 4 + c/2 (high) of the lane's fifth bits
+          lane.q[chunk_offset(c) + b] |= ((q[16 * blocks + 4 * j + b] >> (4 * (c & 1) + (c >> 1))) & 1) << 4;
       }
     }
   return lane;
@@ -71,8 +75,11 @@ Group group_at(DType t, int64_t cols, int64_t g) {
 int64_t group_count(int64_t cols) { return (cols / 32 + kGroupBlocks - 1) / kGroupBlocks; }
 
 // A Q4_K group: the super-blocks' 6-bit scales packed lane after lane (6 bits each), the mins
-// likewise, then d and dmin per super-block, then the nibbles as Q4_0's.
-void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
+// likewise, then d and dmin per super-block, then the nibbles as Q4_0's. Q5_K: the same, then
+// each lane's fifth bits (packed.hpp).
+template <typename Block>
+void group_q45_k(const uint8_t* plain, uint8_t* out, int blocks) {
+  constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
   std::memset(out, 0, 2 * static_cast<size_t>(blocks));
   uint8_t* q = out + 2 * blocks;
   uint8_t* mins = out + q4_k_packed_bytes(blocks);
@@ -82,7 +89,7 @@ void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
     if (at % 8 > 2) bits[at / 8 + 1] |= static_cast<uint8_t>(value >> (8 - at % 8));
   };
   for (int j = 0; j < blocks; ++j) {
-    const BlockQ4_K* super = reinterpret_cast<const BlockQ4_K*>(plain) + j / 8;
+    const Block* super = reinterpret_cast<const Block*>(plain) + j / 8;
     const int sub = j % 8;
     int sc, m;
     k_quant_scale_min(sub, super->scales, &sc, &m);
@@ -98,11 +105,18 @@ void group_q4_k(const uint8_t* plain, uint8_t* out, int blocks) {
     for (int e = 0; e < 32; ++e) {
       const uint8_t byte = super->qs[32 * (sub / 2) + e];
       values[e] = (sub & 1) ? byte >> 4 : byte & 15;
+      if constexpr (kFifthBit) values[e] |= ((super->qh[e] >> sub) & 1) << 4;
     }
     for (int k = 0; k < 4; ++k)
-      for (int b = 0; b < 4; ++b)
+      for (int b = 0; b < 4; ++b) {
         q[(k * blocks + j) * 4 + b] =
-            static_cast<uint8_t>(values[4 * k + b] | values[16 + 4 * k + b] << 4);
+            static_cast<uint8_t>((values[4 * k + b] & 15) | (values[16 + 4 * k + b] & 15) << 4);
+        if constexpr (kFifthBit) {
+          uint8_t& fifth = q[16 * blocks + 4 * j + b];
+          if (k == 0) fifth = 0;
+          fifth |= static_cast<uint8_t>((values[4 * k + b] >> 4) << k | (values[16 + 4 * k + b] >> 4) << (4 + k));
+        }
+      }
   }
 }
 
@@ -136,7 +150,7 @@ int q6_k_grouped_value(const uint8_t* group, int i) {
 }  // namespace
 
 bool groupable(DType t, int64_t cols) {
-  if (t == DType::Q4_K || t == DType::Q6_K) return cols > 0 && cols % 256 == 0;
+  if (t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K) return cols > 0 && cols % 256 == 0;
   return (t == DType::Q4_0 || t == DType::Q8_0) && cols > 0 && cols % 32 == 0;
 }
 
@@ -152,7 +166,11 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
     const Group grp = group_at(t, cols, g);
     uint8_t* out = dst + grp.offset;
     if (t == DType::Q4_K) {
-      group_q4_k(src + grp.offset, out, grp.blocks);
+      group_q45_k<BlockQ4_K>(src + grp.offset, out, grp.blocks);
+      continue;
+    }
+    if (t == DType::Q5_K) {
+      group_q45_k<BlockQ5_K>(src + grp.offset, out, grp.blocks);
       continue;
     }
     uint8_t* q = out + 2 * grp.blocks;  // after the blocks' fp16 scales

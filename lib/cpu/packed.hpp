@@ -1,5 +1,5 @@
 #pragma once
-// Q4_0, Q8_0, Q4_K and Q6_K weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
+// Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weight rows regrouped at load time (RowLayout::Grouped16) so that one 512-bit
 // VNNI instruction accumulates 16 blocks at once, one block per 32-bit lane: no horizontal
 // sums in the inner loop, one scale multiply per 16 blocks.
 //
@@ -14,7 +14,10 @@
 // t = 8). In place of d[t], 2t header bytes: the sub-blocks' 6-bit scales packed lane after
 // lane (lane j at bits 6j..6j+5 of 3t/4 bytes, least significant bit first), the mins the
 // same way, then fp16 d and dmin of each super-block. Then the nibbles exactly as Q4_0's
-// (w = scale q - min). A lane's 6 bits lie within two bytes, so SIMD code extracts them
+// (w = scale q - min). Q5_K: the same 18t bytes, then each lane's fifth bits as 4t bytes:
+// bit k of byte b of lane j is the fifth bit of weight 4k+b (the low nibble of chunk k), bit
+// 4+k that of weight 16+4k+b (the high nibble), so that one shift and one mask per chunk put
+// them at bit 4 of each byte. A lane's 6 bits lie within two bytes, so SIMD code extracts them
 // with a byte shuffle, a variable shift and a mask.
 // Q6_K: a group is one super-block (210 bytes), a lane one 16-weight sub-block:
 //   int8 scales[16]; fp16 d; uint8 low[2][16][4]: low[k][j][b] = low 4 bits of weights
@@ -85,6 +88,9 @@ void grouped_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
 void grouped_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
+void grouped_gemm_q5_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                              const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                              int64_t cols, float* out, int64_t out_stride);
 void grouped_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
@@ -92,11 +98,14 @@ void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
 
-// AVX2 versions (kernels_grouped_avx2.cpp) for Q4_0, Q4_K and Q6_K.
+// AVX2 versions (kernels_grouped_avx2.cpp) for Q4_0, Q4_K, Q5_K and Q6_K.
 void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
 void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                            size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                            int64_t out_stride);
+void grouped_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
 void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,

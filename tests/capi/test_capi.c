@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cria.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -177,10 +178,14 @@ static void test_load_errors(void) {
   CHECK(cancels == 1);
   CHECK(m == NULL);
 
-  /* load modes: both load; an unknown one is named in the error */
+  /* load modes: each loads; an unknown one is named in the error */
   cria_model_params_init(&p);
   CHECK(p.load_mode == CRIA_LOAD_READ);
   p.load_mode = CRIA_LOAD_MAP;
+  CHECK_STATUS(cria_model_load(model_path("synth256.q4_0.gguf"), &p, &m), CRIA_OK);
+  cria_model_free(m);
+  m = NULL;
+  p.load_mode = CRIA_LOAD_MAP_SHARED;
   CHECK_STATUS(cria_model_load(model_path("synth256.q4_0.gguf"), &p, &m), CRIA_OK);
   cria_model_free(m);
   m = NULL;
@@ -757,7 +762,7 @@ static void test_backends(void) {
   int32_t prompt[5];
   size_t n_prompt = 0;
   int i;
-  double diff = 0;
+  double diff = 0, largest = 0;
 
   cria_model_params_init(&mp);
   CHECK(mp.backend == NULL && mp.device == 0);
@@ -772,7 +777,10 @@ static void test_backends(void) {
   mp.device = -1;
   CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_INVALID_ARGUMENT);
 
-  /* the reference backend gives the CPU backend's logits within float rounding */
+  /* the reference backend gives the CPU backend's logits within float rounding: 1e-4 of the
+  ** largest logit (the AVX-512 attention kernel sums a head's products in a tree, the
+  ** reference one after another, and the model amplifies that last-bit difference to about
+  ** 1.5e-5 of the largest logit) */
   for (i = 0; i < 2; ++i) {
     mp.backend = i == 0 ? "auto" : "reference";
     mp.device = 0;
@@ -786,8 +794,11 @@ static void test_backends(void) {
     cria_model_free(m);
     m = NULL;
   }
-  for (i = 0; i < 512; ++i) diff = diff > (a[i] - b[i]) * (a[i] - b[i]) ? diff : (a[i] - b[i]) * (a[i] - b[i]);
-  CHECK(diff < 1e-8);
+  for (i = 0; i < 512; ++i) {
+    diff = diff > fabs(a[i] - b[i]) ? diff : fabs(a[i] - b[i]);
+    largest = largest > fabs(b[i]) ? largest : fabs(b[i]);
+  }
+  CHECK(largest > 1.0 && diff <= 1e-4 * largest);
 }
 
 typedef struct sequence_sink {

@@ -56,9 +56,9 @@ def main():
               "%s: greedy story equals llama2.c's (exit %d)" % (cpu, r.returncode))
         out = os.path.join(TMP, cpu + ".f32")
         # 40 positions: the prompt path (auto picks oneDNN f32 where bf16 is missing), on the
-        # file's layout.
+        # file's layout (map-shared: map mode would copy and regroup the weights).
         r = run(cpu, ["logits", "-m", os.path.join(models, "synth256.q4_k_m.gguf"), "--tokens", ids,
-                      "-o", out, "-t", "2", "--load", "map"])
+                      "-o", out, "-t", "2", "--load", "map-shared"])
         ok = r.returncode == 0
         if ok:
             a, b = np.fromfile(out, dtype="<f4"), np.fromfile(native, dtype="<f4")

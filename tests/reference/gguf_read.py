@@ -1,4 +1,4 @@
-"""A minimal GGUF (v2/v3) reader and the block decoders for F32/F16/Q8_0/Q4_0, numpy only.
+"""A minimal GGUF (v2/v3) reader and the block decoders for F32/F16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K, numpy only.
 
 Used by the reference forward pass to decode exactly the bytes a model file holds, and by
 the self-tests to parse back what gguf_write.py wrote.
@@ -107,14 +107,12 @@ def dequantize_q4_0(raw, n):
     return (d * q).reshape(n)
 
 
-GGML_Q4_K, GGML_Q6_K = 12, 14
+GGML_Q4_K, GGML_Q5_K, GGML_Q6_K = 12, 13, 14
 
 
-def dequantize_q4_k(raw, n):
-    """Super-blocks of 256: fp16 d and dmin, eight 6-bit (scale, min) pairs packed in 12
-    bytes, 128 bytes of nibbles (32 bytes per pair of 32-value sub-blocks: low nibbles the
-    first, high nibbles the second); value = d * scale * q - dmin * min."""
-    b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 144)
+def k_quant_scales(b):
+    """fp16 d and dmin, and the eight 6-bit (scale, min) pairs packed in bytes 4-15 of Q4_K
+    and Q5_K super-blocks."""
     d = b[:, 0:2].copy().view("<f2").astype(np.float64)
     dmin = b[:, 2:4].copy().view("<f2").astype(np.float64)
     s = b[:, 4:16].astype(np.int64)
@@ -124,10 +122,31 @@ def dequantize_q4_k(raw, n):
     mn[:, :4] = s[:, 4:8] & 63
     sc[:, 4:] = (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)
     mn[:, 4:] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    return d * sc, dmin * mn
+
+
+def dequantize_q4_k(raw, n):
+    """Super-blocks of 256: fp16 d and dmin, eight 6-bit (scale, min) pairs packed in 12
+    bytes, 128 bytes of nibbles (32 bytes per pair of 32-value sub-blocks: low nibbles the
+    first, high nibbles the second); value = d * scale * q - dmin * min."""
+    b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 144)
+    scale, mins = k_quant_scales(b)
     qs = b[:, 16:].reshape(-1, 4, 32)
     q = np.stack([qs & 0x0F, qs >> 4], axis=2).reshape(-1, 8, 32).astype(np.float64)
-    y = (d * sc)[:, :, None] * q - (dmin * mn)[:, :, None]
-    return y.reshape(n)
+    return (scale[:, :, None] * q - mins[:, :, None]).reshape(n)
+
+
+def dequantize_q5_k(raw, n):
+    """Q4_K's super-block with 32 bytes of fifth bits after the scales: bit j of byte l is
+    the fifth bit of value l of sub-block j."""
+    b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 176)
+    scale, mins = k_quant_scales(b)
+    qh = b[:, 16:48].astype(np.int64)
+    qs = b[:, 48:].reshape(-1, 4, 32).astype(np.int64)
+    low = np.stack([qs & 0x0F, qs >> 4], axis=2).reshape(-1, 8, 32)
+    fifth = np.stack([(qh >> j) & 1 for j in range(8)], axis=1)  # [blocks, 8, 32]
+    q = (low | (fifth << 4)).astype(np.float64)
+    return (scale[:, :, None] * q - mins[:, :, None]).reshape(n)
 
 
 def dequantize_q6_k(raw, n):
@@ -161,6 +180,8 @@ def decode_tensor(raw, ne, ggml_type):
         x = dequantize_q4_0(raw, n)
     elif ggml_type == GGML_Q4_K:
         x = dequantize_q4_k(raw, n)
+    elif ggml_type == GGML_Q5_K:
+        x = dequantize_q5_k(raw, n)
     elif ggml_type == GGML_Q6_K:
         x = dequantize_q6_k(raw, n)
     else:

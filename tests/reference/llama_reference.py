@@ -39,9 +39,9 @@ def load_config(g):
 # ggml types whose products cria computes with 8-bit activations, and the block size of
 # those activations (32 for the 32-element formats, 256 for the K-quants).
 ACTIVATION_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256, 13: 256, 14: 256}
-# Q4_K and Q6_K regrouped at load (read mode on CPUs with AVX-512 VNNI) take activations in
+# Q4_K, Q5_K and Q6_K regrouped (on CPUs with AVX2 or AVX-512 VNNI) take activations in
 # blocks of 32 instead.
-REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 14: 32}
+REGROUPED_ACTIVATION_BLOCK = {**ACTIVATION_BLOCK, 12: 32, 13: 32, 14: 32}
 
 
 # Regrouped types whose prompts (24 positions or more at once) run on AMX bf16 tiles on CPUs

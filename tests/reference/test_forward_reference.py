@@ -242,7 +242,7 @@ def test_reference_causal_and_golden():
 # Part 2: cria against the reference.
 
 def regrouping_cpu():
-    """Whether cria regroups Q4_K / Q6_K weights here: it does with its AVX2 and AVX-512
+    """Whether cria regroups Q4_K / Q5_K / Q6_K weights here: it does with its AVX2 and AVX-512
     kernels (AVX2 with FMA and F16C), unless CRIA_ISA=scalar."""
     if os.environ.get("CRIA_ISA", "avx512") == "scalar":
         return False
@@ -314,13 +314,14 @@ def compare(name, model, ids, batch=None, ctx=None, threads=2, gemm=None, tolera
             load="read", flips=False, amx=False, backend="cpu"):
     """gemm None: onednn-f32 for float weights, the 8-bit dot kernels for the block formats,
     each against the reference of that arithmetic. A float GEMM named explicitly is compared
-    with the reference without activation rounding. load "read" regroups Q4_K / Q6_K where
-    the CPU has AVX2 or AVX-512 kernels for it, which changes their activation blocks.
+    with the reference without activation rounding. load "read" and "map" regroup Q4_K, Q5_K
+    and Q6_K where the CPU has AVX2 or AVX-512 kernels for it, which changes their activation
+    blocks; "map-shared" keeps the file's layout.
     backend "reference" (cria's plain f32 backend) is compared with the reference without
     activation rounding."""
     float_gemm = gemm in ("onednn-f32", "openblas", "onednn-bf16") or backend == "reference"
     cfg, w = load_model(model, quantized_activations=not float_gemm,
-                        regrouped=(load == "read" and regrouping_cpu() and backend == "cpu"), amx=amx)
+                        regrouped=(load != "map-shared" and regrouping_cpu() and backend == "cpu"), amx=amx)
     eight_bit = any(getattr(v, "act_block", None) for v in w.values())
     if gemm is None:
         gemm = "kernels" if eight_bit else EXACT_GEMM if backend == "cpu" else "auto"
@@ -417,12 +418,13 @@ def test_cria_shared():
         vocab = g.tensors["token_embd.weight"][0][1]
         ids = [1] + list(rng.integers(3, vocab, 19))
         compare(fname, path, ids, batch=(8 if fname == "synth256.q8_0.gguf" else None))
-    # Files with K-quants (llama.cpp's Q4_K_M: Q4_K and Q6_K; Q6_K; Q4_0 with a Q6_K output),
-    # regrouped (read) and in the file's layout (map), whose activation blocks differ.
-    for fname in ("synth256.q4_k_m.gguf", "synth256.q6_k.gguf", "synth256.q4_0.gguf"):
+    # Files with K-quants (llama.cpp's Q4_K_M: Q4_K and Q6_K; Q5_K_M: Q5_K and Q6_K; Q6_K; Q4_0
+    # with a Q6_K output), regrouped (read, and map, which copies on first use) and in the
+    # file's layout (map-shared), whose activation blocks differ.
+    for fname in ("synth256.q4_k_m.gguf", "synth256.q5_k_m.gguf", "synth256.q6_k.gguf", "synth256.q4_0.gguf"):
         path = shared(fname)
         ids = [1] + list(rng.integers(3, 512, 19))
-        for load in ("read", "map"):
+        for load in ("read", "map", "map-shared"):
             compare("%s/%s" % (fname, load), path, ids, load=load, flips=True,
                     batch=(8 if load == "read" else None))
 

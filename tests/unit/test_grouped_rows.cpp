@@ -1,4 +1,4 @@
-// Grouped Q4_0 / Q8_0 / Q4_K / Q6_K rows (lib/cpu/packed.hpp): regrouping keeps every weight's value, the
+// Grouped Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K rows (lib/cpu/packed.hpp): regrouping keeps every weight's value, the
 // plain-C++ GEMM equals the float dot product of decoded weights and activations, and the
 // SIMD kernels equal that reference for every row count, position count and row width,
 // including widths whose last group holds fewer than 16 blocks.
@@ -93,8 +93,8 @@ std::vector<std::pair<DType, int64_t>> cases() {
   std::vector<std::pair<DType, int64_t>> all;
   for (DType t : {DType::Q4_0, DType::Q8_0})
     for (int64_t cols : kWidths) all.emplace_back(t, cols);
-  for (int64_t cols : kWidthsK) all.emplace_back(DType::Q4_K, cols);
-  for (int64_t cols : kWidthsK) all.emplace_back(DType::Q6_K, cols);
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    for (int64_t cols : kWidthsK) all.emplace_back(t, cols);
   return all;
 }
 
@@ -119,7 +119,9 @@ TEST_CASE("grouped rows decode to the same values as the file's rows") {
   CHECK(groupable(DType::Q4_K, 256));
   CHECK_FALSE(groupable(DType::Q4_K, 288));
   CHECK(groupable(DType::Q6_K, 256));
-  CHECK_FALSE(groupable(DType::Q5_K, 256));
+  CHECK(groupable(DType::Q5_K, 256));
+  CHECK_FALSE(groupable(DType::Q5_K, 288));
+  CHECK_FALSE(groupable(DType::Q3_K, 256));
 }
 
 TEST_CASE("grouped GEMM kernels equal the dot product of the decoded values") {

@@ -305,8 +305,10 @@ class Model(_Handle):
     progress: optional callable(fraction) -> bool; returning False (or raising) cancels the
     load with Cancelled (or the exception raised).
     load_mode: "read" (default: weights read into private memory and rearranged for the
-    CPU's kernels, the fastest generation) or "map" (used in place from the file mapping:
-    near-instant load, memory shared between processes).
+    CPU's kernels), "map" (the file mapped, near-instant load; each weight matrix copied to
+    private memory and rearranged the first time it is used, then as fast as "read", with
+    the same results) or "map-shared" (unstable: weights used in place from the mapping,
+    pages shared between processes, slower generation).
     backend: "auto" (default: the best one built that has a device), "cpu", "reference"
     (plain scalar f32, slow: the oracle), or a GPU backend where one is built; device: the
     index among the backend's devices.
@@ -320,9 +322,10 @@ class Model(_Handle):
         self._handle = None
         params = _ModelParams()
         lib.cria_model_params_init(byref(params))
-        if load_mode not in ("read", "map"):
-            raise ValueError("load_mode is 'read' or 'map', not %r" % (load_mode,))
-        params.load_mode = 0 if load_mode == "read" else 1
+        modes = {"read": 0, "map": 1, "map-shared": 2}
+        if load_mode not in modes:
+            raise ValueError("load_mode is 'read', 'map' or 'map-shared', not %r" % (load_mode,))
+        params.load_mode = modes[load_mode]
         params.backend = backend.encode("utf-8")
         params.device = device
         if tokenizer_path is not None:

@@ -133,11 +133,11 @@ def test_context_full(model):
 
 def test_load_modes_give_the_same_text():
     outputs = []
-    for mode in ("read", "map"):
+    for mode in ("read", "map", "map-shared"):
         with cria.Model(STORIES, load_mode=mode) as m:
             with m.session() as s:
                 outputs.append(s.generate("Once upon a time", max_tokens=20, temperature=0).text)
-    assert outputs[0] == outputs[1] and len(outputs[0]) > 0
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 0
     with pytest.raises(ValueError):
         cria.Model(STORIES, load_mode="mmap")
 

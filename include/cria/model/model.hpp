@@ -29,10 +29,13 @@ struct LoadOptions {
   // cancels the load, which then throws Error(ErrorCode::Cancelled).
   std::function<bool(float)> progress;
   // Read (default): the file is read into anonymous memory advised for huge pages, where the
-  // backend may rearrange weights for its kernels (see `repack`): a full read at load,
-  // private memory, the fastest generation. Map: weights are used in place from the file
-  // mapping (instant load, shared between processes, at the page cache's speed). Read falls
-  // back to Map when the file is larger than 90% of the memory available (MemAvailable).
+  // backend may rearrange weights for its kernels (see `repack`): a full read at load.
+  // Map: the file is mapped (near-instant load); with `repack`, the CPU backend copies each
+  // weight matrix into private memory on huge pages, rearranged as in Read mode, the first
+  // time a pass reads it, so that generation is as fast as in Read mode, with the same
+  // results; without, weights are used in place (pages shared with other processes, at the
+  // file layout's and small pages' speed). A file larger than 90% of the memory available
+  // (MemAvailable) is used in place from the mapping in either mode.
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
   // The backend that runs the model, by name: "auto" (the best one built that has a
   // device), "cpu", "reference" (plain scalar f32: the oracle, slow), or a GPU backend where
@@ -43,10 +46,10 @@ struct LoadOptions {
   // CPU backend: how prompts multiply weights ("auto", "kernels", "onednn-f32",
   // "onednn-bf16", "openblas"; see docs/design.md).
   std::string gemm = "auto";
-  // In Read mode the backend may rearrange weights in place for its kernels: the CPU backend
-  // regroups Q4_0, Q8_0, Q4_K and Q6_K matrices where the CPU has the integer kernels for
-  // them (AVX-512 VNNI: all four; AVX2: all but Q8_0), with no memory beyond the read copy.
-  // false keeps the file's layout. Map mode never rearranges.
+  // The backend may rearrange weights for its kernels: the CPU backend regroups Q4_0, Q8_0,
+  // Q4_K, Q5_K and Q6_K matrices where the CPU has the integer kernels for them (AVX-512
+  // VNNI: all five; AVX2: all but Q8_0): in place in Read mode, in the private copies in Map mode.
+  // false keeps the file's layout, and in Map mode the weights in the mapping.
   bool repack = true;
 };
 
