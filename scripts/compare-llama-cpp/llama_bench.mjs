@@ -6,6 +6,7 @@
 //
 // usage: node llama_bench.mjs MODEL map|read N_PROMPT N_GEN REPETITIONS THREADS
 // prints one JSON object.
+import {readFileSync} from "node:fs";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 const [modelPath, mode, promptArg, genArg, repsArg, threadsArg] = process.argv.slice(2);
@@ -48,11 +49,14 @@ for (let r = 0; r <= reps; ++r) {  // repetition 0 warms up
     if (r > 0) genRates.push(nGen / ((performance.now() - start) / 1000));
   }
 }
+// The CPU backend ggml chose for this CPU (its best-scoring libggml-cpu-*.so), from the
+// libraries this process has mapped.
+const cpuVariant = [...new Set(readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-[\w-]+\.so/g) ?? [])];
 console.log(JSON.stringify({
   engine: "llama.cpp via node-llama-cpp " + process.env.NODE_LLAMA_CPP_VERSION, model: modelPath, load: mode,
   threads, load_ms: loadSeconds * 1000, n_prompt: nPrompt, n_gen: nGen, repetitions: reps,
   prompt_tokens_per_s: nPrompt > 0 ? median(promptRates) : null, gen_tokens_per_s: nGen > 0 ? median(genRates) : null,
-  prompt_runs: promptRates, gen_runs: genRates, backend: backendLines,
+  prompt_runs: promptRates, gen_runs: genRates, backend: backendLines, cpu_variant: cpuVariant,
 }));
 await context.dispose();
 await model.dispose();

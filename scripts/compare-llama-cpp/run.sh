@@ -9,6 +9,10 @@
 # For every round, model and load mode, cria bench runs and then llama.cpp, with the same prompt
 # length, generation length, repetitions and threads. Raw results go to $OUT (JSON lines);
 # the table printed at the end has the median over rounds and cria's ratio to llama.cpp.
+# By default llama.cpp runs its native CPU variant: ggml loads the best-scoring of its
+# libggml-cpu-*.so for this CPU (the table names the one it loaded), and both load modes run for
+# both engines (cria --load read|map; llama.cpp use_mmap false|true). make-models.sh makes the
+# 7B, 13B and TinyLlama-shaped files with cria synth and cria quantize.
 # --llama-cpu zen4 (or another of its libggml-cpu-*.so) holds llama.cpp to that CPU backend,
 # through a copy of the install that keeps only it; with CRIA_ISA=avx512 set for cria too, an
 # AMX machine then compares the two engines as on a CPU without AMX (Zen 4/5).
@@ -31,7 +35,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --loads) loads=$2; shift 2 ;;
     --llama-cpu) llama_cpu=$2; shift 2 ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) models+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;  # absolute: llama.cpp runs from $dir
   esac
 done

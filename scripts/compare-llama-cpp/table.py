@@ -88,7 +88,7 @@ if buffers:
 isas = sorted({r["isa"] for (model, load, engine), rows in runs.items() if engine == "cria" for r in rows if "isa" in r})
 if isas:
     print("cria kernels: " + ", ".join(isas))
-variants = sorted({b.rsplit("/", 1)[-1] for (model, load, engine), rows in runs.items() if engine == "llama.cpp"
-                   for r in rows for b in r.get("backend", []) if "libggml-cpu" in b})
+variants = sorted({v for (model, load, engine), rows in runs.items() if engine == "llama.cpp"
+                   for r in rows for v in r.get("cpu_variant", [])})
 if variants:
     print("llama.cpp CPU backend: " + ", ".join(variants))
