@@ -9,6 +9,7 @@
 // time by name and device index (LoadOptions::backend, ::device). "cpu" and "reference" are
 // always built.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -132,6 +133,9 @@ struct BackendOptions {
   // `repack`), so that mapped weights run as fast as read ones. false: used in place, their
   // pages shared with other processes.
   bool copy_mapped = false;
+  // Called by `place` with the fraction of the weights placed (0 to 1) where placing takes
+  // long (uploads to a GPU); returning false stops it with Error(Cancelled).
+  std::function<bool(float)> progress;
 };
 
 class Backend {

@@ -5,6 +5,9 @@
 #include "cria/backend.hpp"
 #include "cria/error.hpp"
 #include "reference/backend.hpp"
+#if CRIA_WITH_VULKAN
+#include "vulkan/backend.hpp"
+#endif
 
 namespace cria {
 
@@ -16,18 +19,51 @@ std::string joined(const std::vector<std::string>& names) {
   return s;
 }
 
+#if CRIA_WITH_VULKAN
+// Whether "auto" takes Vulkan device `index`: a GPU (a Vulkan device that runs on the CPU,
+// such as lavapipe, is slower there than the CPU backend).
+bool vulkan_gpu(int index) {
+  try {
+    const std::vector<vulkan::DeviceSummary> devices = vulkan::Device::list();
+    return index >= 0 && static_cast<size_t>(index) < devices.size() && devices[static_cast<size_t>(index)].type != "CPU";
+  } catch (const Error&) {
+    return false;  // no Vulkan loader or instance
+  }
+}
+#endif
+
 }  // namespace
 
-std::vector<std::string> built_backends() { return {"cpu", "reference"}; }
+std::vector<std::string> built_backends() {
+#if CRIA_WITH_VULKAN
+  return {"vulkan", "cpu", "reference"};
+#else
+  return {"cpu", "reference"};
+#endif
+}
 
 std::vector<DeviceInfo> list_devices() {
   BackendOptions defaults;
-  return {{"cpu", 0, cpu::CpuBackend(defaults).device_description()},
-          {"reference", 0, reference::ReferenceBackend(defaults).device_description()}};
+  std::vector<DeviceInfo> devices;
+#if CRIA_WITH_VULKAN
+  try {
+    const std::vector<vulkan::DeviceSummary> gpus = vulkan::Device::list();
+    for (size_t i = 0; i < gpus.size(); ++i) devices.push_back({"vulkan", static_cast<int>(i), gpus[i].describe()});
+  } catch (const Error&) {
+    // no Vulkan loader or instance: no Vulkan devices
+  }
+#endif
+  devices.push_back({"cpu", 0, cpu::CpuBackend(defaults).device_description()});
+  devices.push_back({"reference", 0, reference::ReferenceBackend(defaults).device_description()});
+  return devices;
 }
 
 std::unique_ptr<Backend> create_backend(const BackendOptions& options) {
   const std::string& name = options.name;
+#if CRIA_WITH_VULKAN
+  if (name == "vulkan" || ((name.empty() || name == "auto") && vulkan_gpu(options.device)))
+    return std::make_unique<vulkan::VulkanBackend>(options);
+#endif
   // "auto": the first backend built that has the device (GPU backends come before "cpu").
   if (name.empty() || name == "auto" || name == "cpu") return std::make_unique<cpu::CpuBackend>(options);
   if (name == "reference") return std::make_unique<reference::ReferenceBackend>(options);

@@ -126,6 +126,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     // maps because it is too large for memory.
     b.copy_mapped = options.load_mode == io::MappedFile::Mode::Map && options.repack &&
                     fits_in_memory(path);
+    if (options.progress)  // placing is 0.5 .. 0.8 of the load
+      b.progress = [&options](float f) { return options.progress(0.5f + 0.3f * f); };
     m->backend_ = create_backend(b);
     m->backend_->place(m->config_, m->weights_,
                        m->file_->mode() == io::MappedFile::Mode::Read ? file.get() : nullptr);

@@ -1,0 +1,108 @@
+#pragma once
+// A Vulkan device as the backend uses it: one logical device and compute queue per physical
+// device per process, shared by every model placed on it (from any thread), with its
+// buffers, the compute kernels (SPIR-V built into the library) and queue submission.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vulkan/loader.hpp"
+
+namespace cria::vulkan {
+
+// What `cria devices` and the backend tell of a physical device.
+struct DeviceSummary {
+  std::string name;
+  std::string type;           // "discrete GPU", "integrated GPU", "CPU", ...
+  uint64_t device_local_bytes = 0;
+  bool unified_memory = false;  // device-local memory the host can map
+  std::vector<std::string> features;  // extensions and features that matter to cria
+  std::string describe() const;
+};
+
+// A buffer with its own memory allocation.
+struct Buffer {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  VkDeviceSize size = 0;
+  void* mapped = nullptr;  // host address where the memory is host-visible
+};
+enum class Memory {
+  Device,  // device-local (mapped too where the device's local memory is host-visible)
+  Host,    // host-visible and coherent: what the host writes or reads every pass
+};
+
+// A bound part of a buffer, as a kernel's storage buffer sees it.
+struct Range {
+  VkBuffer buffer;
+  VkDeviceSize offset, size;
+};
+
+// A compute pipeline built from one of the library's shaders.
+struct Kernel {
+  VkPipeline pipeline = VK_NULL_HANDLE;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+  uint32_t bindings = 0;
+};
+
+class Device {
+ public:
+  // The summaries of every physical device, in Vulkan's order (the index `device` picks).
+  // Throws Unsupported when there is no Vulkan loader or no instance.
+  static std::vector<DeviceSummary> list();
+  // The shared device at `index`; throws InvalidArgument for an index without a device.
+  static std::shared_ptr<Device> open(int index);
+
+  Device(VkPhysicalDevice physical, const DeviceSummary& summary);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const Functions& fn() const { return fn_; }
+  VkDevice handle() const { return device_; }
+  const DeviceSummary& summary() const { return summary_; }
+  // The most bytes one storage-buffer binding may cover, and the alignment of its offset.
+  VkDeviceSize max_range() const { return max_range_; }
+  VkDeviceSize range_alignment() const { return range_alignment_; }
+  uint32_t subgroup_size() const { return subgroup_size_; }
+  uint32_t queue_family() const { return queue_family_; }
+
+  // Throws OutOfMemory naming `what` and the sizes when the device has no room.
+  Buffer create_buffer(VkDeviceSize size, Memory memory, const std::string& what);
+  void destroy(Buffer& buffer);
+  // Copies host bytes into a buffer: straight into its mapping where it has one, else
+  // through a staging buffer and a copy on the queue.
+  void upload(const Buffer& to, VkDeviceSize offset, const void* data, size_t bytes);
+
+  // The kernel built from the shader `name` ("matmul_q4_0", ...), made on first use.
+  const Kernel& kernel(const std::string& name);
+
+  // Submits a recorded command buffer and waits for it; the queue is shared by all users.
+  void submit_and_wait(VkCommandBuffer commands);
+
+ private:
+  uint32_t memory_type(uint32_t allowed, Memory memory) const;
+
+  Functions fn_;
+  VkPhysicalDevice physical_;
+  DeviceSummary summary_;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  VkDeviceSize max_range_ = 0, range_alignment_ = 1;
+  uint32_t subgroup_size_ = 0;
+  VkPhysicalDeviceMemoryProperties memory_{};
+  std::mutex queue_mutex_;   // vkQueueSubmit needs the queue to itself
+  std::mutex kernel_mutex_;
+  std::map<std::string, Kernel> kernels_;
+  // Staging for uploads to memory the host cannot map, with its own commands.
+  std::mutex upload_mutex_;
+  VkCommandPool upload_pool_ = VK_NULL_HANDLE;
+  Buffer staging_;
+};
+
+}  // namespace cria::vulkan

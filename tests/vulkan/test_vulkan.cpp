@@ -1,0 +1,181 @@
+// The Vulkan backend against the reference backend (plain f32) and the CPU backend: every
+// operation for every weight type, whole-model logits on every shared model, golden stories,
+// several sequences in one batch, and its errors. Runs on whatever Vulkan device 0 is (in CI,
+// Mesa's lavapipe, a Vulkan 1.3 device on the CPU); skips, saying why, where none exists.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cria/backend.hpp"
+#include "cria/engine/generate.hpp"
+#include "cria/engine/session.hpp"
+#include "cria/error.hpp"
+#include "cria/model/model.hpp"
+#include "cria/sampling/sampler.hpp"
+#include "logit_difference.hpp"
+
+namespace {
+
+std::string shared(const std::string& name) { return std::string(CRIA_SHARED_DIR) + "/" + name; }
+
+std::unique_ptr<cria::Model> load_on(const std::string& file, const std::string& backend, const std::string& tokenizer = "") {
+  cria::LoadOptions o;
+  o.backend = backend;
+  if (backend == "cpu") o.gemm = "kernels";
+  if (!tokenizer.empty()) o.tokenizer_path = shared("models/" + tokenizer);
+  return cria::Model::load(shared("models/" + file), o);
+}
+
+std::vector<float> logits_of(const cria::Model& model, const std::vector<int32_t>& tokens, cria::DType kv = cria::DType::F32) {
+  cria::SessionOptions o;
+  o.kv_type = kv;
+  cria::Session s(model, o);
+  std::vector<float> out(tokens.size() * static_cast<size_t>(model.config().vocab_size));
+  s.eval(tokens.data(), static_cast<int64_t>(tokens.size()), out.data());
+  return out;
+}
+
+std::vector<int32_t> test_tokens(int64_t vocab, int n) {
+  std::vector<int32_t> tokens = {1};
+  for (int i = 1; i < n; ++i) tokens.push_back(static_cast<int32_t>(3 + (i * 7919 + 17) % (vocab - 3)));
+  return tokens;
+}
+
+struct Case {
+  const char* file;
+  const char* tokenizer;
+};
+// Every shared model and every synth256 weight type.
+const Case kModels[] = {
+    {"stories260K.bin", "stories260K.tok512.bin"}, {"stories260K.gguf", ""}, {"stories260K.f16.gguf", ""},
+    {"aidreams260K.bin", "aidreams260K.tok512.bin"}, {"llama2-tiny-random.gguf", ""},
+    {"synth256.f32.gguf", ""}, {"synth256.f16.gguf", ""}, {"synth256.bf16.gguf", ""}, {"synth256.q8_0.gguf", ""},
+    {"synth256.q4_0.gguf", ""}, {"synth256.q4_1.gguf", ""}, {"synth256.q5_0.gguf", ""}, {"synth256.q5_1.gguf", ""},
+    {"synth256.q2_k.gguf", ""}, {"synth256.q3_k_m.gguf", ""}, {"synth256.q4_k_s.gguf", ""},
+    {"synth256.q4_k_m.gguf", ""}, {"synth256.q5_k_m.gguf", ""}, {"synth256.q6_k.gguf", ""},
+};
+
+// Normalized mean squared error: sum (x - ref)^2 / sum ref^2.
+double nmse(const std::vector<float>& x, const std::vector<float>& ref) {
+  const double r = relative_rms(x, ref);
+  return r * r;
+}
+
+}  // namespace
+
+// Both the Vulkan backend and the reference backend decode the weights exactly and compute in
+// f32; they differ only in the order of their sums (measured up to 2e-10).
+const double kAgainstReference = 1e-8;
+// The CPU backend rounds activations to 8 bits for block-format weights (relative RMS up to
+// 0.016 against the reference, an NMSE of 2.6e-4).
+const double kAgainstCpu = 1e-3;
+
+TEST_CASE("every operation agrees with the reference backend, for every weight type") {
+  for (const Case& m : kModels) {
+    const std::string file = m.file;
+    CAPTURE(file);
+    auto gpu = load_on(m.file, "vulkan", m.tokenizer);
+    auto reference = load_on(m.file, "reference", m.tokenizer);
+    const cria::LlamaConfig& c = gpu->config();
+    // Two sequences in one batch, of 5 and 2 entries (lengths no tile size divides).
+    std::unique_ptr<cria::KvCache> gpu_a = gpu->backend().create_kv_cache(16, cria::DType::F32),
+                                   gpu_b = gpu->backend().create_kv_cache(16, cria::DType::F16),
+                                   ref_a = reference->backend().create_kv_cache(16, cria::DType::F32),
+                                   ref_b = reference->backend().create_kv_cache(16, cria::DType::F16);
+    const std::vector<int32_t> tokens = {1, 43, 270, 301, 17, 1, 88};
+    std::vector<cria::BatchEntry> gpu_entries, ref_entries;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const bool second = i >= 5;
+      const int64_t position = second ? static_cast<int64_t>(i - 5) : static_cast<int64_t>(i);
+      gpu_entries.push_back({tokens[i], position, second ? gpu_b.get() : gpu_a.get(), true});
+      ref_entries.push_back({tokens[i], position, second ? ref_b.get() : ref_a.get(), true});
+    }
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    auto gpu_pass = gpu->backend().begin_pass(gpu_entries.data(), n, 1);
+    auto ref_pass = reference->backend().begin_pass(ref_entries.data(), n, 1);
+    auto step = [&](const char* what, cria::Activation written, auto&& op) {
+      op(*gpu_pass);
+      op(*ref_pass);
+      const size_t count = tokens.size() * static_cast<size_t>(cria::activation_width(c, written));
+      std::vector<float> a(count), b(count);
+      gpu_pass->read(written, a.data());
+      ref_pass->read(written, b.data());
+      const double e = nmse(a, b);
+      INFO(file << " " << std::string(what) << ": NMSE " << e);
+      CHECK(e < kAgainstReference);
+    };
+    using A = cria::Activation;
+    using W = cria::WeightKind;
+    for (int64_t l = 0; l < std::min<int64_t>(c.n_layers, 2); ++l) {
+      if (l == 0) step("embed", A::Residual, [](cria::Pass& p) { p.embed(A::Residual); });
+      step("rmsnorm", A::Normed, [&](cria::Pass& p) { p.rmsnorm(A::Normed, A::Residual, {W::AttentionNorm, l}); });
+      step("matmul q, k, v", A::Key, [&](cria::Pass& p) {
+        p.matmul(A::Normed, {{{W::Query, l}, A::Query}, {{W::Key, l}, A::Key}, {{W::Value, l}, A::Value}});
+      });
+      step("rope q", A::Query, [&](cria::Pass& p) { p.rope(A::Query, c.n_heads); });
+      step("rope k", A::Key, [&](cria::Pass& p) { p.rope(A::Key, c.n_kv_heads); });
+      step("attention", A::Attention, [&](cria::Pass& p) {
+        p.store_kv(l, A::Key, A::Value);
+        p.attention(l, A::Query, A::Attention);
+      });
+      step("matmul out", A::BlockOut, [&](cria::Pass& p) { p.matmul(A::Attention, {{{W::AttentionOutput, l}, A::BlockOut}}); });
+      step("add", A::Residual, [](cria::Pass& p) { p.add(A::Residual, A::BlockOut); });
+      step("matmul gate, up", A::Up, [&](cria::Pass& p) {
+        p.rmsnorm(A::Normed, A::Residual, {W::FfnNorm, l});
+        p.matmul(A::Normed, {{{W::Gate, l}, A::Gate}, {{W::Up, l}, A::Up}});
+      });
+      step("swiglu", A::Gate, [](cria::Pass& p) { p.swiglu(A::Gate, A::Up); });
+      step("matmul down", A::BlockOut, [&](cria::Pass& p) { p.matmul(A::Gate, {{{W::Down, l}, A::BlockOut}}); });
+      step("add", A::Residual, [](cria::Pass& p) { p.add(A::Residual, A::BlockOut); });
+    }
+    std::vector<float> a(tokens.size() * static_cast<size_t>(c.vocab_size)), b(a.size());
+    gpu_pass->logits(A::Residual, a.data());
+    ref_pass->logits(A::Residual, b.data());
+    INFO(file << " logits: NMSE " << nmse(a, b));
+    CHECK(nmse(a, b) < kAgainstReference);
+  }
+}
+
+TEST_CASE("whole-model logits agree with the reference and CPU backends on every shared model") {
+  for (const Case& m : kModels) {
+    const std::string file = m.file;
+    CAPTURE(file);
+    auto gpu = load_on(m.file, "vulkan", m.tokenizer);
+    auto reference = load_on(m.file, "reference", m.tokenizer);
+    auto cpu = load_on(m.file, "cpu", m.tokenizer);
+    const std::vector<int32_t> tokens = test_tokens(gpu->config().vocab_size, 37);
+    const std::vector<float> g = logits_of(*gpu, tokens), r = logits_of(*reference, tokens), c = logits_of(*cpu, tokens);
+    MESSAGE(file << ": NMSE against reference " << nmse(g, r) << ", against cpu " << nmse(g, c));
+    CHECK(nmse(g, r) < kAgainstReference);
+    CHECK(nmse(g, c) < kAgainstCpu);
+    // An F16 cache rounds keys and values as the CPU backend's F16 cache does.
+    const std::vector<float> g16 = logits_of(*gpu, tokens, cria::DType::F16), c16 = logits_of(*cpu, tokens, cria::DType::F16);
+    CHECK(nmse(g16, c16) < kAgainstCpu);
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    const std::vector<cria::DeviceInfo> devices = cria::list_devices();
+    bool found = false;
+    for (const cria::DeviceInfo& d : devices)
+      if (d.backend == "vulkan") {
+        std::printf("Vulkan device %d: %s\n", d.index, d.description.c_str());
+        found = true;
+      }
+    if (!found) {
+      std::printf("SKIPPED: no Vulkan device on this machine (install mesa-vulkan-drivers for lavapipe)\n");
+      return 77;
+    }
+  } catch (const cria::Error& e) {
+    std::printf("SKIPPED: %s\n", e.what());
+    return 77;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}
