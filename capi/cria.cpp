@@ -420,6 +420,7 @@ void cria_model_params_init(cria_model_params* params) {
   if (!params) return;
   std::memset(params, 0, sizeof(*params));
   params->struct_size = sizeof(*params);
+  params->gpu_layers = -1;
 }
 
 cria_status cria_model_load(const char* path, const cria_model_params* params,
@@ -437,6 +438,7 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
       CRIA_READ(p, params, load_mode);
       CRIA_READ(p, params, backend);
       CRIA_READ(p, params, device);
+      CRIA_READ(p, params, gpu_layers);
     }
     cria::LoadOptions options;
     if (p.load_mode != CRIA_LOAD_READ && p.load_mode != CRIA_LOAD_MAP && p.load_mode != CRIA_LOAD_MAP_SHARED)
@@ -452,6 +454,10 @@ cria_status cria_model_load(const char* path, const cria_model_params* params,
     }
     if (p.device < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "params->device is negative");
     options.device = p.device;
+    if (p.gpu_layers < -1)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "params->gpu_layers is " + std::to_string(p.gpu_layers) +
+                                            ": give -1 (all layers), 0 (none) or a count of layers");
+    options.gpu_layers = p.gpu_layers;
     if (p.tokenizer_path) {
       check_path(p.tokenizer_path, "params->tokenizer_path");
       options.tokenizer_path = p.tokenizer_path;

@@ -191,6 +191,12 @@ typedef struct cria_model_params {
   const char *backend;
   /* UNSTABLE. Index among the backend's devices. Default 0. */
   int32_t device;
+  /* UNSTABLE. GPU backends: how many layers, from the first, run on the device (with the
+  ** token embedding); the other layers, the final norm and the classifier run on the CPU
+  ** backend, for models larger than the device's memory (llama.cpp's n_gpu_layers). -1
+  ** (default) or the model's layer count or more: all; 0: none. Ignored by CPU backends.
+  ** Below -1: CRIA_ERROR_INVALID_ARGUMENT. */
+  int32_t gpu_layers;
 } cria_model_params;
 
 CRIA_API void cria_model_params_init(cria_model_params *params);

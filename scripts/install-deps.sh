@@ -9,6 +9,7 @@ packages=(
   libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest
   golang-go
   qemu-user
+  libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
 )
 
 missing=()

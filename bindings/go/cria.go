@@ -158,6 +158,10 @@ type LoadOptions struct {
 	// Device is the index among the backend's devices. (Unstable.)
 	Backend string
 	Device  int
+	// GPULayers, with a GPU backend, runs the first GPULayers layers on the device and the
+	// rest on the CPU, for models larger than the device's memory. 0 (the zero value): all
+	// layers on the device; to run none there, use Backend "cpu". (Unstable.)
+	GPULayers int
 }
 
 // Model is a loaded model, immutable and safe for concurrent use.
@@ -186,6 +190,9 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 		params.backend = cbackend
 	}
 	params.device = C.int32_t(opts.Device)
+	if opts.GPULayers > 0 {
+		params.gpu_layers = C.int32_t(opts.GPULayers)
+	}
 	var ctok *C.char
 	if opts.TokenizerPath != "" {
 		ctok = C.CString(opts.TokenizerPath)

@@ -39,6 +39,15 @@ double matrix_flops_per_token(const cria::Model& m) {
   return 2.0 * (c.n_layers * per_layer + static_cast<double>(c.dim) * c.vocab_size);
 }
 
+std::string json_escaped(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (static_cast<unsigned char>(ch) >= 0x20) out += ch;
+  }
+  return out;
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -128,20 +137,23 @@ int cmd_bench(int argc, char** argv) {
     parallel_tps = median(rates);
   }
 
-  const double bandwidth = cria::measure_read_bandwidth(threads);
-  const double gemm_f32 = cria::measure_gemm_peak(threads, false);
+  // The memory the weights are in: the host's, or a GPU's.
+  const double bandwidth = model->backend().probe_read_bandwidth(threads);
+  // The CPU's compute peaks, for the prompts of a model that runs on the CPU backend.
+  const bool on_cpu = model->backend().name() == "cpu";
+  const double gemm_f32 = on_cpu ? cria::measure_gemm_peak(threads, false) : 0;
   // Without a bf16 matmul (CPUs without AVX-512) the f32 peak is the limit to compare with.
-  const double gemm_bf16_measured = cria::measure_gemm_peak(threads, true);
+  const double gemm_bf16_measured = on_cpu ? cria::measure_gemm_peak(threads, true) : 0;
   const double gemm_bf16 = gemm_bf16_measured > 0 ? gemm_bf16_measured : gemm_f32;
-  const double int8_peak = cria::measure_int8_peak(threads);  // 0 without AVX-512 VNNI
-  const double amx_peak = cria::measure_amx_peak(threads);    // 0 where AMX is not in use
+  const double int8_peak = on_cpu ? cria::measure_int8_peak(threads) : 0;  // 0 without AVX-512 VNNI
+  const double amx_peak = on_cpu ? cria::measure_amx_peak(threads) : 0;    // 0 where AMX is not in use
   const double bytes_per_token = static_cast<double>(weight_bytes_per_token(*model));
   const double gen_bytes_per_s = tg_tps * bytes_per_token;
   const double prompt_flops = pp_tps * matrix_flops_per_token(*model);
 
   if (json) {
     std::printf(
-        "{\"model\": \"%s\", \"file_bytes\": %llu, \"backend\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"gemm\": \"%s\", "
+        "{\"model\": \"%s\", \"file_bytes\": %llu, \"backend\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"gemm\": \"%s\", "
         "\"load_ms\": %.1f, \"ready_ms\": %.1f, \"n_prompt\": %lld, \"n_gen\": %lld, \"repetitions\": %d, "
         "\"prompt_tokens_per_s\": %.3f, \"gen_tokens_per_s\": %.3f, "
         "\"weight_bytes_per_token\": %.0f, \"gen_bytes_per_s\": %.4g, \"read_bandwidth\": %.4g, "
@@ -151,7 +163,7 @@ int cmd_bench(int argc, char** argv) {
         "\"prompt_peak_ratio_amx\": %.4f, \"parallel\": %lld, \"parallel_gen_tokens_per_s\": %.3f, "
         "\"parallel_gen_bandwidth_ratio\": %.4f}\n",
         model_path.c_str(), static_cast<unsigned long long>(model->file_size()), model->backend().name().c_str(),
-        threads, cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3, ready_s * 1e3,
+        json_escaped(model->backend().device_description()).c_str(), threads, cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3, ready_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
         bytes_per_token, gen_bytes_per_s, bandwidth, gen_bytes_per_s / bandwidth, prompt_flops,
         gemm_bf16, gemm_f32, gemm_bf16 > 0 ? prompt_flops / gemm_bf16 : 0.0,
@@ -165,6 +177,7 @@ int cmd_bench(int argc, char** argv) {
               "first token after %.0f ms\n",
               model_path.c_str(), model->file_size() / 1e9, model->backend().name().c_str(), threads,
               cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3, ready_s * 1e3);
+  std::printf("device: %s\n", model->backend().device_description().c_str());
   std::printf("%-8s %14s   %s\n", "test", "tokens/s", "ratio to this machine's limit (same run)");
   if (n_prompt > 0 && gemm_f32 > 0)
     std::printf("pp%-6lld %14.2f   %.1f GFLOP/s = %.0f%% of the bf16 GEMM peak (%.0f GFLOP/s), "
@@ -182,9 +195,9 @@ int cmd_bench(int argc, char** argv) {
     std::printf("%-8s %14s   = %.0f%% of the AMX bf16 tile peak, %.0f GFLOP/s\n", "", "",
                 100 * prompt_flops / amx_peak, amx_peak / 1e9);
   if (n_gen > 0)
-    std::printf("tg%-6lld %14.2f   %.1f GB/s of weights = %.0f%% of the read bandwidth (%.1f GB/s)\n",
+    std::printf("tg%-6lld %14.2f   %.1f GB/s of weights = %.0f%% of the %s read bandwidth (%.1f GB/s)\n",
                 static_cast<long long>(n_gen), tg_tps, gen_bytes_per_s / 1e9,
-                100 * gen_bytes_per_s / bandwidth, bandwidth / 1e9);
+                100 * gen_bytes_per_s / bandwidth, on_cpu ? "host" : "device", bandwidth / 1e9);
   if (parallel_tps > 0) {
     // A step reads the weights once for all sequences.
     const double step_bytes_per_s = parallel_tps / static_cast<double>(parallel) * bytes_per_token;

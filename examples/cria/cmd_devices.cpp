@@ -17,6 +17,6 @@ int cmd_devices(int argc, char** argv) {
   std::printf("%-10s %-6s %s\n", "backend", "device", "description");
   for (const cria::DeviceInfo& d : cria::list_devices())
     std::printf("%-10s %-6d %s\n", d.backend.c_str(), d.index, d.description.c_str());
-  std::printf("(\"auto\" picks %s)\n", cria::built_backends().front().c_str());
+  std::printf("(\"auto\" picks %s)\n", cria::auto_backend(0).c_str());
   return 0;
 }

@@ -86,18 +86,21 @@ cria::Vocabulary synthetic_vocabulary(int64_t n) {
 int cmd_synth(int argc, char** argv) {
   std::string shape_name = "110m", type_name = "F32", out_path, vocab_path;
   uint64_t seed = 1;
+  int64_t layers = 0;
   for (cli::Args a(argc, argv); !a.done();) {
     if (a.is("--shape")) shape_name = a.value();
     else if (a.is("--type")) type_name = a.value();
     else if (a.is("-o", "--output")) out_path = a.value();
     else if (a.is("--vocab")) vocab_path = a.value();
     else if (a.is("--seed")) seed = static_cast<uint64_t>(a.int_value());
+    else if (a.is("--layers")) layers = a.int_value();
     else if (a.is("-h", "--help")) {
       std::fputs("usage: cria synth --shape 7b|13b|70b|tinyllama|110m --type TYPE (F32, F16, Q4_0, Q4_K, ...)\n"
-                 "                  -o OUT.gguf [--vocab VOCAB] [--seed S]\n"
+                 "                  -o OUT.gguf [--vocab VOCAB] [--seed S] [--layers N]\n"
                  "Random weights in a Llama shape (norms in F32, all matrices in TYPE). With\n"
                  "--vocab (tokenizer.model, tokenizer.bin or GGUF) the file carries that vocabulary;\n"
-                 "without, a generated one (byte pieces and the strings of a-z).\n",
+                 "without, a generated one (byte pieces and the strings of a-z). --layers N keeps the\n"
+                 "shape's layers but N of them (a 7B layer's speed without a 7B file).\n",
                  stdout);
       return 0;
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
@@ -107,6 +110,12 @@ int cmd_synth(int argc, char** argv) {
   for (const Shape& s : kShapes)
     if (shape_name == s.name) shape = &s;
   if (!shape) throw std::invalid_argument("unknown shape '" + shape_name + "'");
+  Shape layered = *shape;
+  if (layers != 0) {
+    if (layers < 1 || layers > 1024) throw std::invalid_argument("--layers is 1 to 1024");
+    layered.layers = layers;
+    shape = &layered;
+  }
   cria::DType type = cria::DType::Unknown;
   for (uint32_t id = 0; id < 64; ++id) {
     const cria::DTypeTraits* t = cria::dtype_traits(id);

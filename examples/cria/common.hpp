@@ -48,8 +48,11 @@ struct EngineOptions {
   cria::SessionOptions session;
 
   static constexpr const char* kHelp =
-      "  --backend NAME  auto (default), cpu, reference (plain f32, slow): see 'cria devices'\n"
+      "  --backend NAME  auto (default), cpu, reference (plain f32, slow), vulkan where built:\n"
+      "                  see 'cria devices'\n"
       "  --device N      the backend's device (default 0)\n"
+      "  -ngl, --gpu-layers N  with a GPU backend, the first N layers on the device and the\n"
+      "                  rest on the CPU (default: all)\n"
       "  -c CTX          context length (default: the model's)\n"
       "  -t THREADS      threads (default: all cores)\n"
       "  --load read|map|map-shared  weights read into memory (default), mapped and copied on\n"
@@ -69,6 +72,9 @@ struct EngineOptions {
       load.backend = a.value();
     } else if (a.is("--device")) {
       load.device = static_cast<int>(a.int_value());
+    } else if (a.is("-ngl", "--gpu-layers") || a.is("--n-gpu-layers")) {
+      load.gpu_layers = static_cast<int>(a.int_value());
+      if (load.gpu_layers < -1) throw std::invalid_argument("-ngl is -1 (all layers), 0 or a count of layers");
     } else if (a.is("--gemm")) {
       load.gemm = a.value();
     } else if (a.is("--kv-type")) {

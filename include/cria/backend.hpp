@@ -115,11 +115,14 @@ class Pass {
   // Copies `a` to host memory as [entries][activation_width] floats: for tests that compare
   // backends operation by operation.
   virtual void read(Activation a, float* out) = 0;
+  // Copies host rows ([entries][activation_width] floats) into `a`: how a pass split between
+  // two backends hands the residual stream over.
+  virtual void write(Activation a, const float* in) = 0;
 };
 
 // How a backend is chosen and set up for one model.
 struct BackendOptions {
-  std::string name = "auto";  // "auto" (or empty): the best one built that finds a device
+  std::string name = "auto";  // "auto" (or empty): see auto_backend()
   int device = 0;             // index among the backend's devices
   int n_threads = 0;          // host threads of a pass; 0: one per available core
   // CPU backend: how prompts multiply weights: "auto", "kernels" (cria's own), "onednn-f32",
@@ -136,6 +139,10 @@ struct BackendOptions {
   // Called by `place` with the fraction of the weights placed (0 to 1) where placing takes
   // long (uploads to a GPU); returning false stops it with Error(Cancelled).
   std::function<bool(float)> progress;
+  // GPU backends: how many layers, from the first, run on the device (with the token
+  // embedding); the other layers, the final norm and the classifier run on the CPU backend.
+  // -1 (or the model's layer count or more): all of them. 0: none, the CPU backend runs it all.
+  int gpu_layers = -1;
 };
 
 class Backend {
@@ -164,6 +171,11 @@ class Backend {
 
   // Starts a pass over `entries` (they and their caches must outlive it).
   virtual std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) = 0;
+
+  // Bytes per second that `n_threads` threads (0: the default) or the device read from the
+  // memory the weights are placed in: the limit a benchmark's generation speed is compared
+  // with. Measured now (a second or so), median of a few reads of a buffer larger than caches.
+  virtual double probe_read_bandwidth(int n_threads) = 0;
 };
 
 // A device a backend can run on.
@@ -175,6 +187,9 @@ struct DeviceInfo {
 
 // The backends this library was built with, best first ("cpu", "reference", ...).
 std::vector<std::string> built_backends();
+// The backend "auto" takes for device index `device`: a GPU backend where one is built and
+// finds a GPU there (not a device that runs on the CPU, such as lavapipe), else "cpu".
+std::string auto_backend(int device);
 // Every device of every backend built.
 std::vector<DeviceInfo> list_devices();
 // Creates the backend `options.name` on device `options.device`. Throws Unsupported naming

@@ -1,6 +1,7 @@
 // The backends built into this library, and the choice among them by name and device.
 #include <string>
 
+#include "backend/split.hpp"
 #include "cpu/backend.hpp"
 #include "cria/backend.hpp"
 #include "cria/error.hpp"
@@ -42,6 +43,13 @@ std::vector<std::string> built_backends() {
 #endif
 }
 
+std::string auto_backend(int device) {
+#if CRIA_WITH_VULKAN
+  if (vulkan_gpu(device)) return "vulkan";
+#endif
+  return "cpu";
+}
+
 std::vector<DeviceInfo> list_devices() {
   BackendOptions defaults;
   std::vector<DeviceInfo> devices;
@@ -61,10 +69,17 @@ std::vector<DeviceInfo> list_devices() {
 std::unique_ptr<Backend> create_backend(const BackendOptions& options) {
   const std::string& name = options.name;
 #if CRIA_WITH_VULKAN
-  if (name == "vulkan" || ((name.empty() || name == "auto") && vulkan_gpu(options.device)))
-    return std::make_unique<vulkan::VulkanBackend>(options);
+  if (name == "vulkan" || ((name.empty() || name == "auto") && auto_backend(options.device) == "vulkan")) {
+    if (options.gpu_layers < 0) return std::make_unique<vulkan::VulkanBackend>(options);
+    // The first gpu_layers layers on the device, the rest on the CPU backend (which takes the
+    // prompt GEMM choice).
+    BackendOptions device = options, host = options;
+    device.gemm = "auto";
+    host.name = "cpu";
+    return std::make_unique<SplitBackend>(std::make_unique<vulkan::VulkanBackend>(device),
+                                          std::make_unique<cpu::CpuBackend>(host), options.gpu_layers);
+  }
 #endif
-  // "auto": the first backend built that has the device (GPU backends come before "cpu").
   if (name.empty() || name == "auto" || name == "cpu") return std::make_unique<cpu::CpuBackend>(options);
   if (name == "reference") return std::make_unique<reference::ReferenceBackend>(options);
   throw Error(ErrorCode::Unsupported,

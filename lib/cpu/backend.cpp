@@ -233,6 +233,8 @@ class CpuPass final : public Pass {
     std::copy(x, x + n_ * b_.width(a), out);
   }
 
+  void write(Activation a, const float* in) override { std::copy(in, in + n_ * b_.width(a), act(a)); }
+
  private:
   float* act(Activation a) { return lane_.activations[static_cast<int>(a)].data(); }
 

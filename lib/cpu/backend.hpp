@@ -18,6 +18,7 @@
 #include "cpu/ops.hpp"
 #include "cpu/thread_pool.hpp"
 #include "cria/backend.hpp"
+#include "cria/probes.hpp"
 
 namespace cria::cpu {
 
@@ -33,6 +34,7 @@ class CpuBackend final : public Backend {
   void reserve(int64_t entries, int64_t positions, int n_threads) override;
   int threads(int n_threads) const override;
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
+  double probe_read_bandwidth(int n_threads) override { return measure_read_bandwidth(threads(n_threads)); }
 
   // How a matrix was placed (for tests and probes).
   const Matrix& matrix(WeightId id) const;

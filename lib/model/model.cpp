@@ -119,6 +119,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     BackendOptions b;
     b.name = options.backend;
     b.device = options.device;
+    b.gpu_layers = options.gpu_layers;
     b.n_threads = options.n_threads;
     b.gemm = options.gemm;
     b.repack = options.repack;

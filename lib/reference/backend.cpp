@@ -129,6 +129,11 @@ class ReferencePass final : public Pass {
     std::copy(x.begin(), x.end(), out);
   }
 
+  void write(Activation a, const float* in) override {
+    std::vector<float>& x = activations_[static_cast<int>(a)];
+    std::copy(in, in + x.size(), x.begin());
+  }
+
   void logits(Activation in, float* out) override {
     const float* norm = static_cast<const float*>(b_.weight({WeightKind::OutputNorm}).data);
     std::vector<float*> out_rows(static_cast<size_t>(n_), nullptr);  // null: no logits wanted

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cria/backend.hpp"
+#include "cria/probes.hpp"
 
 namespace cria::reference {
 
@@ -23,6 +24,7 @@ class ReferenceBackend final : public Backend {
   void reserve(int64_t entries, int64_t positions, int n_threads) override {}
   int threads(int n_threads) const override { return 1; }
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
+  double probe_read_bandwidth(int n_threads) override { return measure_read_bandwidth(threads(n_threads)); }
 
  private:
   friend class ReferencePass;

@@ -1,6 +1,7 @@
 #include "vulkan/backend.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -159,6 +160,19 @@ class VulkanPass final : public Pass {
     std::memcpy(out, b_.host_out_.mapped, sizeof(float) * static_cast<size_t>(n_logits_ * c_.vocab_size));
   }
 
+  void write(Activation a, const float* in) override {
+    const VkDeviceSize bytes = sizeof(float) * static_cast<VkDeviceSize>(n_ * activation_width(c_, a));
+    std::memcpy(b_.host_out_.mapped, in, bytes);
+    const VkBufferCopy region{0, 0, bytes};
+    fn_.vkCmdCopyBuffer(commands_, b_.host_out_.buffer, b_.activations_[static_cast<int>(a)].buffer, 1, &region);
+    VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    fn_.vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                             &barrier, 0, nullptr, 0, nullptr);
+    run();  // host_out_ is free again for what the pass reads back next
+  }
+
   void read(Activation a, float* out) override {
     const VkDeviceSize bytes = sizeof(float) * static_cast<VkDeviceSize>(n_ * activation_width(c_, a));
     const VkBufferCopy region{0, 0, bytes};
@@ -246,13 +260,26 @@ class VulkanPass final : public Pass {
                              nullptr, 0, nullptr);
   }
 
-  // y rows (stride y_stride) = x rows x weight^T, chunk by chunk of the weight's rows.
+  // y rows (stride y_stride) = x rows x weight^T, chunk by chunk of the weight's rows. Up to
+  // kRowKernelEntries entries: a workgroup per weight row, which reads each row once (generation);
+  // more: tiles of 64 rows by 32 entries through shared memory (prompts).
+  static constexpr uint32_t kRowKernelEntries = 8;
   void multiply(const DeviceWeight& w, Range x, Range y, uint32_t y_stride, uint32_t n, uint32_t map_offset) {
-    const std::string name = std::string("matmul_") + type_suffix(w.type);
+    const bool tiled = n > kRowKernelEntries;
+    const std::string name = std::string(tiled ? "matmul_tiled_" : "matmul_") + type_suffix(w.type);
     for (const DeviceWeight::Chunk& chunk : w.chunks) {
-      const uint32_t push[] = {u(chunk.rows), u(w.cols), u(w.row_bytes), u(chunk.first_row), n, y_stride, map_offset};
-      const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(chunk.rows, 32768));
-      dispatch(name, {x, whole(chunk.buffer), y, whole(b_.entries_)}, push, sizeof push, gx, groups(chunk.rows, 32768));
+      // Generation: a row per subgroup, so 64 / subgroup size rows per workgroup of 64.
+      const uint32_t rows_per_group = std::max<uint32_t>(1, 64 / std::max<uint32_t>(1, d_.subgroup_size()));
+      const uint32_t push[] = {u(chunk.rows), u(w.cols), u(w.row_bytes), u(chunk.first_row), n, y_stride, map_offset,
+                               rows_per_group};
+      if (tiled) {
+        dispatch(name, {x, whole(chunk.buffer), y, whole(b_.entries_)}, push, sizeof push, groups(chunk.rows, 64),
+                 groups(n, 32));
+        continue;
+      }
+      const int64_t workgroups = groups(chunk.rows, rows_per_group);
+      const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(workgroups, 32768));
+      dispatch(name, {x, whole(chunk.buffer), y, whole(b_.entries_)}, push, sizeof push, gx, groups(workgroups, 32768));
     }
   }
 
@@ -356,9 +383,8 @@ void VulkanBackend::place(const LlamaConfig& config, const LlamaWeights& weights
   if (config.head_dim() > 256 || config.head_dim() % 2 != 0)
     throw Error(ErrorCode::Unsupported, "the Vulkan backend's attention takes heads of up to 256 values (even), not " +
                                             std::to_string(config.head_dim()));
-  for (const TensorView* norm : {&weights.output_norm})
-    if (norm->dtype != DType::F32) throw Error(ErrorCode::Unsupported, "the Vulkan backend takes f32 norm weights");
-  // Every tensor, with the bytes done so far reported to the progress callback.
+  // Every tensor, with the bytes done so far reported to the progress callback. A model split
+  // with the CPU backend (gpu_layers) gives no final norm and classifier: their views are empty.
   std::vector<std::pair<WeightId, const TensorView*>> all = {{{WeightKind::TokenEmbedding}, &weights.token_embd},
                                                              {{WeightKind::OutputNorm}, &weights.output_norm},
                                                              {{WeightKind::Output}, &weights.output}};
@@ -370,13 +396,15 @@ void VulkanBackend::place(const LlamaConfig& config, const LlamaWeights& weights
                            {WeightKind::Down, &lw.w_down}})
       all.push_back({{kind, l}, t});
   }
+  all.erase(std::remove_if(all.begin(), all.end(), [](const auto& w) { return w.second->empty(); }), all.end());
   double total = 0, done = 0;
   for (auto& [id, t] : all) total += static_cast<double>(t->rows) * t->row_bytes;
   layers_.resize(static_cast<size_t>(config.n_layers));
   for (auto& [id, t] : all) {
     const std::string what = std::string("the ") + kind_name(id.kind) + " weights" +
                              (id.layer >= 0 ? " of layer " + std::to_string(id.layer) : "");
-    if ((id.kind == WeightKind::AttentionNorm || id.kind == WeightKind::FfnNorm) && t->dtype != DType::F32)
+    if ((id.kind == WeightKind::AttentionNorm || id.kind == WeightKind::FfnNorm || id.kind == WeightKind::OutputNorm) &&
+        t->dtype != DType::F32)
       throw Error(ErrorCode::Unsupported, what + ": the Vulkan backend takes f32 norm weights");
     DeviceWeight& slot = id.layer < 0 ? globals_[static_cast<size_t>(id.kind)]
                                       : layers_[static_cast<size_t>(id.layer)][static_cast<size_t>(id.kind)];
@@ -429,6 +457,78 @@ void VulkanBackend::ensure_capacity(int64_t entries) {
 void VulkanBackend::reserve(int64_t entries, int64_t positions, int) {
   std::lock_guard<std::mutex> lock(busy_);
   ensure_capacity(entries);
+}
+
+double VulkanBackend::probe_read_bandwidth(int) {
+  std::lock_guard<std::mutex> lock(busy_);
+  const Functions& fn = device_->fn();
+  VkDeviceSize bytes = std::min<VkDeviceSize>({VkDeviceSize{1} << 30, device_->summary().device_local_bytes / 4,
+                                               device_->max_range()});
+  bytes = bytes / 4096 * 4096;
+  const uint32_t workgroups = 1024;
+  Buffer data = device_->create_buffer(bytes, Memory::Device, "the read-bandwidth probe");
+  Buffer sums;
+  std::vector<double> seconds;
+  try {
+    sums = device_->create_buffer(sizeof(uint32_t) * workgroups, Memory::Device, "the read-bandwidth probe");
+    const Kernel& k = device_->kernel("read_probe");
+    VkCommandBufferAllocateInfo a{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    a.commandPool = command_pool_;
+    a.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    a.commandBufferCount = 1;
+    VkDescriptorSetAllocateInfo d{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    d.descriptorPool = descriptor_pool_;
+    d.descriptorSetCount = 1;
+    d.pSetLayouts = &k.set_layout;
+    for (int run = 0; run <= 5; ++run) {  // the first run (page-in, clocks) is not counted
+      VkCommandBuffer commands;
+      check(fn.vkAllocateCommandBuffers(device_->handle(), &a, &commands), "vkAllocateCommandBuffers");
+      VkDescriptorSet set;
+      check(fn.vkAllocateDescriptorSets(device_->handle(), &d, &set), "vkAllocateDescriptorSets");
+      const VkDescriptorBufferInfo infos[2] = {{data.buffer, 0, bytes}, {sums.buffer, 0, sums.size}};
+      VkWriteDescriptorSet writes[2];
+      for (uint32_t i = 0; i < 2; ++i) {
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = i;
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+      }
+      fn.vkUpdateDescriptorSets(device_->handle(), 2, writes, 0, nullptr);
+      VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+      begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+      check(fn.vkBeginCommandBuffer(commands, &begin), "vkBeginCommandBuffer");
+      if (run == 0) {  // contents do not matter, but are defined
+        fn.vkCmdFillBuffer(commands, data.buffer, 0, VK_WHOLE_SIZE, 0x5a5a5a5au);
+        VkMemoryBarrier filled{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        filled.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        filled.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
+        fn.vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                                &filled, 0, nullptr, 0, nullptr);
+      }
+      const uint32_t count = static_cast<uint32_t>(bytes / 16);
+      fn.vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+      fn.vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
+      fn.vkCmdPushConstants(commands, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof count, &count);
+      fn.vkCmdDispatch(commands, workgroups, 1, 1);
+      check(fn.vkEndCommandBuffer(commands), "vkEndCommandBuffer");
+      const auto start = std::chrono::steady_clock::now();
+      device_->submit_and_wait(commands);
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      if (run > 0) seconds.push_back(took.count());
+      fn.vkResetCommandPool(device_->handle(), command_pool_, 0);
+      fn.vkResetDescriptorPool(device_->handle(), descriptor_pool_, 0);
+    }
+  } catch (...) {
+    device_->destroy(data);
+    device_->destroy(sums);
+    throw;
+  }
+  device_->destroy(data);
+  device_->destroy(sums);
+  std::sort(seconds.begin(), seconds.end());
+  return static_cast<double>(bytes) / seconds[seconds.size() / 2];
 }
 
 std::unique_ptr<Pass> VulkanBackend::begin_pass(const BatchEntry* entries, int64_t n, int) {

@@ -39,6 +39,9 @@ class VulkanBackend final : public Backend {
   void reserve(int64_t entries, int64_t positions, int n_threads) override;
   int threads(int n_threads) const override { return 1; }
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
+  // Reads a device-local buffer of up to 1 GiB (a quarter of the device's memory at most)
+  // with a kernel, median of 5 timed runs.
+  double probe_read_bandwidth(int n_threads) override;
 
  private:
   friend class VulkanPass;

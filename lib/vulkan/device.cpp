@@ -102,6 +102,8 @@ Instance& instance() {
       info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
       info.ppEnabledExtensionNames = extensions.data();
       VkResult r = in->fn.vkCreateInstance(&info, nullptr, &in->instance);
+      if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+        throw Error(ErrorCode::Unsupported, "no Vulkan driver: the loader found no device driver (VK_ERROR_INCOMPATIBLE_DRIVER)");
       if (r == VK_ERROR_LAYER_NOT_PRESENT)
         throw Error(ErrorCode::Unsupported, "CRIA_VULKAN_VALIDATION is set but the Khronos validation layer is not installed");
       check(r, "vkCreateInstance");
@@ -147,7 +149,7 @@ std::shared_ptr<Device> Device::open(int index) {
                                                 std::to_string(in.physical.size()) + " device(s)");
   std::lock_guard<std::mutex> lock(in.mutex);
   std::shared_ptr<Device> device = in.open[static_cast<size_t>(index)].lock();
-  if (!device) {
+  if (!device || device->lost()) {
     device = std::make_shared<Device>(in.physical[static_cast<size_t>(index)], in.summaries[static_cast<size_t>(index)]);
     in.open[static_cast<size_t>(index)] = device;
   }
@@ -333,6 +335,7 @@ const Kernel& Device::kernel(const std::string& name) {
 }
 
 void Device::submit_and_wait(VkCommandBuffer commands) {
+  if (lost_) check(VK_ERROR_DEVICE_LOST, "running kernels on the Vulkan device");
   VkFenceCreateInfo info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   VkFence fence;
   check(fn_.vkCreateFence(device_, &info, nullptr, &fence), "vkCreateFence");
@@ -346,6 +349,7 @@ void Device::submit_and_wait(VkCommandBuffer commands) {
   }
   if (r == VK_SUCCESS) r = fn_.vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX);
   fn_.vkDestroyFence(device_, fence, nullptr);
+  if (r == VK_ERROR_DEVICE_LOST) lost_ = true;
   check(r, "running kernels on the Vulkan device");
 }
 

@@ -2,6 +2,7 @@
 // A Vulkan device as the backend uses it: one logical device and compute queue per physical
 // device per process, shared by every model placed on it (from any thread), with its
 // buffers, the compute kernels (SPIR-V built into the library) and queue submission.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -82,7 +83,10 @@ class Device {
   const Kernel& kernel(const std::string& name);
 
   // Submits a recorded command buffer and waits for it; the queue is shared by all users.
+  // After VK_ERROR_DEVICE_LOST the device is lost for good: every later submission fails at
+  // once, and open() makes a new device for models loaded from then on.
   void submit_and_wait(VkCommandBuffer commands);
+  bool lost() const { return lost_.load(); }
 
  private:
   uint32_t memory_type(uint32_t allowed, Memory memory) const;
@@ -97,6 +101,7 @@ class Device {
   uint32_t subgroup_size_ = 0;
   VkPhysicalDeviceMemoryProperties memory_{};
   std::mutex queue_mutex_;   // vkQueueSubmit needs the queue to itself
+  std::atomic<bool> lost_{false};
   std::mutex kernel_mutex_;
   std::map<std::string, Kernel> kernels_;
   // Staging for uploads to memory the host cannot map, with its own commands.

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <mutex>
 
 #include "cria/error.hpp"
@@ -13,9 +14,13 @@ const Functions& global_functions() {
   static std::string failure;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+    // CRIA_VULKAN_LOADER names another loader library (a path), for machines that keep it
+    // elsewhere.
+    const char* path = std::getenv("CRIA_VULKAN_LOADER");
+    if (!path || !*path) path = "libvulkan.so.1";
+    void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-      failure = std::string("no Vulkan loader: libvulkan.so.1 cannot be opened (") + dlerror() + ")";
+      failure = std::string("no Vulkan loader: ") + path + " cannot be opened (" + dlerror() + ")";
       return;
     }
     f.vkGetInstanceProcAddr = reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(lib, "vkGetInstanceProcAddr"));
@@ -76,7 +81,7 @@ void check(VkResult r, const char* what) {
   const std::string message = std::string(what) + " failed: " + result_name(r);
   if (r == VK_ERROR_OUT_OF_HOST_MEMORY || r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_POOL_MEMORY)
     throw Error(ErrorCode::OutOfMemory, message);
-  if (r == VK_ERROR_DEVICE_LOST) throw Error(ErrorCode::Unsupported, message + " (the GPU was reset or removed; load the model again)");
+  if (r == VK_ERROR_DEVICE_LOST) throw Error(ErrorCode::Unsupported, message + " (the GPU was reset or removed: models on it fail from now on; load them again)");
   throw Error(ErrorCode::Unsupported, message);
 }
 

@@ -41,8 +41,8 @@ struct Functions {
 #undef CRIA_VK_DECLARE
 };
 
-// Opens libvulkan.so.1 once and returns its global entry points; throws Error(Unsupported)
-// naming the library when there is no Vulkan loader.
+// Opens libvulkan.so.1 (or the path in CRIA_VULKAN_LOADER) once and returns its global entry
+// points; throws Error(Unsupported) naming the library when there is no Vulkan loader.
 const Functions& global_functions();
 // Fills the instance-level entry points of `instance` (optional ones stay null).
 void load_instance_functions(Functions& f, VkInstance instance);

@@ -4,21 +4,24 @@
 // (the llama.cpp CPU backends for every x86 level, AMX included), as no other build of it
 // installs without the internet.
 //
-// usage: node llama_bench.mjs MODEL map|read N_PROMPT N_GEN REPETITIONS THREADS
+// usage: node llama_bench.mjs MODEL map|read N_PROMPT N_GEN REPETITIONS THREADS [GPU]
+// GPU: "vulkan" or "cuda" runs every layer on that backend's first device (Vulkan: set
+// GGML_VK_VISIBLE_DEVICES=0 for a device on the CPU such as lavapipe); default: the CPU.
 // prints one JSON object.
 import {readFileSync} from "node:fs";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
-const [modelPath, mode, promptArg, genArg, repsArg, threadsArg] = process.argv.slice(2);
+const [modelPath, mode, promptArg, genArg, repsArg, threadsArg, gpuArg] = process.argv.slice(2);
+const gpu = gpuArg && gpuArg !== "cpu" ? gpuArg : false;
 const nPrompt = Number(promptArg), nGen = Number(genArg), reps = Number(repsArg);
 const threads = Number(threadsArg || 2);
 const backendLines = [];
 const llama = await getLlama({
-  gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.info,
-  logger: (level, message) => { if (/load_backend|buffer size/.test(message)) backendLines.push(message.trim()); },
+  gpu, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.info,
+  logger: (level, message) => { if (/load_backend|buffer size|ggml_vulkan: \d|using device/.test(message)) backendLines.push(message.trim()); },
 });
 const loadStart = performance.now();
-const model = await llama.loadModel({modelPath, useMmap: mode === "map"});
+const model = await llama.loadModel({modelPath, useMmap: mode === "map", gpuLayers: gpu ? "max" : 0});
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const context = await model.createContext({
   contextSize: Math.max(512, nPrompt + nGen + 8), batchSize: Math.max(512, nPrompt),
@@ -54,6 +57,7 @@ for (let r = 0; r <= reps; ++r) {  // repetition 0 warms up
 const cpuVariant = [...new Set(readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-[\w-]+\.so/g) ?? [])];
 console.log(JSON.stringify({
   engine: "llama.cpp via node-llama-cpp " + process.env.NODE_LLAMA_CPP_VERSION, model: modelPath, load: mode,
+  gpu: gpu || "cpu",
   threads, load_ms: loadSeconds * 1000, n_prompt: nPrompt, n_gen: nGen, repetitions: reps,
   prompt_tokens_per_s: nPrompt > 0 ? median(promptRates) : null, gen_tokens_per_s: nGen > 0 ? median(genRates) : null,
   prompt_runs: promptRates, gen_runs: genRates, backend: backendLines, cpu_variant: cpuVariant,

@@ -2,7 +2,7 @@
 # cria bench against llama.cpp on the same GGUF files, alternating, in one run on one machine.
 #
 #   scripts/compare-llama-cpp/run.sh [-p 64] [-n 32] [-r 3] [-t 2] [--rounds 2] [--loads "read map"]
-#                                    [--llama-cpu VARIANT] MODEL...
+#                                    [--llama-cpu VARIANT] [--gpu vulkan] MODEL...
 #
 # llama.cpp is node-llama-cpp's prebuilt build (installed from the npm registry on first use into
 # $CRIA_LLAMA_CPP_DIR, default ~/.cache/cria/llama-cpp); cria is build/examples/cria (or $CRIA_CLI).
@@ -18,13 +18,16 @@
 # AMX machine then compares the two engines as on a CPU without AMX (Zen 4/5).
 # llama_perplexity.mjs (run with node from $CRIA_LLAMA_CPP_DIR) gives llama.cpp's perplexity
 # of a token sequence, to set beside `cria perplexity` on the same file.
+# --gpu vulkan runs both on Vulkan device 0, every layer there: cria --backend vulkan, llama.cpp's
+# Vulkan build (node-llama-cpp's linux-x64-vulkan prebuilt; GGML_VK_VISIBLE_DEVICES=0 lets it
+# use a device that runs on the CPU, such as Mesa's lavapipe). Load mode read only by default.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cli=${CRIA_CLI:-$root/build/examples/cria}
 dir=${CRIA_LLAMA_CPP_DIR:-$HOME/.cache/cria/llama-cpp}
 version=3.22.1
-prompt=64 gen=32 reps=3 threads=2 rounds=2 loads="read map" llama_cpu=""
+prompt=64 gen=32 reps=3 threads=2 rounds=2 loads="" llama_cpu="" gpu=cpu
 models=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,12 +38,18 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --loads) loads=$2; shift 2 ;;
     --llama-cpu) llama_cpu=$2; shift 2 ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    --gpu) gpu=$2; shift 2 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) models+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;  # absolute: llama.cpp runs from $dir
   esac
 done
 [ ${#models[@]} -gt 0 ] || { echo "usage: $0 [options] MODEL..." >&2; exit 2; }
 [ -x "$cli" ] || { echo "no cria CLI at $cli: build first (cmake --build build)" >&2; exit 2; }
+case "$gpu" in
+  cpu) cria_backend=(); [ -n "$loads" ] || loads="read map" ;;
+  vulkan) cria_backend=(--backend vulkan); [ -n "$loads" ] || loads=read; export GGML_VK_VISIBLE_DEVICES=${GGML_VK_VISIBLE_DEVICES:-0} ;;
+  *) echo "--gpu takes vulkan (or cpu, the default), not $gpu" >&2; exit 2 ;;
+esac
 
 if [ ! -f "$dir/node_modules/node-llama-cpp/package.json" ]; then
   echo "installing node-llama-cpp $version (prebuilt llama.cpp) into $dir" >&2
@@ -69,10 +78,10 @@ for round in $(seq 1 "$rounds"); do
     for load in $loads; do
       echo "round $round: $(basename "$model") $load" >&2
       # A file one engine cannot run is reported and left out of the table, not fatal.
-      "$cli" bench -m "$model" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --load "$load" --json |
+      "$cli" bench -m "$model" -p "$prompt" -n "$gen" -r "$reps" -t "$threads" --load "$load" "${cria_backend[@]}" --json |
         sed "s/^{/{\"engine\": \"cria\", \"load\": \"$load\", \"round\": $round, /" >> "$out" ||
         echo "cria failed on $model ($load)" >&2
-      (cd "$dir" && NODE_LLAMA_CPP_VERSION=$version node llama_bench.mjs "$model" "$load" "$prompt" "$gen" "$reps" "$threads") |
+      (cd "$dir" && NODE_LLAMA_CPP_VERSION=$version node llama_bench.mjs "$model" "$load" "$prompt" "$gen" "$reps" "$threads" "$gpu") |
         sed "s/^{/{\"round\": $round, /" >> "$out" ||
         echo "llama.cpp failed on $model ($load): run llama_bench.mjs by hand in $dir for its log" >&2
     done

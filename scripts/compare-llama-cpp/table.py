@@ -92,3 +92,11 @@ variants = sorted({v for (model, load, engine), rows in runs.items() if engine =
                    for r in rows for v in r.get("cpu_variant", [])})
 if variants:
     print("llama.cpp CPU backend: " + ", ".join(variants))
+devices = sorted({r["device"] for (model, load, engine), rows in runs.items() if engine == "cria" for r in rows
+                  if r.get("backend") not in (None, "cpu") and "device" in r})
+if devices:
+    print("cria device (its read probe is the device memory's): " + "; ".join(devices))
+gpus = sorted({r["gpu"] for (model, load, engine), rows in runs.items() if engine == "llama.cpp" for r in rows
+               if r.get("gpu", "cpu") != "cpu"})
+if gpus:
+    print("llama.cpp GPU backend: " + ", ".join(gpus))

@@ -765,13 +765,21 @@ static void test_backends(void) {
   double diff = 0, largest = 0;
 
   cria_model_params_init(&mp);
-  CHECK(mp.backend == NULL && mp.device == 0);
+  CHECK(mp.backend == NULL && mp.device == 0 && mp.gpu_layers == -1);
   mp.backend = "no-such-backend";
   CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_UNSUPPORTED);
   CHECK(m == NULL);
   CHECK(strstr(cria_last_error(), "no-such-backend") != NULL);
-  CHECK(strstr(cria_last_error(), "built: cpu, reference") != NULL);
+  CHECK(strstr(cria_last_error(), "built: ") != NULL && strstr(cria_last_error(), "cpu, reference)") != NULL);
+  mp.gpu_layers = -2;
+  CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "params->gpu_layers") != NULL);
+  mp.gpu_layers = 2; /* ignored by the CPU backend */
   mp.backend = "cpu";
+  CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_OK);
+  cria_model_free(m);
+  m = NULL;
+  mp.gpu_layers = -1;
   mp.device = 3;
   CHECK_STATUS(cria_model_load(model_path("stories260K.gguf"), &mp, &m), CRIA_ERROR_INVALID_ARGUMENT);
   mp.device = -1;

@@ -79,7 +79,8 @@ _sequence_text_fn = ctypes.CFUNCTYPE(c_bool, c_size_t, POINTER(c_char), c_size_t
 class _ModelParams(Structure):
     _fields_ = [("struct_size", c_uint32), ("tokenizer_path", c_char_p),
                 ("progress", _progress_fn), ("progress_user_data", c_void_p),
-                ("load_mode", c_int32), ("backend", c_char_p), ("device", c_int32)]
+                ("load_mode", c_int32), ("backend", c_char_p), ("device", c_int32),
+                ("gpu_layers", c_int32)]
 
 
 class _ModelInfo(Structure):
@@ -311,12 +312,13 @@ class Model(_Handle):
     pages shared between processes, slower generation).
     backend: "auto" (default: the best one built that has a device), "cpu", "reference"
     (plain scalar f32, slow: the oracle), or a GPU backend where one is built; device: the
-    index among the backend's devices.
+    index among the backend's devices; gpu_layers (unstable): with a GPU backend, how many
+    layers from the first run on the device, the rest on the CPU (-1, default: all; 0: none).
     """
 
     def __init__(self, path, tokenizer_path=None,
                  progress: Optional[Callable[[float], bool]] = None, load_mode: str = "read",
-                 backend: str = "auto", device: int = 0):
+                 backend: str = "auto", device: int = 0, gpu_layers: int = -1):
         lib = _library()
         self._lib = lib
         self._handle = None
@@ -328,6 +330,7 @@ class Model(_Handle):
         params.load_mode = modes[load_mode]
         params.backend = backend.encode("utf-8")
         params.device = device
+        params.gpu_layers = gpu_layers
         if tokenizer_path is not None:
             params.tokenizer_path = _path(tokenizer_path)
         raised: List[BaseException] = []

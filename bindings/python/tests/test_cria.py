@@ -195,10 +195,24 @@ def test_threads_share_a_model(model):
 PROMPTS = ["Once upon a time", "Tom and Lily went to the park", "The cat", "One day, a little girl"]
 
 
+def test_gpu_layers_split_gives_the_same_text():
+    try:
+        m = cria.Model(STORIES, backend="vulkan", gpu_layers=2)
+    except (cria.Unsupported, cria.InvalidArgument) as e:
+        pytest.skip("no Vulkan backend or device here: %s" % e)
+    with m, m.session(temperature=0) as s:
+        text = s.generate("Once upon a time", max_tokens=40).text
+    assert len(text) >= 40 and golden_completion().startswith(text)
+
+
 def test_backends():
     with pytest.raises(cria.Unsupported) as e:
         cria.Model(STORIES, backend="no-such-backend")
-    assert "built: cpu, reference" in str(e.value)
+    assert "built: " in str(e.value) and "cpu, reference)" in str(e.value)
+    with pytest.raises(cria.InvalidArgument, match="gpu_layers"):
+        cria.Model(STORIES, gpu_layers=-2)
+    with cria.Model(STORIES, backend="cpu", gpu_layers=2) as m:  # ignored by the CPU backend
+        assert m is not None
     with pytest.raises(cria.InvalidArgument):
         cria.Model(STORIES, device=5)
 

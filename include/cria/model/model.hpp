@@ -42,6 +42,11 @@ struct LoadOptions {
   // one is built. built_backends() and list_devices() (cria/backend.hpp) tell what exists.
   std::string backend = "auto";
   int device = 0;   // index among the backend's devices
+  // GPU backends: how many layers, from the first, run on the device (with the token
+  // embedding); the rest, the final norm and the classifier run on the CPU backend, for
+  // models larger than the device's memory. -1 (default, or the model's layer count or
+  // more): all. 0: none. Ignored by the CPU and reference backends.
+  int gpu_layers = -1;
   int n_threads = 0;  // threads of a pass (CPU backend); 0: one per available core
   // CPU backend: how prompts multiply weights ("auto", "kernels", "onednn-f32",
   // "onednn-bf16", "openblas"; see docs/design.md).

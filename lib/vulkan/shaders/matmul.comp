@@ -1,7 +1,10 @@
 #version 450
-// y[t][first + r] = dot(weight row r, x[t]) for the rows of one weight chunk and every entry t.
-// A workgroup takes one row: its threads decode the row sixteen elements at a time, each
-// decoded piece is used for up to TOKENS entries, and subgroup sums then shared memory reduce.
+// y[t][first + r] = dot(weight row r, x[t]) for the rows of one weight chunk and up to a few
+// entries t (generation). A workgroup takes rows_per_group rows and each of its subgroups one
+// row at a time: the lanes decode the row sixteen elements at a time, use each decoded piece
+// for up to TOKENS entries, and a subgroup sum ends the row, with no shared memory or barrier.
+// (The host sizes rows_per_group to the device's subgroup size; the loop keeps every row
+// covered whatever subgroup size the driver picks.)
 #extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Input { float x[]; };
@@ -16,31 +19,32 @@ layout(push_constant) uniform Push {
   uint n;           // entries
   uint y_stride;    // floats per row of y
   uint map_offset;  // 0: entry t reads x row t; else x row entries[map_offset + t]
+  uint rows_per_group;
 } pc;
 
 #include "decode.glsl"
 
 const uint TOKENS = 8u;
-shared float partial[64];
 
 void main() {
-  const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * 32768u;
-  if (row >= pc.rows) return;  // uniform across the workgroup
-  const uint units = (pc.cols + 15u) / 16u, row_start = row * pc.row_bytes;
-  const uint tid = gl_LocalInvocationID.x;
+  const uint workgroup = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  const uint first_row = workgroup * pc.rows_per_group, end_row = min(first_row + pc.rows_per_group, pc.rows);
+  const uint units = (pc.cols + 15u) / 16u;
+  const uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
+  // Uniform across the subgroup: every lane of a subgroup takes the same rows.
+  for (uint row = first_row + gl_SubgroupID; row < end_row; row += gl_NumSubgroups) {
+  const uint row_start = row * pc.row_bytes;
   for (uint t0 = 0u; t0 < pc.n; t0 += TOKENS) {
     const uint count = min(TOKENS, pc.n - t0);
-    uint x_row[TOKENS];
-    for (uint k = 0u; k < count; ++k)
-      x_row[k] = (pc.map_offset == 0u ? t0 + k : uint(entries[pc.map_offset + t0 + k])) * pc.cols;
     float sum[TOKENS];
     for (uint k = 0u; k < TOKENS; ++k) sum[k] = 0.0;
-    for (uint u = tid; u < units; u += 64u) {
+    for (uint u = lane; u < units; u += lanes) {
       float v[16];
       decode16(row_start, u, pc.cols, v);
       const uint valid = min(16u, pc.cols - 16u * u);  // 16 but in a float row's last unit
-      for (uint k = 0u; k < count; ++k) {
-        const uint xs = x_row[k] + u * 16u;
+      for (uint k = 0u; k < TOKENS; ++k) {
+        if (k >= count) break;
+        const uint xs = (pc.map_offset == 0u ? t0 + k : uint(entries[pc.map_offset + t0 + k])) * pc.cols + u * 16u;
         float s = 0.0;
         if (valid == 16u)
           for (uint i = 0u; i < 16u; ++i) s += v[i] * x[xs + i];
@@ -49,16 +53,11 @@ void main() {
         sum[k] += s;
       }
     }
-    for (uint k = 0u; k < count; ++k) {
-      const float s = subgroupAdd(sum[k]);
-      if (subgroupElect()) partial[gl_SubgroupID] = s;
-      barrier();
-      if (tid == 0u) {
-        float total = 0.0;
-        for (uint g = 0u; g < gl_NumSubgroups; ++g) total += partial[g];
-        y[(t0 + k) * pc.y_stride + pc.first + row] = total;
-      }
-      barrier();
+    for (uint k = 0u; k < TOKENS; ++k) {
+      if (k >= count) break;
+      const float total = subgroupAdd(sum[k]);
+      if (subgroupElect()) y[(t0 + k) * pc.y_stride + pc.first + row] = total;
     }
+  }
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the CLI with -DCRIA_ONEDNN=OFF -DCRIA_OPENBLAS=OFF and checks that it links neither
-# library, generates llama2.c's greedy story, and names a backend it was built without.
+# Builds the CLI with -DCRIA_ONEDNN=OFF -DCRIA_OPENBLAS=OFF and without CRIA_VULKAN, and checks
+# that it links no GEMM library and carries nothing of Vulkan, generates llama2.c's greedy story,
+# and names a GEMM library or backend it was built without.
 set -euo pipefail
 fail() { echo "FAIL: $*"; exit 1; }
 "$CMAKE" -S "$CRIA_SOURCE_DIR" -B "$CRIA_MIN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -9,6 +10,12 @@ fail() { echo "FAIL: $*"; exit 1; }
 cli="$CRIA_MIN_BUILD/examples/cria"
 if ldd "$cli" | grep -E "libdnnl|libopenblas|libgomp"; then fail "links a GEMM library"; fi
 echo "ok   links neither oneDNN nor OpenBLAS"
+if grep -q -a -i "libvulkan\|vkCreateInstance" "$cli"; then fail "carries Vulkan code"; fi
+echo "ok   no Vulkan loader name or entry point in the binary"
+msg=$("$cli" run -m "$CRIA_SHARED_DIR/models/stories260K.gguf" -n 4 --backend vulkan 2>&1) && fail "--backend vulkan succeeded"
+echo "$msg" | grep -q "backend 'vulkan' is not built into this cria (built: cpu, reference)" ||
+  fail "--backend vulkan: unclear error: $msg"
+echo "ok   --backend vulkan: $msg"
 golden="$CRIA_SHARED_DIR/golden/stories260K.once.t0.n200.txt"
 "$cli" run -m "$CRIA_SHARED_DIR/models/stories260K.gguf" -p "Once upon a time" -n 196 --temp 0 \
   -t 2 2>/dev/null | cmp -s - "$golden" || fail "greedy story differs from llama2.c's"
