@@ -367,7 +367,8 @@ DeviceWeight VulkanBackend::upload(const TensorView& t, const std::string& what)
       c.first_row = first;
       c.rows = std::min(rows_per_chunk, t.rows - first);
       const size_t bytes = static_cast<size_t>(c.rows) * t.row_bytes;
-      c.buffer = device_->create_buffer(bytes, Memory::Device, what);
+      // 16 spare bytes: a shader may read a word that starts in the last row and ends past it.
+      c.buffer = device_->create_buffer(bytes + 16, Memory::Device, what);
       w.chunks.push_back(c);
       device_->upload(c.buffer, 0, t.row(first), bytes);
     }

@@ -4,6 +4,11 @@
 // `weights` (uint w[]) and defines one TYPE_* macro.
 
 uint byte_at(uint offset) { return (w[offset >> 2] >> ((offset & 3u) * 8u)) & 0xffu; }
+// The four bytes at any offset, in two loads at most (weight buffers end with 16 spare bytes).
+uint word_at(uint offset) {
+  const uint i = offset >> 2, s = (offset & 3u) * 8u;
+  return s == 0u ? w[i] : (w[i] >> s) | (w[i + 1u] << (32u - s));
+}
 uint u16_at(uint offset) { return byte_at(offset) | (byte_at(offset + 1u) << 8); }
 uint u32_at(uint offset) { return u16_at(offset) | (u16_at(offset + 2u) << 16); }
 float f16_at(uint offset) { return unpackHalf2x16(u16_at(offset)).x; }
@@ -83,16 +88,19 @@ void decode16(uint row, uint unit, uint cols, out float v[16]) {
 #endif
     }
   }
-#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1)
-  // d (f16) [m (f16)] qs[16]: element e < 16 in the low nibble of qs[e], e >= 16 in the high.
+#elif defined(TYPE_Q4_0)
+  // d (f16) qs[16]: element e < 16 in the low nibble of qs[e], e >= 16 in the high; qs read
+  // a word (four elements) at a time.
+  const float d = unpackHalf2x16(word_at(b)).x, m = -8.0 * d;
+  for (uint j = 0u; j < 4u; ++j) {
+    const uint q = word_at(b + 2u + 4u * j) >> (4u * p);
+    for (uint i = 0u; i < 4u; ++i) v[4u * j + i] = d * float((q >> (8u * i)) & 15u) + m;
+  }
+#elif defined(TYPE_Q4_1)
+  // d (f16) m (f16) qs[16]: element e < 16 in the low nibble of qs[e], e >= 16 in the high.
   const float d = f16_at(b);
-#if defined(TYPE_Q4_1)
   const float m = f16_at(b + 2u);
   const uint qs = b + 4u;
-#else
-  const float m = -8.0 * d;
-  const uint qs = b + 2u;
-#endif
   for (uint i = 0u; i < 16u; ++i) v[i] = d * float((byte_at(qs + i) >> (4u * p)) & 15u) + m;
 #elif defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
   // As Q4, with the fifth bit of element e in bit e of qh (32 bits).
@@ -109,8 +117,12 @@ void decode16(uint row, uint unit, uint cols, out float v[16]) {
     v[i] = d * float(q) + m;
   }
 #elif defined(TYPE_Q8_0)
-  const float d = f16_at(b);
-  for (uint i = 0u; i < 16u; ++i) v[i] = d * float(i8_at(b + 2u + 16u * p + i));
+  // d (f16) qs[32] (int8), read a word (four elements) at a time.
+  const float d = unpackHalf2x16(word_at(b)).x;
+  for (uint j = 0u; j < 4u; ++j) {
+    const int q = int(word_at(b + 2u + 16u * p + 4u * j));
+    for (uint i = 0u; i < 4u; ++i) v[4u * j + i] = d * float(bitfieldExtract(q, int(8u * i), 8));
+  }
 #elif defined(TYPE_Q2_K)
   // scales[16] qs[64] d dmin: 2-bit values; the 16 elements of unit p share scales[p].
   const uint sc = byte_at(b + p);
