@@ -18,7 +18,8 @@ set(kernels
   "store_kv_f32|store_kv.comp||5" "store_kv_f16|store_kv.comp|-DCACHE_F16|5"
   "attention_f32|attention.comp||5" "attention_f16|attention.comp|-DCACHE_F16|5"
   "add|elementwise.comp|-DOP_ADD|2" "swiglu|elementwise.comp|-DOP_SWIGLU|2"
-  "read_probe|read_probe.comp||2")
+  "read_probe|read_probe.comp||2" "quantize_q8|quantize_q8.comp||3"
+  "matmul_dot_q4_0|matmul_dot.comp|-DTYPE_Q4_0|4" "matmul_dot_q8_0|matmul_dot.comp|-DTYPE_Q8_0|4")
 foreach(type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K)
   string(TOLOWER ${type} lower)
   list(APPEND kernels "matmul_${lower}|matmul.comp|-DTYPE_${type}|4" "matmul_tiled_${lower}|matmul_tiled.comp|-DTYPE_${type}|4"

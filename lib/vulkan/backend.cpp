@@ -261,12 +261,21 @@ class VulkanPass final : public Pass {
   }
 
   // y rows (stride y_stride) = x rows x weight^T, chunk by chunk of the weight's rows. Up to
-  // kRowKernelEntries entries: a workgroup per weight row, which reads each row once (generation);
-  // more: tiles of 64 rows by 32 entries through shared memory (prompts).
-  static constexpr uint32_t kRowKernelEntries = 8;
+  // kRowKernelEntries entries: a weight row per subgroup, each row read once (generation);
+  // for Q4_0 and Q8_0 on a device with integer dot products, the input rounded to 8 bits
+  // first, then packed 8-bit dot products. More entries: tiles of 64 rows by 32 entries
+  // through shared memory (prompts).
   void multiply(const DeviceWeight& w, Range x, Range y, uint32_t y_stride, uint32_t n, uint32_t map_offset) {
-    const bool tiled = n > kRowKernelEntries;
-    const std::string name = std::string(tiled ? "matmul_tiled_" : "matmul_") + type_suffix(w.type);
+    const bool tiled = n > VulkanBackend::kRowKernelEntries;
+    const bool integer = !tiled && map_offset == 0 && d_.integer_dot() && w.cols % 32 == 0 &&
+                         (w.type == DType::Q4_0 || w.type == DType::Q8_0);
+    if (integer) {
+      const uint32_t push[] = {u(w.cols), n};
+      dispatch("quantize_q8", {x, whole(b_.quantized_), whole(b_.quantized_info_)}, push, sizeof push,
+               groups(w.cols / 32, 64), n);
+      x = whole(b_.quantized_);
+    }
+    const std::string name = std::string(tiled ? "matmul_tiled_" : integer ? "matmul_dot_" : "matmul_") + type_suffix(w.type);
     for (const DeviceWeight::Chunk& chunk : w.chunks) {
       // Generation: a row per subgroup, so 64 / subgroup size rows per workgroup of 64.
       const uint32_t rows_per_group = std::max<uint32_t>(1, 64 / std::max<uint32_t>(1, d_.subgroup_size()));
@@ -279,7 +288,8 @@ class VulkanPass final : public Pass {
       }
       const int64_t workgroups = groups(chunk.rows, rows_per_group);
       const uint32_t gx = static_cast<uint32_t>(std::min<int64_t>(workgroups, 32768));
-      dispatch(name, {x, whole(chunk.buffer), y, whole(b_.entries_)}, push, sizeof push, gx, groups(workgroups, 32768));
+      dispatch(name, {x, whole(chunk.buffer), y, whole(integer ? b_.quantized_info_ : b_.entries_)}, push, sizeof push, gx,
+               groups(workgroups, 32768));
     }
   }
 
@@ -342,12 +352,15 @@ VulkanBackend::~VulkanBackend() {
   for (Buffer& b : activations_) device_->destroy(b);
   device_->destroy(entries_);
   device_->destroy(host_out_);
+  device_->destroy(quantized_);
+  device_->destroy(quantized_info_);
   fn.vkDestroyDescriptorPool(device_->handle(), descriptor_pool_, nullptr);
   fn.vkDestroyCommandPool(device_->handle(), command_pool_, nullptr);
 }
 
 std::string VulkanBackend::device_description() const {
-  return "Vulkan device " + std::to_string(options_.device) + ": " + device_->summary().describe();
+  return "Vulkan device " + std::to_string(options_.device) + ": " + device_->summary().describe() +
+         (device_->integer_dot() ? "; integer dot products in use" : "");
 }
 
 DeviceWeight VulkanBackend::upload(const TensorView& t, const std::string& what) {
@@ -444,6 +457,8 @@ void VulkanBackend::ensure_capacity(int64_t entries) {
   for (Buffer& b : activations_) device_->destroy(b);
   device_->destroy(entries_);
   device_->destroy(host_out_);
+  device_->destroy(quantized_);
+  device_->destroy(quantized_info_);
   capacity_ = 0;
   const std::string what = "the activations of a batch of " + std::to_string(entries);
   for (int a = 0; a < kActivationCount; ++a)
@@ -452,6 +467,12 @@ void VulkanBackend::ensure_capacity(int64_t entries) {
         Memory::Device, what);
   entries_ = device_->create_buffer(sizeof(int32_t) * static_cast<VkDeviceSize>(5 * entries), Memory::Host, what);
   host_out_ = device_->create_buffer(sizeof(float) * static_cast<VkDeviceSize>(entries * widest), Memory::Host, what);
+  if (device_->integer_dot()) {  // an input row rounded to 8 bits: a byte per value, 8 bytes per block of 32
+    const VkDeviceSize widest_input = static_cast<VkDeviceSize>(std::max(config_.dim, config_.hidden_dim));
+    const VkDeviceSize rows = static_cast<VkDeviceSize>(std::min<int64_t>(entries, kRowKernelEntries));
+    quantized_ = device_->create_buffer(rows * widest_input + 16, Memory::Device, what);
+    quantized_info_ = device_->create_buffer(rows * (widest_input / 32) * 8 + 16, Memory::Device, what);
+  }
   capacity_ = entries;
 }
 

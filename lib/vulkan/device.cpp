@@ -180,6 +180,25 @@ Device::Device(VkPhysicalDevice physical, const DeviceSummary& summary)
   for (uint32_t f = 0; f < count && !found; ++f)
     if (families[f].queueFlags & VK_QUEUE_COMPUTE_BIT) queue_family_ = f, found = true;
   if (!found) throw Error(ErrorCode::Unsupported, summary_.name + " has no compute queue");
+  // Integer dot products where the device has them (and the environment does not refuse them).
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot_features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  std::vector<const char*> extensions;
+  {
+    uint32_t n = 0;
+    fn_.vkEnumerateDeviceExtensionProperties(physical, nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> available(n);
+    fn_.vkEnumerateDeviceExtensionProperties(physical, nullptr, &n, available.data());
+    const char* env = std::getenv("CRIA_VULKAN_INTEGER_DOT");
+    if (has_extension(available, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) && !(env && std::strcmp(env, "0") == 0)) {
+      VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &dot_features};
+      fn_.vkGetPhysicalDeviceFeatures2(physical, &features);
+      integer_dot_ = dot_features.shaderIntegerDotProduct == VK_TRUE;
+    }
+    if (integer_dot_) extensions.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    dot_features.shaderIntegerDotProduct = integer_dot_ ? VK_TRUE : VK_FALSE;
+    dot_features.pNext = nullptr;
+  }
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo queue{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   queue.queueFamilyIndex = queue_family_;
@@ -188,6 +207,9 @@ Device::Device(VkPhysicalDevice physical, const DeviceSummary& summary)
   VkDeviceCreateInfo info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue;
+  info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
+  info.ppEnabledExtensionNames = extensions.data();
+  if (integer_dot_) info.pNext = &dot_features;
   check(fn_.vkCreateDevice(physical, &info, nullptr, &device_), "vkCreateDevice");
   load_device_functions(fn_, device_);
   fn_.vkGetDeviceQueue(device_, queue_family_, 0, &queue_);

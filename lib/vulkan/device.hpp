@@ -70,6 +70,10 @@ class Device {
   VkDeviceSize max_range() const { return max_range_; }
   VkDeviceSize range_alignment() const { return range_alignment_; }
   uint32_t subgroup_size() const { return subgroup_size_; }
+  // Whether the device runs 8-bit integer dot products (VK_KHR_shader_integer_dot_product),
+  // which the kernels for Q4_0 and Q8_0 weights then use for generation. CRIA_VULKAN_INTEGER_DOT=0
+  // in the environment turns them off (the portable f32 kernels run instead).
+  bool integer_dot() const { return integer_dot_; }
   uint32_t queue_family() const { return queue_family_; }
 
   // Throws OutOfMemory naming `what` and the sizes when the device has no room.
@@ -99,6 +103,7 @@ class Device {
   uint32_t queue_family_ = 0;
   VkDeviceSize max_range_ = 0, range_alignment_ = 1;
   uint32_t subgroup_size_ = 0;
+  bool integer_dot_ = false;
   VkPhysicalDeviceMemoryProperties memory_{};
   std::mutex queue_mutex_;   // vkQueueSubmit needs the queue to itself
   std::atomic<bool> lost_{false};
