@@ -234,20 +234,7 @@ class VulkanPass final : public Pass {
       r = fn_.vkAllocateDescriptorSets(d_.handle(), &a, &set);
     }
     check(r, "vkAllocateDescriptorSets");
-    VkDescriptorBufferInfo infos[8];
-    VkWriteDescriptorSet writes[8];
-    uint32_t i = 0;
-    for (const Range& range : buffers) {
-      infos[i] = {range.buffer, range.offset, range.size};
-      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-      writes[i].dstSet = set;
-      writes[i].dstBinding = i;
-      writes[i].descriptorCount = 1;
-      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-      writes[i].pBufferInfo = &infos[i];
-      ++i;
-    }
-    fn_.vkUpdateDescriptorSets(d_.handle(), i, writes, 0, nullptr);
+    d_.bind_storage_buffers(set, buffers.begin(), static_cast<uint32_t>(buffers.size()));
     fn_.vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
     fn_.vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
     fn_.vkCmdPushConstants(commands_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, static_cast<uint32_t>(push_bytes), push);
@@ -507,17 +494,8 @@ double VulkanBackend::probe_read_bandwidth(int) {
       check(fn.vkAllocateCommandBuffers(device_->handle(), &a, &commands), "vkAllocateCommandBuffers");
       VkDescriptorSet set;
       check(fn.vkAllocateDescriptorSets(device_->handle(), &d, &set), "vkAllocateDescriptorSets");
-      const VkDescriptorBufferInfo infos[2] = {{data.buffer, 0, bytes}, {sums.buffer, 0, sums.size}};
-      VkWriteDescriptorSet writes[2];
-      for (uint32_t i = 0; i < 2; ++i) {
-        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-        writes[i].dstSet = set;
-        writes[i].dstBinding = i;
-        writes[i].descriptorCount = 1;
-        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        writes[i].pBufferInfo = &infos[i];
-      }
-      fn.vkUpdateDescriptorSets(device_->handle(), 2, writes, 0, nullptr);
+      const Range ranges[2] = {{data.buffer, 0, bytes}, {sums.buffer, 0, sums.size}};
+      device_->bind_storage_buffers(set, ranges, 2);
       VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
       begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
       check(fn.vkBeginCommandBuffer(commands, &begin), "vkBeginCommandBuffer");

@@ -317,6 +317,22 @@ void Device::upload(const Buffer& to, VkDeviceSize offset, const void* data, siz
   }
 }
 
+void Device::bind_storage_buffers(VkDescriptorSet set, const Range* ranges, uint32_t count) const {
+  VkDescriptorBufferInfo infos[8];
+  VkWriteDescriptorSet writes[8];
+  if (count > 8) throw Error(ErrorCode::Unsupported, "a kernel with more than 8 storage buffers");
+  for (uint32_t i = 0; i < count; ++i) {
+    infos[i] = {ranges[i].buffer, ranges[i].offset, ranges[i].size};
+    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    writes[i].dstSet = set;
+    writes[i].dstBinding = i;
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &infos[i];
+  }
+  fn_.vkUpdateDescriptorSets(device_, count, writes, 0, nullptr);
+}
+
 const Kernel& Device::kernel(const std::string& name) {
   std::lock_guard<std::mutex> lock(kernel_mutex_);
   auto it = kernels_.find(name);

@@ -83,6 +83,9 @@ class Device {
   // through a staging buffer and a copy on the queue.
   void upload(const Buffer& to, VkDeviceSize offset, const void* data, size_t bytes);
 
+  // Points bindings 0, 1, ... of `set` at `ranges` (storage buffers).
+  void bind_storage_buffers(VkDescriptorSet set, const Range* ranges, uint32_t count) const;
+
   // The kernel built from the shader `name` ("matmul_q4_0", ...), made on first use.
   const Kernel& kernel(const std::string& name);
 
