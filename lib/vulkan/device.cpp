@@ -271,6 +271,21 @@ Buffer Device::create_buffer(VkDeviceSize size, Memory memory, const std::string
   VkMemoryAllocateInfo alloc{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   alloc.allocationSize = req.size;
   alloc.memoryTypeIndex = memory_type(req.memoryTypeBits, memory);
+  const uint32_t heap = memory_.memoryTypes[alloc.memoryTypeIndex].heapIndex;
+  {
+    std::lock_guard<std::mutex> lock(heap_mutex_);
+    if (heap_used_[heap] + req.size > memory_.memoryHeaps[heap].size) {
+      const VkDeviceSize used = heap_used_[heap];
+      destroy(b);
+      throw Error(ErrorCode::OutOfMemory, summary_.name + ": no device memory for " + what + " (" +
+                                              std::to_string(size) + " bytes; " + std::to_string(used >> 20) + " of its " +
+                                              std::to_string(memory_.memoryHeaps[heap].size >> 20) +
+                                              " MiB are in use by this process)");
+    }
+    heap_used_[heap] += req.size;
+  }
+  b.heap = heap;
+  b.allocated = req.size;
   r = fn_.vkAllocateMemory(device_, &alloc, nullptr, &b.memory);
   if (r != VK_SUCCESS) out_of_memory(r);
   check(fn_.vkBindBufferMemory(device_, b.buffer, b.memory, 0), "vkBindBufferMemory");
@@ -282,6 +297,10 @@ Buffer Device::create_buffer(VkDeviceSize size, Memory memory, const std::string
 }
 
 void Device::destroy(Buffer& b) {
+  if (b.allocated) {
+    std::lock_guard<std::mutex> lock(heap_mutex_);
+    heap_used_[b.heap] -= b.allocated;
+  }
   if (b.mapped) fn_.vkUnmapMemory(device_, b.memory);
   if (b.buffer) fn_.vkDestroyBuffer(device_, b.buffer, nullptr);
   if (b.memory) fn_.vkFreeMemory(device_, b.memory, nullptr);

@@ -30,6 +30,8 @@ struct Buffer {
   VkDeviceMemory memory = VK_NULL_HANDLE;
   VkDeviceSize size = 0;
   void* mapped = nullptr;  // host address where the memory is host-visible
+  uint32_t heap = 0;               // the memory heap it was allocated from
+  VkDeviceSize allocated = 0;      // bytes taken from that heap
 };
 enum class Memory {
   Device,  // device-local (mapped too where the device's local memory is host-visible)
@@ -76,7 +78,9 @@ class Device {
   bool integer_dot() const { return integer_dot_; }
   uint32_t queue_family() const { return queue_family_; }
 
-  // Throws OutOfMemory naming `what` and the sizes when the device has no room.
+  // Throws OutOfMemory naming `what` and the sizes when the device has no room: when the
+  // driver refuses, or when the buffers of this process would exceed the heap's size (some
+  // drivers, lavapipe among them, would otherwise overcommit the host's memory).
   Buffer create_buffer(VkDeviceSize size, Memory memory, const std::string& what);
   void destroy(Buffer& buffer);
   // Copies host bytes into a buffer: straight into its mapping where it has one, else
@@ -110,6 +114,8 @@ class Device {
   VkPhysicalDeviceMemoryProperties memory_{};
   std::mutex queue_mutex_;   // vkQueueSubmit needs the queue to itself
   std::atomic<bool> lost_{false};
+  std::mutex heap_mutex_;
+  VkDeviceSize heap_used_[VK_MAX_MEMORY_HEAPS] = {};
   std::mutex kernel_mutex_;
   std::map<std::string, Kernel> kernels_;
   // Staging for uploads to memory the host cannot map, with its own commands.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cria/backend.hpp"
@@ -233,6 +234,49 @@ TEST_CASE("a split model evaluates several sequences in one batch as it does eac
   const std::vector<float>& batched_b = sb.logits();
   CHECK(nmse(batched_a, last_a) < kAgainstReference);
   CHECK(nmse(batched_b, last_b) < kAgainstReference);
+}
+
+TEST_CASE("models and sessions share a device from several threads, each as if alone") {
+  auto first = load_on("stories260K.gguf", "vulkan"), second = load_on("synth256.q4_0.gguf", "vulkan");
+  const std::vector<int32_t> a = test_tokens(first->config().vocab_size, 12), b = test_tokens(second->config().vocab_size, 9);
+  const std::vector<float> alone_a = logits_of(*first, a), alone_b = logits_of(*second, b);
+  std::vector<std::vector<float>> results(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i)  // two sessions of each model at once
+    threads.emplace_back([&, i] { results[i] = i % 2 == 0 ? logits_of(*first, a) : logits_of(*second, b); });
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 0; i < results.size(); ++i) CHECK(results[i] == (i % 2 == 0 ? alone_a : alone_b));
+}
+
+TEST_CASE("out of device memory is an error that names the sizes, and the sessions that fit go on") {
+  auto model = load_on("stories260K.gguf", "vulkan");
+  cria::SessionOptions o;
+  o.context_length = 1000000;  // 1.28 GB of F16 keys and values per session
+  o.kv_type = cria::DType::F16;
+  std::vector<std::unique_ptr<cria::Session>> sessions;
+  std::string message;
+  while (sessions.size() < 200) {  // until the device's memory is spent
+    try {
+      sessions.push_back(std::make_unique<cria::Session>(*model, o));
+    } catch (const cria::Error& e) {
+      CHECK(e.code() == cria::ErrorCode::OutOfMemory);
+      message = e.what();
+      break;
+    }
+  }
+  REQUIRE_FALSE(message.empty());
+  INFO(message);
+  CHECK(message.find("no device memory for a KV cache of 1000000 positions") != std::string::npos);
+  CHECK(message.find("bytes") != std::string::npos);
+  REQUIRE_FALSE(sessions.empty());
+  const std::vector<int32_t> tokens = {1, 43, 270};
+  const std::vector<float> expected = logits_of(*load_on("stories260K.gguf", "reference"), tokens);
+  cria::Session& first = *sessions.front();
+  first.eval(tokens.data(), static_cast<int64_t>(tokens.size()));
+  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
+  // (Its F16 cache rounds keys and values: the reference's F32 cache differs by that much.)
+  CHECK(nmse(first.logits(), std::vector<float>(expected.end() - static_cast<ptrdiff_t>(vocab), expected.end())) <
+        kAgainstCpu);
 }
 
 int main(int argc, char** argv) {
