@@ -248,12 +248,12 @@ class VulkanPass final : public Pass {
   }
 
   // y rows (stride y_stride) = x rows x weight^T, chunk by chunk of the weight's rows. Up to
-  // kRowKernelEntries entries: a weight row per subgroup, each row read once (generation);
-  // for Q4_0 and Q8_0 on a device with integer dot products, the input rounded to 8 bits
-  // first, then packed 8-bit dot products. More entries: tiles of 64 rows by 32 entries
-  // through shared memory (prompts).
+  // 8 entries (generation), or any number on a device without prompt tiles: a weight row per
+  // subgroup, each row read once per 8 entries; for Q4_0 and Q8_0 on a device with integer
+  // dot products, the input rounded to 8 bits first, then packed 8-bit dot products. More
+  // entries on a GPU: tiles of 64 rows by 32 entries through shared memory (prompts).
   void multiply(const DeviceWeight& w, Range x, Range y, uint32_t y_stride, uint32_t n, uint32_t map_offset) {
-    const bool tiled = n > VulkanBackend::kRowKernelEntries;
+    const bool tiled = n > 8 && d_.prompt_tiles();
     const bool integer = !tiled && map_offset == 0 && d_.integer_dot() && w.cols % 32 == 0 &&
                          (w.type == DType::Q4_0 || w.type == DType::Q8_0);
     if (integer) {
@@ -456,7 +456,7 @@ void VulkanBackend::ensure_capacity(int64_t entries) {
   host_out_ = device_->create_buffer(sizeof(float) * static_cast<VkDeviceSize>(entries * widest), Memory::Host, what);
   if (device_->integer_dot()) {  // an input row rounded to 8 bits: a byte per value, 8 bytes per block of 32
     const VkDeviceSize widest_input = static_cast<VkDeviceSize>(std::max(config_.dim, config_.hidden_dim));
-    const VkDeviceSize rows = static_cast<VkDeviceSize>(std::min<int64_t>(entries, kRowKernelEntries));
+    const VkDeviceSize rows = static_cast<VkDeviceSize>(entries);
     quantized_ = device_->create_buffer(rows * widest_input + 16, Memory::Device, what);
     quantized_info_ = device_->create_buffer(rows * (widest_input / 32) * 8 + 16, Memory::Device, what);
   }

@@ -64,7 +64,6 @@ class VulkanBackend final : public Backend {
   std::array<Buffer, kActivationCount> activations_;
   Buffer entries_, host_out_;
   // Inputs rounded to 8 bits for the integer dot-product kernels (devices that have them).
-  static constexpr int64_t kRowKernelEntries = 8;
   Buffer quantized_, quantized_info_;
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;

@@ -199,6 +199,8 @@ Device::Device(VkPhysicalDevice physical, const DeviceSummary& summary)
     dot_features.shaderIntegerDotProduct = integer_dot_ ? VK_TRUE : VK_FALSE;
     dot_features.pNext = nullptr;
   }
+  const char* tiles = std::getenv("CRIA_VULKAN_PROMPT_TILES");
+  prompt_tiles_ = tiles && *tiles ? std::strcmp(tiles, "0") != 0 : summary_.type != "CPU";
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo queue{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   queue.queueFamilyIndex = queue_family_;

@@ -76,6 +76,11 @@ class Device {
   // which the kernels for Q4_0 and Q8_0 weights then use for generation. CRIA_VULKAN_INTEGER_DOT=0
   // in the environment turns them off (the portable f32 kernels run instead).
   bool integer_dot() const { return integer_dot_; }
+  // Whether batches of more than a few entries (prompts) use the shared-memory tile kernel: on
+  // GPUs. A device that runs on the CPU (lavapipe) emulates shared memory and barriers slowly
+  // and takes the row kernel for every batch (4x faster there for 16 entries, 2x for 64).
+  // CRIA_VULKAN_PROMPT_TILES=1 or 0 in the environment decides instead.
+  bool prompt_tiles() const { return prompt_tiles_; }
   uint32_t queue_family() const { return queue_family_; }
 
   // Throws OutOfMemory naming `what` and the sizes when the device has no room: when the
@@ -111,6 +116,7 @@ class Device {
   VkDeviceSize max_range_ = 0, range_alignment_ = 1;
   uint32_t subgroup_size_ = 0;
   bool integer_dot_ = false;
+  bool prompt_tiles_ = true;
   VkPhysicalDeviceMemoryProperties memory_{};
   std::mutex queue_mutex_;   // vkQueueSubmit needs the queue to itself
   std::atomic<bool> lost_{false};
