@@ -149,15 +149,20 @@ void decode16(uint row, uint unit, uint cols, out float v[16]) {
   float scale, minimum;
   k4_scale_min(b + 4u, sub, scale, minimum);
   const float d = f16_at(b) * scale, m = f16_at(b + 2u) * minimum;
+  // The 16 quants (and Q5_K's fifth bits) read a word, four elements, at a time.
 #if defined(TYPE_Q5_K)
   const uint qs = b + 48u + chunk * 32u + l0;
-  for (uint i = 0u; i < 16u; ++i) {
-    const uint q = ((byte_at(qs + i) >> (4u * nibble)) & 15u) | (((byte_at(b + 16u + l0 + i) >> sub) & 1u) << 4);
-    v[i] = d * float(q) - m;
+  for (uint j = 0u; j < 4u; ++j) {
+    const uint low = word_at(qs + 4u * j) >> (4u * nibble), high = word_at(b + 16u + l0 + 4u * j) >> sub;
+    for (uint i = 0u; i < 4u; ++i)
+      v[4u * j + i] = d * float(((low >> (8u * i)) & 15u) | (((high >> (8u * i)) & 1u) << 4)) - m;
   }
 #else
   const uint qs = b + 16u + chunk * 32u + l0;
-  for (uint i = 0u; i < 16u; ++i) v[i] = d * float((byte_at(qs + i) >> (4u * nibble)) & 15u) - m;
+  for (uint j = 0u; j < 4u; ++j) {
+    const uint q = word_at(qs + 4u * j) >> (4u * nibble);
+    for (uint i = 0u; i < 4u; ++i) v[4u * j + i] = d * float((q >> (8u * i)) & 15u) - m;
+  }
 #endif
 #elif defined(TYPE_Q6_K)
   // ql[128] qh[64] scales[16] (int8) d: halves of 128 elements; in each, quarter k of 32 takes
@@ -165,9 +170,10 @@ void decode16(uint row, uint unit, uint cols, out float v[16]) {
   const uint h = p >> 3, k = (p & 7u) >> 1, l0 = (p & 1u) * 16u;
   const float dl = f16_at(b + 208u) * float(i8_at(b + 192u + h * 8u + (p & 1u) + 2u * k));
   const uint ql = b + h * 64u + (k & 1u) * 32u + l0, qh = b + 128u + h * 32u + l0;
-  for (uint i = 0u; i < 16u; ++i) {
-    const uint q = ((byte_at(ql + i) >> (4u * (k >> 1))) & 15u) | (((byte_at(qh + i) >> (2u * k)) & 3u) << 4);
-    v[i] = dl * float(int(q) - 32);
+  for (uint j = 0u; j < 4u; ++j) {  // a word, four elements, at a time
+    const uint low = word_at(ql + 4u * j) >> (4u * (k >> 1)), high = word_at(qh + 4u * j) >> (2u * k);
+    for (uint i = 0u; i < 4u; ++i)
+      v[4u * j + i] = dl * float(int(((low >> (8u * i)) & 15u) | (((high >> (8u * i)) & 3u) << 4)) - 32);
   }
 #endif
 }
