@@ -5,6 +5,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -234,6 +235,31 @@ TEST_CASE("a split model evaluates several sequences in one batch as it does eac
   const std::vector<float>& batched_b = sb.logits();
   CHECK(nmse(batched_a, last_a) < kAgainstReference);
   CHECK(nmse(batched_b, last_b) < kAgainstReference);
+}
+
+TEST_CASE("uploading weights reports progress and stops when the callback says so") {
+  std::vector<float> fractions;
+  cria::LoadOptions o;
+  o.backend = "vulkan";
+  o.progress = [&](float f) {
+    fractions.push_back(f);
+    return true;
+  };
+  auto model = cria::Model::load(shared("models/synth256.q4_k_m.gguf"), o);
+  CHECK(std::is_sorted(fractions.begin(), fractions.end()));
+  // Placing is 0.5 to 0.8 of a load: several reports in that range, one per uploaded tensor.
+  CHECK(std::count_if(fractions.begin(), fractions.end(), [](float f) { return f > 0.5f && f < 0.8f; }) > 10);
+  int calls = 0;
+  o.progress = [&](float f) { return f <= 0.5f || ++calls < 3; };  // stop during the upload
+  try {
+    cria::Model::load(shared("models/synth256.q4_k_m.gguf"), o);
+    FAIL("expected Cancelled");
+  } catch (const cria::Error& e) {
+    CHECK(e.code() == cria::ErrorCode::Cancelled);
+  }
+  CHECK(calls == 3);
+  // The device is still usable by the model loaded before.
+  CHECK(logits_of(*model, {1, 2, 3}).size() == 3 * static_cast<size_t>(model->config().vocab_size));
 }
 
 TEST_CASE("models and sessions share a device from several threads, each as if alone") {
