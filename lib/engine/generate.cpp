@@ -149,6 +149,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
     seq.session = sessions[i];
     seq.prompt = &prompts[i];
     seq.sampler.emplace(params.sampling);
+    for (int32_t token : prompts[i]) seq.sampler->accept(token);  // the penalties' window starts with the prompt
     seq.filter = std::make_unique<StopFilter>(
         params.stop, [&on_text, i](std::string_view text) { return on_text ? on_text(i, text) : true; });
     seq.result.prompt_tokens = static_cast<int64_t>(prompts[i].size());

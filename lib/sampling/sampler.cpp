@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cria/error.hpp"
 
@@ -126,7 +128,145 @@ class DrawStage final : public SamplerStage {
   uint64_t seed_, state_;
 };
 
+// The candidate of token `id`: at index id while the list is still the vocabulary in order.
+Candidates::Candidate* find(Candidates& c, int32_t id) {
+  if (id < 0) return nullptr;
+  if (!c.sorted && static_cast<size_t>(id) < c.items.size() && c.items[static_cast<size_t>(id)].id == id)
+    return &c.items[static_cast<size_t>(id)];
+  for (Candidates::Candidate& x : c.items)
+    if (x.id == id) return &x;
+  return nullptr;
+}
+
+class LogitBiasStage final : public SamplerStage {
+ public:
+  explicit LogitBiasStage(std::vector<std::pair<int32_t, float>> bias) : bias_(std::move(bias)) {}
+  const char* name() const override { return "logit-bias"; }
+  void apply(Candidates& c) override {
+    for (const auto& [id, bias] : bias_)
+      if (Candidates::Candidate* x = find(c, id)) x->logit += bias;
+    c.normalized = false;
+  }
+
+ private:
+  std::vector<std::pair<int32_t, float>> bias_;
+};
+
+class PenaltiesStage final : public SamplerStage {
+ public:
+  PenaltiesStage(int32_t last_n, float repeat, float frequency, float presence)
+      : last_n_(last_n), repeat_(repeat), frequency_(frequency), presence_(presence) {}
+  const char* name() const override { return "penalties"; }
+  void apply(Candidates& c) override {
+    // Counts of the tokens in the window, in order of first appearance (a fixed order).
+    std::vector<std::pair<int32_t, int32_t>> counts;
+    const size_t first = last_n_ < 0 || recent_.size() <= static_cast<size_t>(last_n_)
+                             ? 0
+                             : recent_.size() - static_cast<size_t>(last_n_);
+    for (size_t i = first; i < recent_.size(); ++i) {
+      auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& e) { return e.first == recent_[i]; });
+      if (it == counts.end()) counts.push_back({recent_[i], 1});
+      else ++it->second;
+    }
+    for (const auto& [id, count] : counts) {
+      Candidates::Candidate* x = find(c, id);
+      if (!x) continue;
+      x->logit = x->logit > 0.0f ? x->logit / repeat_ : x->logit * repeat_;
+      x->logit -= static_cast<float>(count) * frequency_ + presence_;
+    }
+    c.normalized = false;
+  }
+  void accept(int32_t token) override {
+    recent_.push_back(token);
+    // Keep the window (and a little more, so that trimming is rare).
+    if (last_n_ >= 0 && recent_.size() > 2 * static_cast<size_t>(last_n_) + 64)
+      recent_.erase(recent_.begin(), recent_.end() - last_n_);
+  }
+  void reset() override { recent_.clear(); }
+
+ private:
+  int32_t last_n_;
+  float repeat_, frequency_, presence_;
+  std::vector<int32_t> recent_;
+};
+
+class MinPStage final : public SamplerStage {
+ public:
+  explicit MinPStage(float p) : p_(p) {}
+  const char* name() const override { return "min-p"; }
+  void apply(Candidates& c) override {
+    if (!c.normalized) c.normalize();
+    const float floor = p_ * c.items[0].p;  // sorted: the first is the most likely
+    size_t n = 1;
+    float kept = c.items[0].p;
+    while (n < c.items.size() && c.items[n].p >= floor) kept += c.items[n++].p;
+    c.items.resize(n);
+    c.p_total = kept;
+  }
+
+ private:
+  float p_;
+};
+
+class TypicalStage final : public SamplerStage {
+ public:
+  explicit TypicalStage(float p) : p_(p) {}
+  const char* name() const override { return "typical-p"; }
+  void apply(Candidates& c) override {
+    c.normalize();  // over the candidates left, so that the entropy is theirs
+    double entropy = 0.0;
+    for (const Candidates::Candidate& x : c.items)
+      if (x.p > 0.0f) entropy -= static_cast<double>(x.p) * std::log(static_cast<double>(x.p));
+    std::vector<std::pair<double, size_t>> order;  // |surprise - entropy|, index
+    order.reserve(c.items.size());
+    for (size_t i = 0; i < c.items.size(); ++i) {
+      const double p = c.items[i].p;
+      order.push_back({p > 0.0 ? std::fabs(-std::log(p) - entropy) : INFINITY, i});
+    }
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    float cumulative = 0.0f;
+    size_t n = 0;
+    while (n < order.size()) {
+      cumulative += c.items[order[n++].second].p;
+      if (cumulative >= p_) break;
+    }
+    std::vector<Candidates::Candidate> kept;
+    kept.reserve(n);
+    for (size_t i = 0; i < n; ++i) kept.push_back(c.items[order[i].second]);
+    c.items = std::move(kept);
+    c.sorted = c.normalized = false;  // in order of typicality: the next stage re-sorts
+  }
+
+ private:
+  float p_;
+};
+
 }  // namespace
+
+std::unique_ptr<SamplerStage> logit_bias_stage(std::vector<std::pair<int32_t, float>> bias) {
+  for (const auto& [id, b] : bias)
+    if (id < 0 || std::isnan(b) || b == INFINITY)
+      throw Error(ErrorCode::InvalidArgument, "logit bias of token " + std::to_string(id) +
+                                                  ": the token must be >= 0 and the bias a number or -infinity");
+  return std::make_unique<LogitBiasStage>(std::move(bias));
+}
+std::unique_ptr<SamplerStage> penalties_stage(int32_t last_n, float repeat, float frequency, float presence) {
+  if (last_n < -1) throw Error(ErrorCode::InvalidArgument, "repeat_last_n must be >= -1, got " + std::to_string(last_n));
+  if (!(repeat > 0.0f) || !std::isfinite(repeat))
+    throw Error(ErrorCode::InvalidArgument, "repeat_penalty must be a finite number > 0, got " + std::to_string(repeat));
+  if (!std::isfinite(frequency) || !std::isfinite(presence))
+    throw Error(ErrorCode::InvalidArgument, "frequency_penalty and presence_penalty must be finite");
+  return std::make_unique<PenaltiesStage>(last_n, repeat, frequency, presence);
+}
+std::unique_ptr<SamplerStage> min_p_stage(float p) {
+  if (!(p >= 0.0f && p <= 1.0f)) throw Error(ErrorCode::InvalidArgument, "min_p must be in [0, 1], got " + std::to_string(p));
+  return std::make_unique<MinPStage>(p);
+}
+std::unique_ptr<SamplerStage> typical_stage(float p) {
+  if (!(p > 0.0f) || !std::isfinite(p))
+    throw Error(ErrorCode::InvalidArgument, "typical_p must be in (0, 1], got " + std::to_string(p));
+  return std::make_unique<TypicalStage>(p);
+}
 
 std::unique_ptr<SamplerStage> temperature_stage(float temperature) {
   if (!(temperature > 0.0f) || !std::isfinite(temperature))
@@ -152,13 +292,19 @@ Sampler::Sampler(const SamplerParams& params) {
                 "temperature must be a finite number >= 0, got " + std::to_string(params.temperature));
   if (!(params.top_p > 0.0f) || !std::isfinite(params.top_p))
     throw Error(ErrorCode::InvalidArgument, "top_p must be in (0, 1], got " + std::to_string(params.top_p));
+  if (!params.logit_bias.empty()) add(logit_bias_stage(params.logit_bias));
+  if (params.repeat_last_n != 0 &&
+      (params.repeat_penalty != 1.0f || params.frequency_penalty != 0.0f || params.presence_penalty != 0.0f))
+    add(penalties_stage(params.repeat_last_n, params.repeat_penalty, params.frequency_penalty, params.presence_penalty));
   if (params.temperature == 0.0f) {
     add(greedy_stage());
     return;
   }
   add(temperature_stage(params.temperature));
   if (params.top_k > 0) add(top_k_stage(params.top_k));
+  if (params.typical_p < 1.0f) add(typical_stage(params.typical_p));
   if (params.top_p < 1.0f) add(top_p_stage(params.top_p));
+  if (params.min_p > 0.0f) add(min_p_stage(params.min_p));
   add(draw_stage(params.seed));
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // Token sampling from logits as a chain of stages. Each stage narrows or reshapes a list of
-// candidates (id, logit, probability); the last one picks a token. The standard chain is
-// temperature, top-k, top-p (nucleus), then a draw from a seeded generator; temperature 0 is
-// greedy: the lowest id of the largest logit. Stages also see each accepted token (accept)
-// and can be reset, so that stages with memory (repetition penalties, grammars) fit in.
+// candidates (id, logit, probability); the last one picks a token. The standard chain, in
+// this fixed order, is: logit bias, repetition/frequency/presence penalties, then either
+// greedy (temperature 0: the lowest id of the largest logit) or temperature, top-k,
+// typical-p, top-p (nucleus), min-p and a draw from a seeded generator. Stages that change
+// nothing with their parameters' defaults are left out. Stages also see each accepted token
+// (accept) and can be reset, so that stages with memory (penalties, grammars) fit in.
+#include <utility>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +19,18 @@ struct SamplerParams {
   int32_t top_k = 40;      // <= 0: no limit
   float top_p = 0.95f;     // >= 1: no limit
   uint64_t seed = 0;       // the same seed and logits give the same tokens
+  // Penalties over the last `repeat_last_n` tokens of the sequence (prompt included), as
+  // llama.cpp defines them: a token seen there has its logit divided by repeat_penalty where
+  // positive (multiplied where negative), then lowered by frequency_penalty times its count
+  // and by presence_penalty once. repeat_last_n 0: no penalties; -1: the whole context.
+  int32_t repeat_last_n = 64;
+  float repeat_penalty = 1.0f;     // 1: none
+  float frequency_penalty = 0.0f;  // 0: none
+  float presence_penalty = 0.0f;   // 0: none
+  float min_p = 0.0f;              // keep tokens with p >= min_p * the largest p; 0: none
+  float typical_p = 1.0f;          // locally typical sampling; >= 1: none
+  // Added to the logits of the given tokens before anything else (-INFINITY bans one).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 // The candidates a chain works on. `sorted`: in order of decreasing logit, ties by id;
@@ -55,6 +70,13 @@ std::unique_ptr<SamplerStage> top_k_stage(int32_t k);                // the k la
 std::unique_ptr<SamplerStage> top_p_stage(float p);  // the smallest prefix with probability >= p
 std::unique_ptr<SamplerStage> greedy_stage();        // picks the largest logit, lowest id on ties
 std::unique_ptr<SamplerStage> draw_stage(uint64_t seed);  // picks at random by probability
+std::unique_ptr<SamplerStage> logit_bias_stage(std::vector<std::pair<int32_t, float>> bias);
+// The penalties of SamplerParams over the last `last_n` accepted tokens (-1: all of them).
+std::unique_ptr<SamplerStage> penalties_stage(int32_t last_n, float repeat, float frequency, float presence);
+std::unique_ptr<SamplerStage> min_p_stage(float p);
+// Keeps the tokens whose surprise (-log p) is closest to the distribution's entropy, the
+// fewest whose probabilities reach p (Meister et al., "Locally Typical Sampling").
+std::unique_ptr<SamplerStage> typical_stage(float p);
 
 class Sampler {
  public:
