@@ -200,21 +200,51 @@ void put_tokens(const std::vector<int32_t>& ids, int32_t* tokens, size_t capacit
   *out_count = ids.size();
 }
 
+// The sampling fields that cria_sampling_params and cria_generate_params share, from `src`
+// (already read up to the caller's struct_size, defaults past it) into the engine's params.
+template <class T>
+void read_penalties_and_filters(const T& src, const char* name, cria::SamplerParams& s) {
+  s.temperature = src.temperature;
+  s.top_k = src.top_k;
+  s.top_p = src.top_p;
+  s.seed = src.seed;
+  s.repeat_last_n = src.repeat_last_n;
+  s.repeat_penalty = src.repeat_penalty;
+  s.frequency_penalty = src.frequency_penalty;
+  s.presence_penalty = src.presence_penalty;
+  s.min_p = src.min_p;
+  s.typical_p = src.typical_p;
+  if (src.n_logit_bias && !src.logit_bias)
+    fail(CRIA_ERROR_INVALID_ARGUMENT, std::string(name) + "->logit_bias is NULL but n_logit_bias is not 0");
+  for (size_t i = 0; i < src.n_logit_bias; ++i) s.logit_bias.push_back({src.logit_bias[i].token, src.logit_bias[i].bias});
+  cria::Sampler check(s);  // invalid values are errors now, naming the field
+}
+
+template <class T>
+void read_sampling_fields(T& dst, const T* src) {
+  CRIA_READ(dst, src, temperature);
+  CRIA_READ(dst, src, top_k);
+  CRIA_READ(dst, src, top_p);
+  CRIA_READ(dst, src, seed);
+  CRIA_READ(dst, src, repeat_last_n);
+  CRIA_READ(dst, src, repeat_penalty);
+  CRIA_READ(dst, src, frequency_penalty);
+  CRIA_READ(dst, src, presence_penalty);
+  CRIA_READ(dst, src, min_p);
+  CRIA_READ(dst, src, typical_p);
+  CRIA_READ(dst, src, logit_bias);
+  CRIA_READ(dst, src, n_logit_bias);
+}
+
 cria::SamplerParams read_sampling(const cria_sampling_params* p) {
   cria_sampling_params d;
   cria_sampling_params_init(&d);
   if (p) {
     check_struct_size(p, "sampling");
-    CRIA_READ(d, p, temperature);
-    CRIA_READ(d, p, top_k);
-    CRIA_READ(d, p, top_p);
-    CRIA_READ(d, p, seed);
+    read_sampling_fields(d, p);
   }
   cria::SamplerParams s;
-  s.temperature = d.temperature;
-  s.top_k = d.top_k;
-  s.top_p = d.top_p;
-  s.seed = d.seed;
+  read_penalties_and_filters(d, "sampling", s);
   return s;
 }
 
@@ -259,10 +289,7 @@ cria::GenerateParams read_generate_params(const cria_generate_params* params) {
   cria_generate_params_init(&p);
   if (params) {
     check_struct_size(params, "params");
-    CRIA_READ(p, params, temperature);
-    CRIA_READ(p, params, top_k);
-    CRIA_READ(p, params, top_p);
-    CRIA_READ(p, params, seed);
+    read_sampling_fields(p, params);
     CRIA_READ(p, params, max_tokens);
     CRIA_READ(p, params, stop_strings);
     CRIA_READ(p, params, n_stop_strings);
@@ -270,10 +297,7 @@ cria::GenerateParams read_generate_params(const cria_generate_params* params) {
     CRIA_READ(p, params, prompt_progress_user_data);
   }
   cria::GenerateParams g;
-  g.sampling.temperature = p.temperature;
-  g.sampling.top_k = p.top_k;
-  g.sampling.top_p = p.top_p;
-  g.sampling.seed = p.seed;
+  read_penalties_and_filters(p, "params", g.sampling);
   g.max_tokens = p.max_tokens;
   if (p.n_stop_strings) require(p.stop_strings, "params->stop_strings");
   for (size_t i = 0; i < p.n_stop_strings; ++i) {
@@ -616,6 +640,9 @@ void cria_sampling_params_init(cria_sampling_params* params) {
   params->top_k = 40;
   params->top_p = 0.95f;
   params->seed = 0;
+  params->repeat_last_n = 64;
+  params->repeat_penalty = 1.0f;
+  params->typical_p = 1.0f;
 }
 
 void cria_session_params_init(cria_session_params* params) {
@@ -700,6 +727,7 @@ cria_status cria_session_eval(cria_session* session, const int32_t* tokens, size
     if (!tokens && count) fail(CRIA_ERROR_INVALID_ARGUMENT, "tokens is NULL");
     const size_t n = max_positions == 0 ? count : std::min(count, max_positions);
     session->session->eval(tokens, static_cast<int64_t>(n));
+    for (size_t i = 0; i < n; ++i) session->sampler->accept(tokens[i]);  // the penalties' window
     if (out_evaluated) *out_evaluated = n;
   });
 }
@@ -822,6 +850,9 @@ void cria_generate_params_init(cria_generate_params* params) {
   params->top_k = 40;
   params->top_p = 0.95f;
   params->seed = 0;
+  params->repeat_last_n = 64;
+  params->repeat_penalty = 1.0f;
+  params->typical_p = 1.0f;
   params->max_tokens = -1;
   params->stop_strings = nullptr;
   params->n_stop_strings = 0;

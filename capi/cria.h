@@ -316,12 +316,33 @@ CRIA_API cria_status cria_chat_apply_template(const cria_model *model,
 ** from one thread at a time. */
 typedef struct cria_session cria_session;
 
+/* UNSTABLE. A bias added to one token's logit before sampling (-INFINITY bans the token). */
+typedef struct cria_logit_bias {
+  int32_t token;
+  float bias;
+} cria_logit_bias;
+
+/* The sampler chain runs in this order: logit bias, penalties, then the most likely token
+** at temperature 0, else temperature, top-k, typical-p, top-p, min-p and a seeded draw. */
 typedef struct cria_sampling_params {
   uint32_t struct_size;
   float temperature;  /* 0: greedy (the most likely token); default 0.8 */
   int32_t top_k;      /* keep the k most likely tokens; <= 0: all; default 40 */
   float top_p;        /* then the smallest set with probability >= top_p; 1: all; default 0.95 */
   uint64_t seed;      /* random generator seed: the same seed reproduces a run; default 0 */
+  /* UNSTABLE. Penalties over the last repeat_last_n tokens of the sequence (those evaluated
+  ** and accepted; 0: no penalties; -1: all; default 64), as llama.cpp defines them: a token
+  ** seen there has its logit divided by repeat_penalty where positive, multiplied where
+  ** negative (default 1: off), then lowered by frequency_penalty times its count and by
+  ** presence_penalty (defaults 0). */
+  int32_t repeat_last_n;
+  float repeat_penalty;
+  float frequency_penalty;
+  float presence_penalty;
+  float min_p;      /* UNSTABLE. keep tokens with p >= min_p x the largest p; default 0: off */
+  float typical_p;  /* UNSTABLE. locally typical sampling; default 1: off */
+  const cria_logit_bias *logit_bias;  /* UNSTABLE. n_logit_bias biases, copied; default none */
+  size_t n_logit_bias;
 } cria_sampling_params;
 
 CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
@@ -490,6 +511,15 @@ typedef struct cria_generate_params {
   ** returning false cancels. Default NULL. */
   cria_progress_fn prompt_progress;
   void *prompt_progress_user_data;
+  /* UNSTABLE. As in cria_sampling_params (the window starts with the prompt); same defaults. */
+  int32_t repeat_last_n;
+  float repeat_penalty;
+  float frequency_penalty;
+  float presence_penalty;
+  float min_p;
+  float typical_p;
+  const cria_logit_bias *logit_bias;
+  size_t n_logit_bias;
 } cria_generate_params;
 
 CRIA_API void cria_generate_params_init(cria_generate_params *params);

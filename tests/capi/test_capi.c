@@ -491,6 +491,39 @@ static void test_context_full(cria_model *m) {
   cria_session_free(s);
 }
 
+/* The stages beyond temperature, top-k and top-p through cria_sampling_params. */
+static void test_sampler_stages(cria_model *m) {
+  cria_session *s = new_session(m, 64, 0.0f);
+  cria_sampling_params samp;
+  cria_logit_bias ban;
+  int32_t prompt[32], greedy = -1, tok = -1;
+  size_t n_prompt = 0, k = 0;
+
+  CHECK_STATUS(cria_tokenize(m, "Once upon a time", 16, CRIA_TOKENIZE_ADD_BOS, prompt, 32, &n_prompt), CRIA_OK);
+  CHECK_STATUS(cria_session_eval(s, prompt, n_prompt, 0, &k), CRIA_OK);
+  CHECK_STATUS(cria_session_sample(s, &greedy), CRIA_OK);
+  cria_sampling_params_init(&samp);
+  CHECK(samp.repeat_last_n == 64 && samp.repeat_penalty == 1.0f && samp.frequency_penalty == 0.0f &&
+        samp.presence_penalty == 0.0f && samp.min_p == 0.0f && samp.typical_p == 1.0f && samp.n_logit_bias == 0);
+  /* a bias of -infinity bans the greedy choice */
+  samp.temperature = 0.0f;
+  ban.token = greedy;
+  ban.bias = -INFINITY;
+  samp.logit_bias = &ban;
+  samp.n_logit_bias = 1;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_OK);
+  CHECK_STATUS(cria_session_sample(s, &tok), CRIA_OK);
+  CHECK(tok >= 0 && tok != greedy);
+  samp.logit_bias = NULL;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "logit_bias") != NULL);
+  samp.n_logit_bias = 0;
+  samp.repeat_penalty = -1.0f;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "repeat_penalty") != NULL);
+  cria_session_free(s);
+}
+
 static void test_step_api(cria_model *m, const char *golden) {
   cria_session *s = new_session(m, 64, 0.0f);
   int32_t prompt[32], tok = -1, eos = 2;
@@ -1008,6 +1041,7 @@ int main(void) {
     test_generate(m, golden);
     test_context_full(m);
     test_step_api(m, golden);
+    test_sampler_stages(m);
     test_struct_versions(m, golden);
     test_threads(m, golden);
     test_batches(m);

@@ -94,9 +94,20 @@ class _ChatMessage(Structure):
     _fields_ = [("role", c_int32), ("content", c_char_p)]
 
 
+class _LogitBias(Structure):
+    _fields_ = [("token", c_int32), ("bias", c_float)]
+
+
+# The sampler stages after the seed, as cria.h declares them (both structs end with them).
+_SAMPLER_STAGE_FIELDS = [("repeat_last_n", c_int32), ("repeat_penalty", c_float),
+                         ("frequency_penalty", c_float), ("presence_penalty", c_float),
+                         ("min_p", c_float), ("typical_p", c_float),
+                         ("logit_bias", POINTER(_LogitBias)), ("n_logit_bias", c_size_t)]
+
+
 class _SamplingParams(Structure):
     _fields_ = [("struct_size", c_uint32), ("temperature", c_float), ("top_k", c_int32),
-                ("top_p", c_float), ("seed", c_uint64)]
+                ("top_p", c_float), ("seed", c_uint64)] + _SAMPLER_STAGE_FIELDS
 
 
 class _SessionParams(Structure):
@@ -108,7 +119,7 @@ class _GenerateParams(Structure):
     _fields_ = [("struct_size", c_uint32), ("temperature", c_float), ("top_k", c_int32),
                 ("top_p", c_float), ("seed", c_uint64), ("max_tokens", c_int32),
                 ("stop_strings", POINTER(c_char_p)), ("n_stop_strings", c_size_t),
-                ("prompt_progress", _progress_fn), ("prompt_progress_user_data", c_void_p)]
+                ("prompt_progress", _progress_fn), ("prompt_progress_user_data", c_void_p)] + _SAMPLER_STAGE_FIELDS
 
 
 class _GenerateResult(Structure):
