@@ -60,6 +60,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/cgo"
+	"sort"
 	"unsafe"
 )
 
@@ -419,10 +420,60 @@ type Sampling struct {
 	TopK        int
 	TopP        float32
 	Seed        uint64
+	// The stages after these (unstable), as llama.cpp defines them; zero values mean off.
+	// Penalties over the last RepeatLastN tokens, prompt included (0: the default, 64; -1:
+	// the whole context): logits divided by RepeatPenalty where positive (multiplied where
+	// negative; 0 or 1: off), lowered by FrequencyPenalty times the count and by
+	// PresencePenalty. MinP keeps tokens at least MinP times as likely as the most likely;
+	// TypicalP (0 or 1: off) is locally typical sampling; LogitBias adds to token logits
+	// (float32(math.Inf(-1)) bans a token).
+	RepeatLastN      int
+	RepeatPenalty    float32
+	FrequencyPenalty float32
+	PresencePenalty  float32
+	MinP             float32
+	TypicalP         float32
+	LogitBias        map[int32]float32
 }
 
-// DefaultSampling: temperature 0.8, top-k 40, top-p 0.95, seed 0.
-func DefaultSampling() Sampling { return Sampling{0.8, 40, 0.95, 0} }
+// DefaultSampling: temperature 0.8, top-k 40, top-p 0.95, seed 0, no other stages.
+func DefaultSampling() Sampling { return Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95} }
+
+// stages is the C form of the stages after the seed; bias is C memory for the caller to free.
+type stages struct {
+	lastN                                  C.int32_t
+	repeat, frequency, presence, minP, typ C.float
+	bias                                   *C.cria_logit_bias
+	nBias                                  C.size_t
+}
+
+func cStages(s Sampling) stages {
+	st := stages{lastN: 64, repeat: 1, frequency: C.float(s.FrequencyPenalty), presence: C.float(s.PresencePenalty),
+		minP: C.float(s.MinP), typ: 1}
+	if s.RepeatLastN != 0 {
+		st.lastN = C.int32_t(s.RepeatLastN)
+	}
+	if s.RepeatPenalty != 0 {
+		st.repeat = C.float(s.RepeatPenalty)
+	}
+	if s.TypicalP != 0 {
+		st.typ = C.float(s.TypicalP)
+	}
+	if len(s.LogitBias) > 0 {
+		tokens := make([]int32, 0, len(s.LogitBias))
+		for t := range s.LogitBias {
+			tokens = append(tokens, t)
+		}
+		sort.Slice(tokens, func(i, j int) bool { return tokens[i] < tokens[j] })
+		st.bias = (*C.cria_logit_bias)(C.malloc(C.size_t(len(tokens)) * C.size_t(unsafe.Sizeof(C.cria_logit_bias{}))))
+		arr := unsafe.Slice(st.bias, len(tokens))
+		for i, t := range tokens {
+			arr[i] = C.cria_logit_bias{token: C.int32_t(t), bias: C.float(s.LogitBias[t])}
+		}
+		st.nBias = C.size_t(len(tokens))
+	}
+	return st
+}
 
 // Greedy sampling always picks the most likely token.
 func Greedy() Sampling { s := DefaultSampling(); s.Temperature = 0; return s }
@@ -450,6 +501,9 @@ func cSampling(s Sampling) C.cria_sampling_params {
 	p.top_k = C.int32_t(s.TopK)
 	p.top_p = C.float(s.TopP)
 	p.seed = C.uint64_t(s.Seed)
+	st := cStages(s)
+	p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty = st.lastN, st.repeat, st.frequency, st.presence
+	p.min_p, p.typical_p, p.logit_bias, p.n_logit_bias = st.minP, st.typ, st.bias, st.nBias
 	return p
 }
 
@@ -466,6 +520,7 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 	samp := (*C.cria_sampling_params)(C.malloc(C.size_t(unsafe.Sizeof(C.cria_sampling_params{}))))
 	defer C.free(unsafe.Pointer(samp))
 	*samp = cSampling(sampling)
+	defer C.free(unsafe.Pointer(samp.logit_bias))
 	params := (*C.cria_session_params)(C.malloc(C.size_t(unsafe.Sizeof(C.cria_session_params{}))))
 	defer C.free(unsafe.Pointer(params))
 	C.cria_session_params_init(params)
@@ -501,6 +556,7 @@ func (s *Session) Reset() error {
 // SetSampling replaces the sampling parameters used by Sample.
 func (s *Session) SetSampling(p Sampling) error {
 	c := cSampling(p)
+	defer C.free(unsafe.Pointer(c.logit_bias))
 	return call(func() C.cria_status { return C.cria_session_set_sampling(s.p, &c) })
 }
 
@@ -707,6 +763,13 @@ func newGeneration(ctx context.Context, opts GenerateOptions, onText func(sequen
 	g.params.top_k = C.int32_t(sampling.TopK)
 	g.params.top_p = C.float(sampling.TopP)
 	g.params.seed = C.uint64_t(sampling.Seed)
+	st := cStages(sampling)
+	g.params.repeat_last_n, g.params.repeat_penalty, g.params.frequency_penalty = st.lastN, st.repeat, st.frequency
+	g.params.presence_penalty, g.params.min_p, g.params.typical_p = st.presence, st.minP, st.typ
+	g.params.logit_bias, g.params.n_logit_bias = st.bias, st.nBias
+	if st.bias != nil {
+		g.cfree = append(g.cfree, unsafe.Pointer(st.bias))
+	}
 	if opts.MaxTokens > 0 {
 		g.params.max_tokens = C.int32_t(opts.MaxTokens)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,6 +278,52 @@ func TestMappedLoadGivesTheSameText(t *testing.T) {
 		if !strings.HasPrefix(golden(t), buf.String()) || buf.Len() < 40 {
 			t.Fatalf("%+v: text %q is not the start of llama2.c's", opts, buf.String())
 		}
+	}
+}
+
+// The stages after top-p: a logit bias bans the greedy first token, a repeat penalty changes
+// a long greedy story, and an invalid value is ErrInvalidArgument.
+func TestSamplerStages(t *testing.T) {
+	m, err := Load(modelPath(t, "stories260K.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	gen := func(s Sampling, n int) string {
+		sess, err := m.NewSession(&SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		var buf bytes.Buffer
+		if _, err := sess.Generate(context.Background(), "Once upon a time", GenerateOptions{Sampling: &s, MaxTokens: n}, &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	greedy := gen(Greedy(), 1)
+	ids, err := m.Tokenize(greedy, TokenizeOptions{AddBOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	banned := Greedy()
+	banned.LogitBias = map[int32]float32{ids[len(ids)-1]: float32(math.Inf(-1))}
+	if gen(banned, 1) == greedy {
+		t.Fatalf("banning token %d left the text %q", ids[len(ids)-1], greedy)
+	}
+	penalized := Greedy()
+	penalized.RepeatPenalty = 1.5
+	if gen(penalized, 120) == gen(Greedy(), 120) {
+		t.Fatal("a repeat penalty of 1.5 did not change a 120-token greedy story")
+	}
+	bad := Greedy()
+	bad.RepeatPenalty = -1
+	sess, err := m.NewSession(&SessionOptions{Sampling: &bad})
+	if !errors.Is(err, ErrInvalidArgument) {
+		if sess != nil {
+			sess.Close()
+		}
+		t.Fatalf("want ErrInvalidArgument for RepeatPenalty -1, got %v", err)
 	}
 }
 

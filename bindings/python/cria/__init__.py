@@ -459,29 +459,56 @@ class GenerateResult:
     generate_seconds: float
 
 
-def _sampling(temperature, top_k, top_p, seed) -> _SamplingParams:
+_STAGE_DEFAULTS = dict(repeat_penalty=1.0, repeat_last_n=64, frequency_penalty=0.0,
+                       presence_penalty=0.0, min_p=0.0, typical_p=1.0, logit_bias=None)
+
+
+def _set_stages(params, stages):
+    """Copies the sampler stages (a dict like _STAGE_DEFAULTS) into a _SamplingParams or
+    _GenerateParams; returns the logit-bias array, which must live as long as params."""
+    for name in ("repeat_penalty", "repeat_last_n", "frequency_penalty", "presence_penalty",
+                 "min_p", "typical_p"):
+        setattr(params, name, stages[name])
+    bias = sorted((stages["logit_bias"] or {}).items())
+    array = (_LogitBias * max(len(bias), 1))(*[_LogitBias(int(t), float(b)) for t, b in bias])
+    params.logit_bias = ctypes.cast(array, POINTER(_LogitBias))
+    params.n_logit_bias = len(bias)
+    return array
+
+
+def _sampling(temperature, top_k, top_p, seed, stages):
     s = _SamplingParams()
     _library().cria_sampling_params_init(byref(s))
     s.temperature, s.top_k, s.top_p, s.seed = temperature, top_k, top_p, seed
-    return s
+    return s, _set_stages(s, stages)
+
+
+def _stages(given):
+    unknown = set(given) - set(_STAGE_DEFAULTS)
+    if unknown:
+        raise TypeError("unknown sampling option(s): " + ", ".join(sorted(unknown)))
+    return {**_STAGE_DEFAULTS, **given}
 
 
 class Session(_Handle):
     """A sequence over a Model: KV cache, logits, sampler and text decoder.
 
     Options: context_length (0: the model's), n_threads (0: all cores), max_batch, and the
-    sampling used by sample()/stream(): temperature (0: greedy), top_k, top_p, seed.
-    Use a session from one thread at a time.
+    sampling used by sample()/stream() and by default generate(): temperature (0: greedy),
+    top_k, top_p, seed, and (unstable) repeat_penalty, repeat_last_n, frequency_penalty,
+    presence_penalty, min_p, typical_p and logit_bias ({token id: bias}, -inf bans), as
+    llama.cpp defines them. Use a session from one thread at a time.
     """
 
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,
                  max_batch: int = 256, temperature: float = 0.8, top_k: int = 40,
-                 top_p: float = 0.95, seed: int = 0):
+                 top_p: float = 0.95, seed: int = 0, **stages):
         self._lib = model._lib
         self.model = model  # keeps the model alive
         self._handle = None
         self._sampling = (temperature, top_k, top_p, seed)
-        samp = _sampling(*self._sampling)
+        self._stages = _stages(stages)
+        samp, _bias = _sampling(*self._sampling, self._stages)
         params = _SessionParams()
         self._lib.cria_session_params_init(byref(params))
         params.context_length, params.n_threads, params.max_batch = context_length, n_threads, max_batch
@@ -497,10 +524,12 @@ class Session(_Handle):
         _check(self._lib.cria_session_reset(self._h()))
 
     def set_sampling(self, temperature: float = 0.8, top_k: int = 40, top_p: float = 0.95,
-                     seed: int = 0) -> None:
-        s = _sampling(temperature, top_k, top_p, seed)
+                     seed: int = 0, **stages) -> None:
+        chosen = _stages(stages)
+        s, _bias = _sampling(temperature, top_k, top_p, seed, chosen)
         _check(self._lib.cria_session_set_sampling(self._h(), byref(s)))
         self._sampling = (temperature, top_k, top_p, seed)
+        self._stages = chosen
 
     @property
     def n_past(self) -> int:
@@ -629,7 +658,7 @@ class Session(_Handle):
         """
         ids = self._prompt_ids(prompt)
         arr = _int_array(ids)
-        call = _GenerateCall(self._sampling, max_tokens, stop, temperature, top_k, top_p, seed,
+        call = _GenerateCall(self._sampling + (self._stages,), max_tokens, stop, temperature, top_k, top_p, seed,
                              on_prompt_progress, lambda _i, chunk: on_text is None or on_text(chunk) is not False,
                              1)
         status = self._lib.cria_generate_tokens(self._h(), arr, len(ids), byref(call.params),
@@ -644,9 +673,10 @@ class _GenerateCall:
     def __init__(self, sampling, max_tokens, stop, temperature, top_k, top_p, seed,
                  on_prompt_progress, on_text, n):
         lib = _library()
-        t, k, p, s = sampling
+        t, k, p, s, stages = sampling
         self.params = params = _GenerateParams()
         lib.cria_generate_params_init(byref(params))
+        self._bias = _set_stages(params, stages)  # kept alive for the call
         params.temperature = t if temperature is None else temperature
         params.top_k = k if top_k is None else top_k
         params.top_p = p if top_p is None else top_p
@@ -712,7 +742,8 @@ def generate_batch(sessions: Sequence[Session], prompts: Sequence[str], max_toke
         return []
     handles = (c_void_p * len(sessions))(*[x._h() for x in sessions])
     texts = (c_char_p * len(prompts))(*[x.encode("utf-8") for x in prompts])
-    call = _GenerateCall(sessions[0]._sampling, max_tokens, stop, temperature, top_k, top_p, seed,
+    call = _GenerateCall(sessions[0]._sampling + (sessions[0]._stages,), max_tokens, stop, temperature, top_k,
+                         top_p, seed,
                          on_prompt_progress,
                          lambda i, chunk: on_text is None or on_text(i, chunk) is not False, len(sessions))
     status = _library().cria_generate_batch(handles, texts, len(sessions), byref(call.params),

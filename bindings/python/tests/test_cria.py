@@ -195,6 +195,23 @@ def test_threads_share_a_model(model):
 PROMPTS = ["Once upon a time", "Tom and Lily went to the park", "The cat", "One day, a little girl"]
 
 
+def test_sampler_stages(model):
+    with model.session(temperature=0) as s:
+        greedy = s.generate("Once upon a time", max_tokens=12).text
+    first = model.tokenize(greedy)[len(model.tokenize("Once upon a time"))]
+    # Banning the greedy first token changes the text; a repeat penalty changes a long greedy
+    # story (which repeats itself); unknown options are refused.
+    with model.session(temperature=0, logit_bias={first: float("-inf")}) as s:
+        assert s.generate("Once upon a time", max_tokens=12).text != greedy
+    with model.session(temperature=0) as plain, model.session(temperature=0, repeat_penalty=1.5) as penalized:
+        assert (plain.generate("Once upon a time", max_tokens=120).text
+                != penalized.generate("Once upon a time", max_tokens=120).text)
+    with pytest.raises(cria.InvalidArgument, match="repeat_penalty"):
+        model.session(repeat_penalty=-1)
+    with pytest.raises(TypeError):
+        model.session(no_such_stage=1)
+
+
 def test_gpu_layers_split_gives_the_same_text():
     try:
         m = cria.Model(STORIES, backend="vulkan", gpu_layers=2)
