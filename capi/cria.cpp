@@ -217,6 +217,9 @@ void read_penalties_and_filters(const T& src, const char* name, cria::SamplerPar
   if (src.n_logit_bias && !src.logit_bias)
     fail(CRIA_ERROR_INVALID_ARGUMENT, std::string(name) + "->logit_bias is NULL but n_logit_bias is not 0");
   for (size_t i = 0; i < src.n_logit_bias; ++i) s.logit_bias.push_back({src.logit_bias[i].token, src.logit_bias[i].bias});
+  s.mirostat = src.mirostat;
+  s.mirostat_tau = src.mirostat_tau;
+  s.mirostat_eta = src.mirostat_eta;
   cria::Sampler check(s);  // invalid values are errors now, naming the field
 }
 
@@ -234,6 +237,9 @@ void read_sampling_fields(T& dst, const T* src) {
   CRIA_READ(dst, src, typical_p);
   CRIA_READ(dst, src, logit_bias);
   CRIA_READ(dst, src, n_logit_bias);
+  CRIA_READ(dst, src, mirostat);
+  CRIA_READ(dst, src, mirostat_tau);
+  CRIA_READ(dst, src, mirostat_eta);
 }
 
 cria::SamplerParams read_sampling(const cria_sampling_params* p) {
@@ -643,6 +649,8 @@ void cria_sampling_params_init(cria_sampling_params* params) {
   params->repeat_last_n = 64;
   params->repeat_penalty = 1.0f;
   params->typical_p = 1.0f;
+  params->mirostat_tau = 5.0f;
+  params->mirostat_eta = 0.1f;
 }
 
 void cria_session_params_init(cria_session_params* params) {
@@ -853,6 +861,8 @@ void cria_generate_params_init(cria_generate_params* params) {
   params->repeat_last_n = 64;
   params->repeat_penalty = 1.0f;
   params->typical_p = 1.0f;
+  params->mirostat_tau = 5.0f;
+  params->mirostat_eta = 0.1f;
   params->max_tokens = -1;
   params->stop_strings = nullptr;
   params->n_stop_strings = 0;

@@ -323,7 +323,8 @@ typedef struct cria_logit_bias {
 } cria_logit_bias;
 
 /* The sampler chain runs in this order: logit bias, penalties, then the most likely token
-** at temperature 0, else temperature, top-k, typical-p, top-p, min-p and a seeded draw. */
+** at temperature 0, else temperature, top-k, typical-p, top-p, min-p (or Mirostat) and a
+** seeded draw. */
 typedef struct cria_sampling_params {
   uint32_t struct_size;
   float temperature;  /* 0: greedy (the most likely token); default 0.8 */
@@ -343,6 +344,12 @@ typedef struct cria_sampling_params {
   float typical_p;  /* UNSTABLE. locally typical sampling; default 1: off */
   const cria_logit_bias *logit_bias;  /* UNSTABLE. n_logit_bias biases, copied; default none */
   size_t n_logit_bias;
+  /* UNSTABLE. 2: Mirostat 2.0 after temperature, in place of top-k, typical-p, top-p and
+  ** min-p (target surprise mirostat_tau bits, learning rate mirostat_eta; defaults 5, 0.1);
+  ** 0 (default): off. */
+  int32_t mirostat;
+  float mirostat_tau;
+  float mirostat_eta;
 } cria_sampling_params;
 
 CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
@@ -520,6 +527,9 @@ typedef struct cria_generate_params {
   float typical_p;
   const cria_logit_bias *logit_bias;
   size_t n_logit_bias;
+  int32_t mirostat;
+  float mirostat_tau;
+  float mirostat_eta;
 } cria_generate_params;
 
 CRIA_API void cria_generate_params_init(cria_generate_params *params);

@@ -434,6 +434,11 @@ type Sampling struct {
 	MinP             float32
 	TypicalP         float32
 	LogitBias        map[int32]float32
+	// Mirostat 2 (Mirostat: 2) replaces top-k, typical, top-p and min-p: target surprise
+	// MirostatTau bits (0: 5), learning rate MirostatEta (0: 0.1).
+	Mirostat    int
+	MirostatTau float32
+	MirostatEta float32
 }
 
 // DefaultSampling: temperature 0.8, top-k 40, top-p 0.95, seed 0, no other stages.
@@ -445,11 +450,19 @@ type stages struct {
 	repeat, frequency, presence, minP, typ C.float
 	bias                                   *C.cria_logit_bias
 	nBias                                  C.size_t
+	mirostat                               C.int32_t
+	tau, eta                               C.float
 }
 
 func cStages(s Sampling) stages {
 	st := stages{lastN: 64, repeat: 1, frequency: C.float(s.FrequencyPenalty), presence: C.float(s.PresencePenalty),
-		minP: C.float(s.MinP), typ: 1}
+		minP: C.float(s.MinP), typ: 1, mirostat: C.int32_t(s.Mirostat), tau: 5, eta: 0.1}
+	if s.MirostatTau != 0 {
+		st.tau = C.float(s.MirostatTau)
+	}
+	if s.MirostatEta != 0 {
+		st.eta = C.float(s.MirostatEta)
+	}
 	if s.RepeatLastN != 0 {
 		st.lastN = C.int32_t(s.RepeatLastN)
 	}
@@ -504,6 +517,7 @@ func cSampling(s Sampling) C.cria_sampling_params {
 	st := cStages(s)
 	p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty = st.lastN, st.repeat, st.frequency, st.presence
 	p.min_p, p.typical_p, p.logit_bias, p.n_logit_bias = st.minP, st.typ, st.bias, st.nBias
+	p.mirostat, p.mirostat_tau, p.mirostat_eta = st.mirostat, st.tau, st.eta
 	return p
 }
 
@@ -767,6 +781,7 @@ func newGeneration(ctx context.Context, opts GenerateOptions, onText func(sequen
 	g.params.repeat_last_n, g.params.repeat_penalty, g.params.frequency_penalty = st.lastN, st.repeat, st.frequency
 	g.params.presence_penalty, g.params.min_p, g.params.typical_p = st.presence, st.minP, st.typ
 	g.params.logit_bias, g.params.n_logit_bias = st.bias, st.nBias
+	g.params.mirostat, g.params.mirostat_tau, g.params.mirostat_eta = st.mirostat, st.tau, st.eta
 	if st.bias != nil {
 		g.cfree = append(g.cfree, unsafe.Pointer(st.bias))
 	}

@@ -50,6 +50,9 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("--frequency-penalty")) params.sampling.frequency_penalty = static_cast<float>(a.float_value());
     else if (a.is("--min-p")) params.sampling.min_p = static_cast<float>(a.float_value());
     else if (a.is("--typical")) params.sampling.typical_p = static_cast<float>(a.float_value());
+    else if (a.is("--mirostat")) params.sampling.mirostat = static_cast<int32_t>(a.int_value());
+    else if (a.is("--mirostat-lr")) params.sampling.mirostat_eta = static_cast<float>(a.float_value());
+    else if (a.is("--mirostat-ent")) params.sampling.mirostat_tau = static_cast<float>(a.float_value());
     else if (a.is("--logit-bias", "-l")) params.sampling.logit_bias.push_back(parse_logit_bias(a.value()));
     else if (a.is("-h", "--help")) {
       std::fputs(
@@ -66,7 +69,9 @@ int cmd_run(int argc, char** argv) {
           "  --frequency-penalty F  subtract F times their count in the window (default 0)\n"
           "  --min-p P   keep tokens with probability >= P times the largest (default 0: off)\n"
           "  --typical P locally typical sampling (default 1: off)\n"
-          "  -l, --logit-bias ID(+|-)BIAS  add BIAS to token ID's logit (ID-inf bans it); repeatable\n",
+          "  -l, --logit-bias ID(+|-)BIAS  add BIAS to token ID's logit (ID-inf bans it); repeatable\n"
+          "  --mirostat 2  Mirostat 2.0 in place of top-k/typical/top-p/min-p (default 0: off)\n"
+          "  --mirostat-ent TAU, --mirostat-lr ETA  its target surprise and learning rate (5, 0.1)\n",
           stdout);
       std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;

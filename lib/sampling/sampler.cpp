@@ -241,7 +241,43 @@ class TypicalStage final : public SamplerStage {
   float p_;
 };
 
+class Mirostat2Stage final : public SamplerStage {
+ public:
+  Mirostat2Stage(float tau, float eta) : tau_(tau), eta_(eta), mu_(2.0f * tau) {}
+  const char* name() const override { return "mirostat-2"; }
+  void apply(Candidates& c) override {
+    if (!c.normalized) c.normalize();
+    size_t n = 1;  // sorted: the most likely first, always kept
+    while (n < c.items.size() && -std::log2(c.items[n].p) <= mu_) ++n;
+    c.items.resize(n);
+    c.normalize();  // the draw and the surprise of the drawn token use the kept set
+    kept_.assign(c.items.begin(), c.items.end());
+  }
+  void accept(int32_t token) override {
+    for (const Candidates::Candidate& x : kept_)
+      if (x.id == token) {
+        mu_ -= eta_ * (-std::log2(x.p) - tau_);
+        break;
+      }
+    kept_.clear();  // only the token drawn from the last truncation teaches mu
+  }
+  void reset() override {
+    mu_ = 2.0f * tau_;
+    kept_.clear();
+  }
+
+ private:
+  float tau_, eta_, mu_;
+  std::vector<Candidates::Candidate> kept_;
+};
+
 }  // namespace
+
+std::unique_ptr<SamplerStage> mirostat2_stage(float tau, float eta) {
+  if (!(tau > 0.0f) || !std::isfinite(tau) || !(eta > 0.0f) || !std::isfinite(eta))
+    throw Error(ErrorCode::InvalidArgument, "mirostat_tau and mirostat_eta must be finite numbers > 0");
+  return std::make_unique<Mirostat2Stage>(tau, eta);
+}
 
 std::unique_ptr<SamplerStage> logit_bias_stage(std::vector<std::pair<int32_t, float>> bias) {
   for (const auto& [id, b] : bias)
@@ -300,7 +336,15 @@ Sampler::Sampler(const SamplerParams& params) {
     add(greedy_stage());
     return;
   }
+  if (params.mirostat != 0 && params.mirostat != 2)
+    throw Error(ErrorCode::InvalidArgument,
+                "mirostat is 0 (off) or 2 (Mirostat 2.0), not " + std::to_string(params.mirostat));
   add(temperature_stage(params.temperature));
+  if (params.mirostat == 2) {
+    add(mirostat2_stage(params.mirostat_tau, params.mirostat_eta));
+    add(draw_stage(params.seed));
+    return;
+  }
   if (params.top_k > 0) add(top_k_stage(params.top_k));
   if (params.typical_p < 1.0f) add(typical_stage(params.typical_p));
   if (params.top_p < 1.0f) add(top_p_stage(params.top_p));

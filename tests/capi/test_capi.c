@@ -521,6 +521,15 @@ static void test_sampler_stages(cria_model *m) {
   samp.repeat_penalty = -1.0f;
   CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(cria_last_error(), "repeat_penalty") != NULL);
+  samp.repeat_penalty = 1.0f;
+  CHECK(samp.mirostat == 0 && samp.mirostat_tau == 5.0f && samp.mirostat_eta == 0.1f);
+  samp.temperature = 1.0f;
+  samp.mirostat = 2;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_OK);
+  CHECK_STATUS(cria_session_sample(s, &tok), CRIA_OK);
+  samp.mirostat = 1;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "mirostat") != NULL);
   cria_session_free(s);
 }
 

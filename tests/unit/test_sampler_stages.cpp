@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cria/error.hpp"
@@ -128,4 +129,30 @@ TEST_CASE("the whole chain draws tokens at its target distribution (chi-squared)
   CHECK(kept == 5);
   INFO("chi-squared " << chi2);
   CHECK(chi2 < 18.47);  // 4 degrees of freedom, p = 0.001
+}
+
+TEST_CASE("Mirostat 2 keeps the tokens with surprise <= mu and moves mu by the drawn surprise") {
+  // p = 1/2, 1/4, 1/8, 1/8: surprises 1, 2, 3, 3 bits. tau 1: mu starts at 2.
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.25f), std::log(0.125f), std::log(0.125f)};
+  auto stage = cria::mirostat2_stage(1.0f, 0.5f);
+  cria::Candidates c = candidates_of(logits);
+  stage->apply(c);
+  CHECK(ids_of(c) == std::vector<int32_t>{0, 1});
+  CHECK(c.items[1].p == doctest::Approx(1.0f / 3));
+  // Token 1 drawn: surprise log2 3 = 1.585 bits; mu = 2 - 0.5 (1.585 - 1) = 1.708 < 2.
+  stage->accept(1);
+  cria::Candidates next = candidates_of(logits);
+  stage->apply(next);
+  CHECK(ids_of(next) == std::vector<int32_t>{0});
+  stage->reset();
+  cria::Candidates again = candidates_of(logits);
+  stage->apply(again);
+  CHECK(again.items.size() == 2);
+  cria::SamplerParams p;
+  p.mirostat = 1;
+  CHECK_THROWS_AS(cria::Sampler{p}, cria::Error);
+  p.mirostat = 2;
+  cria::Sampler s(p);
+  CHECK(s.size() == 3);  // temperature, mirostat-2, draw
+  CHECK(std::string(s.stage(1).name()) == "mirostat-2");
 }

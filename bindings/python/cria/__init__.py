@@ -102,7 +102,8 @@ class _LogitBias(Structure):
 _SAMPLER_STAGE_FIELDS = [("repeat_last_n", c_int32), ("repeat_penalty", c_float),
                          ("frequency_penalty", c_float), ("presence_penalty", c_float),
                          ("min_p", c_float), ("typical_p", c_float),
-                         ("logit_bias", POINTER(_LogitBias)), ("n_logit_bias", c_size_t)]
+                         ("logit_bias", POINTER(_LogitBias)), ("n_logit_bias", c_size_t),
+                         ("mirostat", c_int32), ("mirostat_tau", c_float), ("mirostat_eta", c_float)]
 
 
 class _SamplingParams(Structure):
@@ -460,14 +461,15 @@ class GenerateResult:
 
 
 _STAGE_DEFAULTS = dict(repeat_penalty=1.0, repeat_last_n=64, frequency_penalty=0.0,
-                       presence_penalty=0.0, min_p=0.0, typical_p=1.0, logit_bias=None)
+                       presence_penalty=0.0, min_p=0.0, typical_p=1.0, logit_bias=None,
+                       mirostat=0, mirostat_tau=5.0, mirostat_eta=0.1)
 
 
 def _set_stages(params, stages):
     """Copies the sampler stages (a dict like _STAGE_DEFAULTS) into a _SamplingParams or
     _GenerateParams; returns the logit-bias array, which must live as long as params."""
     for name in ("repeat_penalty", "repeat_last_n", "frequency_penalty", "presence_penalty",
-                 "min_p", "typical_p"):
+                 "min_p", "typical_p", "mirostat", "mirostat_tau", "mirostat_eta"):
         setattr(params, name, stages[name])
     bias = sorted((stages["logit_bias"] or {}).items())
     array = (_LogitBias * max(len(bias), 1))(*[_LogitBias(int(t), float(b)) for t, b in bias])
@@ -496,8 +498,8 @@ class Session(_Handle):
     Options: context_length (0: the model's), n_threads (0: all cores), max_batch, and the
     sampling used by sample()/stream() and by default generate(): temperature (0: greedy),
     top_k, top_p, seed, and (unstable) repeat_penalty, repeat_last_n, frequency_penalty,
-    presence_penalty, min_p, typical_p and logit_bias ({token id: bias}, -inf bans), as
-    llama.cpp defines them. Use a session from one thread at a time.
+    presence_penalty, min_p, typical_p, logit_bias ({token id: bias}, -inf bans) and mirostat
+    (2: Mirostat 2.0, with mirostat_tau and mirostat_eta), as llama.cpp defines them. Use a session from one thread at a time.
     """
 
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,

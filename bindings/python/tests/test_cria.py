@@ -210,6 +210,14 @@ def test_sampler_stages(model):
         model.session(repeat_penalty=-1)
     with pytest.raises(TypeError):
         model.session(no_such_stage=1)
+    # Mirostat 2: a seed reproduces its text; Mirostat 1 is refused.
+    texts = []
+    for _ in range(2):
+        with model.session(mirostat=2, mirostat_tau=3.0, seed=7) as s:
+            texts.append(s.generate("Once upon a time", max_tokens=30).text)
+    assert texts[0] == texts[1] and len(texts[0]) > len("Once upon a time")
+    with pytest.raises(cria.InvalidArgument, match="mirostat"):
+        model.session(mirostat=1)
 
 
 def test_gpu_layers_split_gives_the_same_text():

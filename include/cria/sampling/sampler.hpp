@@ -3,7 +3,8 @@
 // candidates (id, logit, probability); the last one picks a token. The standard chain, in
 // this fixed order, is: logit bias, repetition/frequency/presence penalties, then either
 // greedy (temperature 0: the lowest id of the largest logit) or temperature, top-k,
-// typical-p, top-p (nucleus), min-p and a draw from a seeded generator. Stages that change
+// typical-p, top-p (nucleus), min-p and a draw from a seeded generator (with Mirostat 2:
+// temperature, Mirostat's truncation and the draw). Stages that change
 // nothing with their parameters' defaults are left out. Stages also see each accepted token
 // (accept) and can be reset, so that stages with memory (penalties, grammars) fit in.
 #include <utility>
@@ -31,6 +32,13 @@ struct SamplerParams {
   float typical_p = 1.0f;          // locally typical sampling; >= 1: none
   // Added to the logits of the given tokens before anything else (-INFINITY bans one).
   std::vector<std::pair<int32_t, float>> logit_bias;
+  // Mirostat 2 (0: off; 1 is not supported): after temperature, in place of top-k, typical,
+  // top-p and min-p, keeps the tokens whose surprise (-log2 p) is at most mu, draws, and
+  // moves mu by mirostat_eta times the gap between the drawn token's surprise and
+  // mirostat_tau (mu starts at 2 tau), so that text keeps a steady surprise.
+  int32_t mirostat = 0;
+  float mirostat_tau = 5.0f;
+  float mirostat_eta = 0.1f;
 };
 
 // The candidates a chain works on. `sorted`: in order of decreasing logit, ties by id;
@@ -77,6 +85,8 @@ std::unique_ptr<SamplerStage> min_p_stage(float p);
 // Keeps the tokens whose surprise (-log p) is closest to the distribution's entropy, the
 // fewest whose probabilities reach p (Meister et al., "Locally Typical Sampling").
 std::unique_ptr<SamplerStage> typical_stage(float p);
+// Mirostat 2's truncation (see SamplerParams); it learns from the tokens accepted after it.
+std::unique_ptr<SamplerStage> mirostat2_stage(float tau, float eta);
 
 class Sampler {
  public:
