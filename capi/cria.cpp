@@ -220,7 +220,6 @@ void read_penalties_and_filters(const T& src, const char* name, cria::SamplerPar
   s.mirostat = src.mirostat;
   s.mirostat_tau = src.mirostat_tau;
   s.mirostat_eta = src.mirostat_eta;
-  cria::Sampler check(s);  // invalid values are errors now, naming the field
 }
 
 template <class T>
