@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cria/error.hpp"
+#include "cria/io/bytes.hpp"
 
 namespace cria {
 
@@ -114,6 +115,17 @@ class DrawStage final : public SamplerStage {
     c.selected = c.items.back().id;  // rounding left r just above the total
   }
   void reset() override { state_ = seed_; }
+  std::string state() const override {
+    std::string out;
+    io::ByteWriter(out).u64(state_);
+    return out;
+  }
+  void set_state(std::string_view state) override {
+    io::ByteReader in(state, "draw stage state");
+    const uint64_t s = in.u64();
+    if (in.remaining() != 0) in.fail("it has bytes left over");
+    state_ = s;
+  }
 
  private:
   // splitmix64: a full-period generator whose output depends only on the seed; in [0, 1).
@@ -183,6 +195,22 @@ class PenaltiesStage final : public SamplerStage {
       recent_.erase(recent_.begin(), recent_.end() - last_n_);
   }
   void reset() override { recent_.clear(); }
+  std::string state() const override {
+    std::string out;
+    io::ByteWriter w(out);
+    w.u64(recent_.size());
+    for (int32_t t : recent_) w.i32(t);
+    return out;
+  }
+  void set_state(std::string_view state) override {
+    io::ByteReader in(state, "penalties stage state");
+    const uint64_t n = in.u64();
+    if (n > in.remaining() / 4) in.fail("it holds fewer tokens than it counts");
+    std::vector<int32_t> recent(static_cast<size_t>(n));
+    for (int32_t& t : recent) t = in.i32();
+    if (in.remaining() != 0) in.fail("it has bytes left over");
+    recent_ = std::move(recent);
+  }
 
  private:
   int32_t last_n_;
@@ -264,6 +292,34 @@ class Mirostat2Stage final : public SamplerStage {
   void reset() override {
     mu_ = 2.0f * tau_;
     kept_.clear();
+  }
+  std::string state() const override {
+    std::string out;
+    io::ByteWriter w(out);
+    w.f32(mu_);
+    w.u64(kept_.size());
+    for (const Candidates::Candidate& x : kept_) {
+      w.i32(x.id);
+      w.f32(x.logit);
+      w.f32(x.p);
+    }
+    return out;
+  }
+  void set_state(std::string_view state) override {
+    io::ByteReader in(state, "mirostat-2 stage state");
+    const float mu = in.f32();
+    const uint64_t n = in.u64();
+    if (!std::isfinite(mu)) in.fail("mu is not finite");
+    if (n > in.remaining() / 12) in.fail("it holds fewer candidates than it counts");
+    std::vector<Candidates::Candidate> kept(static_cast<size_t>(n));
+    for (Candidates::Candidate& x : kept) {
+      x.id = in.i32();
+      x.logit = in.f32();
+      x.p = in.f32();
+    }
+    if (in.remaining() != 0) in.fail("it has bytes left over");
+    mu_ = mu;
+    kept_ = std::move(kept);
   }
 
  private:
@@ -350,6 +406,46 @@ Sampler::Sampler(const SamplerParams& params) {
   if (params.top_p < 1.0f) add(top_p_stage(params.top_p));
   if (params.min_p > 0.0f) add(min_p_stage(params.min_p));
   add(draw_stage(params.seed));
+}
+
+void SamplerStage::set_state(std::string_view state) {
+  if (!state.empty())
+    throw Error(ErrorCode::InvalidArgument, std::string("the ") + name() + " stage keeps no state, but was given " +
+                                                std::to_string(state.size()) + " bytes");
+}
+
+std::string Sampler::state() const {
+  std::string out;
+  io::ByteWriter w(out);
+  w.u64(stages_.size());
+  for (const auto& stage : stages_) {
+    w.bytes(stage->name());
+    w.bytes(stage->state());
+  }
+  return out;
+}
+
+void Sampler::set_state(std::string_view state) {
+  io::ByteReader in(state, "sampler state");
+  const uint64_t n = in.u64();
+  if (n != stages_.size())
+    in.fail("it has " + std::to_string(n) + " stages, the sampler " + std::to_string(stages_.size()));
+  std::vector<std::string_view> states;
+  for (const auto& stage : stages_) {
+    if (in.bytes() != stage->name()) in.fail(std::string("its stages differ from the sampler's (") + stage->name() + ")");
+    states.push_back(in.bytes());
+  }
+  if (in.remaining() != 0) in.fail("it has bytes left over");
+  // All or nothing: when a stage refuses its bytes, the stages before it get their own back.
+  std::vector<std::string> before;
+  for (const auto& stage : stages_) before.push_back(stage->state());
+  size_t i = 0;
+  try {
+    for (; i < stages_.size(); ++i) stages_[i]->set_state(states[i]);
+  } catch (...) {
+    for (size_t j = 0; j < i; ++j) stages_[j]->set_state(before[j]);
+    throw;
+  }
 }
 
 Sampler& Sampler::add(std::unique_ptr<SamplerStage> stage) {

@@ -156,3 +156,35 @@ TEST_CASE("Mirostat 2 keeps the tokens with surprise <= mu and moves mu by the d
   CHECK(s.size() == 3);  // temperature, mirostat-2, draw
   CHECK(std::string(s.stage(1).name()) == "mirostat-2");
 }
+
+TEST_CASE("sampler state: a chain set to another's state draws what the other draws") {
+  cria::SamplerParams params;
+  params.temperature = 0.9f;
+  params.seed = 7;
+  params.repeat_penalty = 1.3f;
+  params.mirostat = 2;
+  const std::vector<float> logits = {1.0f, 0.5f, 0.2f, 2.0f, -1.0f, 0.0f, 1.5f, 0.7f};
+  cria::Sampler original(params);
+  for (int i = 0; i < 5; ++i) original.accept(original.sample(logits.data(), 8));
+  const std::string state = original.state();
+
+  cria::Sampler resumed(params);
+  resumed.set_state(state);
+  CHECK(resumed.state() == state);
+  for (int i = 0; i < 20; ++i) {
+    const int32_t a = original.sample(logits.data(), 8);
+    const int32_t b = resumed.sample(logits.data(), 8);
+    REQUIRE(a == b);
+    original.accept(a);
+    resumed.accept(b);
+  }
+
+  // A state of another chain, or cut short, is refused and changes nothing.
+  cria::SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  cria::Sampler other(greedy);
+  CHECK_THROWS_AS(other.set_state(state), cria::Error);
+  const std::string before = resumed.state();
+  CHECK_THROWS_AS(resumed.set_state(state.substr(0, state.size() - 3)), cria::Error);
+  CHECK(resumed.state() == before);
+}

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cria {
@@ -70,6 +71,12 @@ class SamplerStage {
   virtual void apply(Candidates& candidates) = 0;
   virtual void accept(int32_t /*token*/) {}
   virtual void reset() {}
+  // What the stage has learnt from the tokens accepted since reset (a generator's position, a
+  // window of recent tokens), as bytes that set_state takes back in a stage made with the
+  // same parameters; empty for stages without memory. set_state throws InvalidArgument for
+  // bytes it cannot take, and leaves the stage as it was then.
+  virtual std::string state() const { return std::string(); }
+  virtual void set_state(std::string_view state);
 };
 
 // Stages of the standard chain.
@@ -107,6 +114,11 @@ class Sampler {
   void accept(int32_t token);
   // Returns every stage to its initial state (the draw to its seed).
   void reset();
+  // The states of every stage (SamplerStage::state), named, as bytes; set_state takes them
+  // back in a chain of the same stages and throws InvalidArgument (changing nothing) when
+  // they are not of such a chain.
+  std::string state() const;
+  void set_state(std::string_view state);
   size_t size() const { return stages_.size(); }
   const SamplerStage& stage(size_t i) const { return *stages_.at(i); }
 
