@@ -169,6 +169,13 @@ class Backend {
   // The threads a pass runs on when `n_threads` are asked for (0: the default).
   virtual int threads(int n_threads) const = 0;
 
+  // Copies the keys and values of positions [first, first + n) of `cache`, every layer, to
+  // host memory as [layer][keys, values][position][kv_dim] elements of the cache's type (F16
+  // or F32), or back from it: how sessions are saved, restored and shifted. Not during a pass
+  // over the cache.
+  virtual void read_kv(const KvCache& cache, int64_t first, int64_t n, void* out) = 0;
+  virtual void write_kv(KvCache& cache, int64_t first, int64_t n, const void* in) = 0;
+
   // Starts a pass over `entries` (they and their caches must outlive it).
   virtual std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) = 0;
 

@@ -113,6 +113,7 @@ std::string SplitBackend::device_description() const {
 void SplitBackend::place(const LlamaConfig& config, const LlamaWeights& weights, io::MappedFile* writable) {
   n_layers_ = config.n_layers;
   dim_ = config.dim;
+  kv_dim_ = config.kv_dim();
   device_layers_ = std::min(device_layers_, n_layers_);
   if (Backend* b = whole()) return b->place(config, weights, writable);
   // The device first: the host backend may rearrange its weights in place in `writable`, and
@@ -135,6 +136,25 @@ std::unique_ptr<KvCache> SplitBackend::create_kv_cache(int64_t positions, DType 
   if (Backend* b = whole()) return b->create_kv_cache(positions, type);
   return std::make_unique<SplitKvCache>(device_->create_kv_cache(positions, type),
                                         host_->create_kv_cache(positions, type), positions, type);
+}
+
+// The device's layers come first in the host layout, then the host's.
+void SplitBackend::read_kv(const KvCache& kv, int64_t first, int64_t n, void* out) {
+  if (Backend* b = whole()) return b->read_kv(kv, first, n, out);
+  const auto& cache = static_cast<const SplitKvCache&>(kv);
+  device_->read_kv(*cache.device, first, n, out);
+  host_->read_kv(*cache.host, first, n, static_cast<uint8_t*>(out) + device_kv_bytes(kv.type(), n));
+}
+
+void SplitBackend::write_kv(KvCache& kv, int64_t first, int64_t n, const void* in) {
+  if (Backend* b = whole()) return b->write_kv(kv, first, n, in);
+  auto& cache = static_cast<SplitKvCache&>(kv);
+  device_->write_kv(*cache.device, first, n, in);
+  host_->write_kv(*cache.host, first, n, static_cast<const uint8_t*>(in) + device_kv_bytes(kv.type(), n));
+}
+
+size_t SplitBackend::device_kv_bytes(DType type, int64_t n) const {
+  return static_cast<size_t>(2 * device_layers_ * n * kv_dim_) * (type == DType::F16 ? 2 : 4);
 }
 
 void SplitBackend::reserve(int64_t entries, int64_t positions, int n_threads) {

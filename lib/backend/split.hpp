@@ -21,6 +21,8 @@ class SplitBackend final : public Backend {
   std::string device_description() const override;
   void place(const LlamaConfig& config, const LlamaWeights& weights, io::MappedFile* writable) override;
   std::unique_ptr<KvCache> create_kv_cache(int64_t positions, DType type) override;
+  void read_kv(const KvCache& cache, int64_t first, int64_t n, void* out) override;
+  void write_kv(KvCache& cache, int64_t first, int64_t n, const void* in) override;
   void reserve(int64_t entries, int64_t positions, int n_threads) override;
   int threads(int n_threads) const override;
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
@@ -36,6 +38,9 @@ class SplitBackend final : public Backend {
   int64_t device_layers_;  // clamped to the model's layers by place()
   int64_t n_layers_ = 0;
   int64_t dim_ = 0;
+  int64_t kv_dim_ = 0;
+  // Bytes of the device's layers in read_kv's host layout.
+  size_t device_kv_bytes(DType type, int64_t n) const;
 };
 
 }  // namespace cria

@@ -430,6 +430,41 @@ std::unique_ptr<KvCache> CpuBackend::create_kv_cache(int64_t positions, DType ty
   return std::make_unique<CpuKvCache>(config_, positions, type);
 }
 
+namespace {
+
+// Rows of one layer's keys (or values) between the cache's [kv_head][position] order and the
+// host's [position][kv_dim] order; `to_host` picks the direction.
+void copy_kv_rows(const CpuKvCache& cache, bool keys, int64_t layer, int64_t kv_heads, int64_t first, int64_t n,
+                  uint8_t* host, bool to_host) {
+  const size_t row = cache.head_bytes;
+  for (int64_t p = 0; p < n; ++p)
+    for (int64_t h = 0; h < kv_heads; ++h) {
+      uint8_t* cached = keys ? cache.key_row(layer, h, first + p) : cache.value_row(layer, h, first + p);
+      uint8_t* at = host + (static_cast<size_t>(p * kv_heads + h)) * row;
+      if (to_host) std::memcpy(at, cached, row);
+      else std::memcpy(cached, at, row);
+    }
+}
+
+void copy_kv(const LlamaConfig& c, const CpuKvCache& cache, int64_t first, int64_t n, uint8_t* host, bool to_host) {
+  const size_t block = static_cast<size_t>(n * c.n_kv_heads) * cache.head_bytes;  // one layer's keys
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    copy_kv_rows(cache, true, l, c.n_kv_heads, first, n, host + (2 * l) * block, to_host);
+    copy_kv_rows(cache, false, l, c.n_kv_heads, first, n, host + (2 * l + 1) * block, to_host);
+  }
+}
+
+}  // namespace
+
+void CpuBackend::read_kv(const KvCache& cache, int64_t first, int64_t n, void* out) {
+  copy_kv(config_, static_cast<const CpuKvCache&>(cache), first, n, static_cast<uint8_t*>(out), true);
+}
+
+void CpuBackend::write_kv(KvCache& cache, int64_t first, int64_t n, const void* in) {
+  copy_kv(config_, static_cast<const CpuKvCache&>(cache), first, n,
+          const_cast<uint8_t*>(static_cast<const uint8_t*>(in)), false);
+}
+
 int CpuBackend::threads(int n_threads) const { return n_threads > 0 ? n_threads : default_threads_; }
 
 CpuBackend::Lane& CpuBackend::lane(int n_threads) {

@@ -10,11 +10,12 @@
 
 namespace cria {
 
-void Batch::check_room(const Session& session, int64_t n) const {
+void Batch::check_room(Session& session, int64_t n) const {
   if (!items_.empty() && &items_[0].session->model() != &session.model())
     throw Error(ErrorCode::InvalidArgument, "a batch holds sessions of one model; this session's is another");
   int64_t queued = 0;
   for (const Item& item : items_) queued += item.session == &session;
+  session.make_room(queued + n);
   const int64_t used = session.n_past() + queued;
   if (n > session.context_length() - used)
     throw Error(ErrorCode::ContextFull,
@@ -94,7 +95,11 @@ void Batch::evaluate(float* all_logits) {
     }
     forward(backend, model.config(), entries_.data(), static_cast<int64_t>(count), items[0].session->n_threads_, out);
 
-    for (auto& [session, positions] : added) session->n_past_ += positions;
+    for (auto& [session, positions] : added) {
+      session->n_past_ += positions;
+      session->evaluated_ += positions;
+    }
+    for (size_t k = 0; k < count; ++k) items[done + k].session->tokens_.push_back(items[done + k].token);
     if (all_logits) {
       wanting.back()->has_logits_ = true;
       const float* last = out + (count - 1) * vocab;

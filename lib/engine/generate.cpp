@@ -110,7 +110,7 @@ void check_sequence(const Session& s, const std::vector<int32_t>& prompt, const 
   if (!tokenizer)
     throw Error(ErrorCode::InvalidState,
                 "the model has no vocabulary (llama2.c checkpoints need a tokenizer_path)");
-  const int64_t free_positions = s.context_length() - s.n_past();
+  const int64_t free_positions = s.room();
   if (free_positions <= 0)
     throw Error(ErrorCode::ContextFull, "the session's context (" + std::to_string(s.context_length()) +
                                             " positions) is full: reset it or create a larger one");
@@ -194,7 +194,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
       GenerateResult& r = seq.result;
       if (params.max_tokens >= 0 && static_cast<int64_t>(r.tokens.size()) >= params.max_tokens) {
         finish(seq, StopReason::MaxTokens);
-      } else if (s.n_past() >= s.context_length() && !params.sample_when_full) {
+      } else if (s.room() < 1 && !params.sample_when_full) {
         finish(seq, StopReason::ContextFull);
       } else {
         const std::vector<float>& logits = s.logits();
@@ -207,7 +207,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
           // The text goes out before the token is evaluated; the token is evaluated even when
           // its text ends the sequence, so that the session holds every generated token (but
           // for sample_when_full's last one, which has no room).
-          const bool full = s.n_past() >= s.context_length();
+          const bool full = s.room() < 1;
           bool hit_stop = false;
           if (!seq.filter->push(full ? s.peek_text(next, true) : batch.accept(s, next), &hit_stop)) {
             seq.done = true;

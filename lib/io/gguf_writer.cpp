@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cria/error.hpp"
+#include "cria/io/atomic_file.hpp"
 
 namespace cria::io {
 
@@ -244,21 +245,8 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 void GgufWriter::write(const std::string& path) const {
   uint64_t alignment = this->alignment();
   std::vector<uint8_t> head = header(alignment);
-
-  // Written beside `path` and renamed over it at the end: a failed write leaves any old file
-  // untouched and no partial one behind.
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(ErrorCode::Io, path + ": cannot create: " + std::strerror(errno));
-  auto fail = [&](const char* what, int err) {
-    if (f) std::fclose(f);
-    std::remove(tmp.c_str());
-    throw Error(ErrorCode::Io, path + ": " + what + ": " + std::strerror(err ? err : EIO));
-  };
-  auto put_bytes = [&](const uint8_t* p, size_t n) {
-    errno = 0;
-    if (n > 0 && std::fwrite(p, 1, n, f) != n) fail("write failed", errno);
-  };
+  AtomicFileWriter file(path);  // a failed write leaves any old file as it was
+  auto put_bytes = [&](const uint8_t* p, size_t n) { file.write(p, n); };
   static const uint8_t zeros[256] = {};
   put_bytes(head.data(), head.size());
   uint64_t pos = 0;  // within the data section
@@ -273,14 +261,7 @@ void GgufWriter::write(const std::string& path) const {
       pos += n;
     }
   }
-  errno = 0;
-  if (std::fflush(f) != 0) fail("write failed", errno);
-  errno = 0;
-  int closed = std::fclose(f);
-  f = nullptr;
-  if (closed != 0) fail("write failed", errno);
-  errno = 0;
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot replace the file", errno);
+  file.commit();
 }
 
 }  // namespace cria::io

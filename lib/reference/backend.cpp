@@ -216,6 +216,33 @@ std::unique_ptr<KvCache> ReferenceBackend::create_kv_cache(int64_t positions, DT
   return std::make_unique<ReferenceKvCache>(config_, positions, type);
 }
 
+void ReferenceBackend::read_kv(const KvCache& kv, int64_t first, int64_t n, void* out) {
+  const auto& cache = static_cast<const ReferenceKvCache&>(kv);
+  const size_t count = static_cast<size_t>(n * cache.kv_dim);
+  for (int64_t l = 0; l < config_.n_layers; ++l)
+    for (int side = 0; side < 2; ++side) {
+      const float* from = (side == 0 ? cache.keys : cache.values).data() + l * cache.layer_values + first * cache.kv_dim;
+      const size_t at = static_cast<size_t>(2 * l + side) * count;
+      for (size_t i = 0; i < count; ++i) {
+        if (cache.type() == DType::F16) static_cast<uint16_t*>(out)[at + i] = fp32_to_fp16(from[i]);
+        else static_cast<float*>(out)[at + i] = from[i];
+      }
+    }
+}
+
+void ReferenceBackend::write_kv(KvCache& kv, int64_t first, int64_t n, const void* in) {
+  auto& cache = static_cast<ReferenceKvCache&>(kv);
+  const size_t count = static_cast<size_t>(n * cache.kv_dim);
+  for (int64_t l = 0; l < config_.n_layers; ++l)
+    for (int side = 0; side < 2; ++side) {
+      float* to = (side == 0 ? cache.keys : cache.values).data() + l * cache.layer_values + first * cache.kv_dim;
+      const size_t at = static_cast<size_t>(2 * l + side) * count;
+      for (size_t i = 0; i < count; ++i)
+        to[i] = cache.type() == DType::F16 ? fp16_to_fp32(static_cast<const uint16_t*>(in)[at + i])
+                                           : static_cast<const float*>(in)[at + i];
+    }
+}
+
 std::unique_ptr<Pass> ReferenceBackend::begin_pass(const BatchEntry* entries, int64_t n, int) {
   return std::make_unique<ReferencePass>(*this, entries, n);
 }

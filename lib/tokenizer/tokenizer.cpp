@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cria/error.hpp"
+#include "cria/io/bytes.hpp"
 #include "tokenizer/vocab_util.hpp"
 
 namespace cria {
@@ -836,6 +837,25 @@ std::string StreamDecoder::finish() {
   bos_ws_seen_ = false;
   any_output_ = false;
   return out;
+}
+
+std::string StreamDecoder::state() const {
+  std::string out;
+  io::ByteWriter w(out);
+  w.bytes(pending_);
+  w.u8(static_cast<uint8_t>(is_bos_ws_ | bos_ws_seen_ << 1 | any_output_ << 2));
+  return out;
+}
+
+void StreamDecoder::set_state(std::string_view state) {
+  io::ByteReader in(state, "text decoder state");
+  const std::string_view pending = in.bytes();
+  const uint8_t flags = in.u8();
+  if (in.remaining() != 0 || flags > 7 || pending.size() > 16) in.fail("it is not a decoder's state");
+  pending_.assign(pending);
+  is_bos_ws_ = flags & 1;
+  bos_ws_seen_ = flags & 2;
+  any_output_ = flags & 4;
 }
 
 }  // namespace cria

@@ -421,6 +421,28 @@ const DeviceWeight& VulkanBackend::weight(WeightId id) const {
                       : layers_.at(static_cast<size_t>(id.layer))[static_cast<size_t>(id.kind)];
 }
 
+void VulkanBackend::read_kv(const KvCache& kv, int64_t first, int64_t n, void* out) {
+  const auto& cache = static_cast<const VulkanKvCache&>(kv);
+  const size_t row = static_cast<size_t>(config_.kv_dim()) * (kv.type() == DType::F16 ? 2 : 4);
+  uint8_t* host = static_cast<uint8_t*>(out);
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    const VkDeviceSize at = cache.layer_bytes * l + row * first;
+    device_->download(cache.keys, at, host + (2 * l) * n * row, n * row);
+    device_->download(cache.values, at, host + (2 * l + 1) * n * row, n * row);
+  }
+}
+
+void VulkanBackend::write_kv(KvCache& kv, int64_t first, int64_t n, const void* in) {
+  const auto& cache = static_cast<const VulkanKvCache&>(kv);
+  const size_t row = static_cast<size_t>(config_.kv_dim()) * (kv.type() == DType::F16 ? 2 : 4);
+  const uint8_t* host = static_cast<const uint8_t*>(in);
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    const VkDeviceSize at = cache.layer_bytes * l + row * first;
+    device_->upload(cache.keys, at, host + (2 * l) * n * row, n * row);
+    device_->upload(cache.values, at, host + (2 * l + 1) * n * row, n * row);
+  }
+}
+
 std::unique_ptr<KvCache> VulkanBackend::create_kv_cache(int64_t positions, DType type) {
   if (type != DType::F16 && type != DType::F32)
     throw Error(ErrorCode::InvalidArgument, std::string("the KV cache holds F16 or F32, not ") + dtype_name(type));

@@ -36,6 +36,8 @@ class VulkanBackend final : public Backend {
   std::string device_description() const override;
   void place(const LlamaConfig& config, const LlamaWeights& weights, io::MappedFile* writable) override;
   std::unique_ptr<KvCache> create_kv_cache(int64_t positions, DType type) override;
+  void read_kv(const KvCache& cache, int64_t first, int64_t n, void* out) override;
+  void write_kv(KvCache& cache, int64_t first, int64_t n, const void* in) override;
   void reserve(int64_t entries, int64_t positions, int n_threads) override;
   int threads(int n_threads) const override { return 1; }
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;

@@ -314,12 +314,25 @@ void Device::upload(const Buffer& to, VkDeviceSize offset, const void* data, siz
     std::memcpy(static_cast<uint8_t*>(to.mapped) + offset, data, bytes);
     return;
   }
+  copy_through_staging(to, offset, const_cast<uint8_t*>(static_cast<const uint8_t*>(data)), bytes, true);
+}
+
+void Device::download(const Buffer& from, VkDeviceSize offset, void* data, size_t bytes) {
+  if (from.mapped) {
+    std::memcpy(data, static_cast<const uint8_t*>(from.mapped) + offset, bytes);
+    return;
+  }
+  copy_through_staging(from, offset, static_cast<uint8_t*>(data), bytes, false);
+}
+
+void Device::copy_through_staging(const Buffer& buffer, VkDeviceSize offset, uint8_t* host, size_t bytes,
+                                  bool to_device) {
   std::lock_guard<std::mutex> lock(upload_mutex_);
   const VkDeviceSize piece = 64ull << 20;
   if (!staging_.buffer) staging_ = create_buffer(piece, Memory::Host, "the upload staging buffer");
   for (size_t done = 0; done < bytes; done += piece) {
     const size_t n = std::min<size_t>(piece, bytes - done);
-    std::memcpy(staging_.mapped, static_cast<const uint8_t*>(data) + done, n);
+    if (to_device) std::memcpy(staging_.mapped, host + done, n);
     VkCommandBufferAllocateInfo a{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     a.commandPool = upload_pool_;
     a.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
@@ -329,12 +342,19 @@ void Device::upload(const Buffer& to, VkDeviceSize offset, const void* data, siz
     VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     fn_.vkBeginCommandBuffer(cb, &begin);
-    VkBufferCopy region{0, offset + done, (n + 3) & ~size_t(3)};
-    region.size = std::min<VkDeviceSize>(region.size, to.size - (offset + done));
-    fn_.vkCmdCopyBuffer(cb, staging_.buffer, to.buffer, 1, &region);
+    if (to_device) {
+      // Whole words up to the buffer's end: uploads of weights are padded to words.
+      VkBufferCopy region{0, offset + done, (n + 3) & ~size_t(3)};
+      region.size = std::min<VkDeviceSize>(region.size, buffer.size - (offset + done));
+      fn_.vkCmdCopyBuffer(cb, staging_.buffer, buffer.buffer, 1, &region);
+    } else {
+      const VkBufferCopy region{offset + done, 0, n};
+      fn_.vkCmdCopyBuffer(cb, buffer.buffer, staging_.buffer, 1, &region);
+    }
     check(fn_.vkEndCommandBuffer(cb), "vkEndCommandBuffer");
     submit_and_wait(cb);
     fn_.vkResetCommandPool(device_, upload_pool_, 0);
+    if (!to_device) std::memcpy(host + done, staging_.mapped, n);
   }
 }
 

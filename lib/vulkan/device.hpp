@@ -91,6 +91,8 @@ class Device {
   // Copies host bytes into a buffer: straight into its mapping where it has one, else
   // through a staging buffer and a copy on the queue.
   void upload(const Buffer& to, VkDeviceSize offset, const void* data, size_t bytes);
+  // Copies bytes of a buffer to the host, the same ways.
+  void download(const Buffer& from, VkDeviceSize offset, void* data, size_t bytes);
 
   // Points bindings 0, 1, ... of `set` at `ranges` (storage buffers).
   void bind_storage_buffers(VkDescriptorSet set, const Range* ranges, uint32_t count) const;
@@ -106,6 +108,8 @@ class Device {
 
  private:
   uint32_t memory_type(uint32_t allowed, Memory memory) const;
+  // Copies between `host` and a buffer the host cannot map, in pieces through staging_.
+  void copy_through_staging(const Buffer& buffer, VkDeviceSize offset, uint8_t* host, size_t bytes, bool to_device);
 
   Functions fn_;
   VkPhysicalDevice physical_;
@@ -124,7 +128,7 @@ class Device {
   VkDeviceSize heap_used_[VK_MAX_MEMORY_HEAPS] = {};
   std::mutex kernel_mutex_;
   std::map<std::string, Kernel> kernels_;
-  // Staging for uploads to memory the host cannot map, with its own commands.
+  // Staging for copies to and from memory the host cannot map, with its own commands.
   std::mutex upload_mutex_;
   VkCommandPool upload_pool_ = VK_NULL_HANDLE;
   Buffer staging_;

@@ -237,6 +237,51 @@ TEST_CASE("a split model evaluates several sequences in one batch as it does eac
   CHECK(nmse(batched_b, last_b) < kAgainstReference);
 }
 
+TEST_CASE("sessions saved and shifted on the device, and moved between the device and the CPU") {
+  // On the device alone and split with the CPU: a saved state resumes on the same backend with
+  // the same logits, a CPU session's state resumes on the device (and back) within the
+  // backends' difference, and a shift there keeps the positions a fresh run gives.
+  for (const int gpu_layers : {-1, 2}) {
+    CAPTURE(gpu_layers);
+    auto gpu = load_on("stories260K.gguf", "vulkan", "", gpu_layers);
+    auto cpu = load_on("stories260K.gguf", "cpu");
+    const std::vector<int32_t> tokens = test_tokens(gpu->config().vocab_size, 40);
+    for (cria::DType kv : {cria::DType::F32, cria::DType::F16}) {
+      cria::SessionOptions o;
+      o.kv_type = kv;
+      cria::Session a(*gpu, o), b(*gpu, o), on_cpu(*cpu, o), from_cpu(*gpu, o);
+      a.eval(tokens);
+      b.load_state(a.save_state());
+      CHECK(b.logits() == a.logits());
+      a.accept(300);
+      b.accept(300);
+      CHECK(b.logits() == a.logits());
+
+      on_cpu.eval(tokens);
+      from_cpu.load_state(on_cpu.save_state());
+      on_cpu.accept(300);
+      from_cpu.accept(300);
+      CHECK(nmse(from_cpu.logits(), on_cpu.logits()) < kAgainstCpu);
+      on_cpu.load_state(b.save_state());
+      CHECK(on_cpu.tokens() == b.tokens());
+
+      cria::Session shifted(*gpu, o), fresh_cpu(*cpu, o), shifted_cpu(*cpu, o);
+      shifted.eval(tokens);
+      shifted_cpu.eval(tokens);
+      shifted.shift(3, 17);
+      shifted_cpu.shift(3, 17);
+      std::vector<int32_t> kept(tokens.begin(), tokens.begin() + 3);
+      kept.insert(kept.end(), tokens.begin() + 20, tokens.end());
+      CHECK(shifted.tokens() == kept);
+      // The device's shifted cache, read through the CPU backend, continues as the CPU's does.
+      fresh_cpu.load_state(shifted.save_state());
+      shifted_cpu.accept(300);
+      fresh_cpu.accept(300);
+      CHECK(nmse(fresh_cpu.logits(), shifted_cpu.logits()) < kAgainstCpu);
+    }
+  }
+}
+
 TEST_CASE("uploading weights reports progress and stops when the callback says so") {
   std::vector<float> fractions;
   cria::LoadOptions o;

@@ -36,7 +36,9 @@ class Batch {
     Session* session;
     int32_t token;
   };
-  void check_room(const Session& session, int64_t n) const;
+  // Throws ContextFull unless `n` more positions fit in `session` after those queued (a
+  // session that shifts when full shifts now).
+  void check_room(Session& session, int64_t n) const;
   // Evaluates the items; with all_logits (one session only), every position's logits.
   void evaluate(float* all_logits);
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cria/backend.hpp"
@@ -21,13 +22,23 @@ namespace cria {
 // model take 48 MB.
 constexpr int64_t kDefaultMaxBatch = 256;
 
+// What a session does when a call needs more positions than its context has left.
+enum class ContextPolicy {
+  Stop,   // the call throws ContextFull (generation stops with StopReason::ContextFull)
+  Shift,  // keep the first shift_keep positions, drop the oldest half of the rest (see shift())
+};
+
 struct SessionOptions {
   int64_t context_length = 0;  // KV cache positions; 0: the model's context length
   int n_threads = 0;           // threads of a pass; 0: the model's (LoadOptions::n_threads)
   int64_t max_batch = kDefaultMaxBatch;  // positions evaluated together in one pass
   // Element type of the KV cache: F16 (half the memory and bandwidth) or F32.
   DType kv_type = DType::F16;
+  ContextPolicy when_full = ContextPolicy::Stop;
+  int64_t shift_keep = 0;  // Shift: positions at the start that stay (BOS, a system prompt)
 };
+
+class Sampler;
 
 class Batch;
 
@@ -72,15 +83,55 @@ class Session {
   // Forgets every position, the logits and the decoder's state (the cache is reused).
   void reset();
 
+  // The tokens at positions 0 .. n_past()-1.
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  // Positions evaluated since the session was created (prompts and accepted tokens): what
+  // rewinding and saved states spare.
+  int64_t evaluated_positions() const { return evaluated_; }
+
+  // Removes positions n_keep .. n_past()-1; what stays is not evaluated again. The logits
+  // are gone until the next evaluation, and the stream decoder is where decoding
+  // tokens()[0 .. n_keep) from the start leaves it. Throws InvalidArgument unless
+  // 0 <= n_keep <= n_past().
+  void truncate(int64_t n_keep);
+  // Removes positions n_keep .. n_keep+n_discard-1 and moves the later ones down by
+  // n_discard, rotating their cached keys by -n_discard positions (RoPE), so that the session
+  // goes on as if it had evaluated the remaining tokens at their new positions, without
+  // evaluating them (within rounding: cached keys are rotated twice). Logits and text stay.
+  void shift(int64_t n_keep, int64_t n_discard);
+  // Positions a call may still add: the free ones, and under ContextPolicy::Shift those a
+  // shift would free.
+  int64_t room() const;
+
+  // The session as bytes: the model it belongs to, its tokens, the keys and values of its
+  // positions, its logits, the decoder's state and, when given, `sampler`'s state (a
+  // versioned format, checksummed). load_state() takes them back into a session of the same
+  // model with room for the positions (and `sampler` of the same chain); it throws
+  // InvalidFile for bytes that are not such a state (truncated, corrupted, a newer version),
+  // InvalidArgument for a state of another model or that does not fit, and then changes
+  // nothing. A resumed session goes on exactly as the saved one would.
+  std::string save_state(const Sampler* sampler = nullptr) const;
+  void load_state(std::string_view state, Sampler* sampler = nullptr);
+  // The same through a file, written to a temporary name and renamed into place, so that a
+  // failed save leaves no partial file behind (Io names the file and the reason).
+  void save_state_file(const std::string& path, const Sampler* sampler = nullptr) const;
+  void load_state_file(const std::string& path, Sampler* sampler = nullptr);
+
  private:
   friend class Batch;
   void new_decoder();
+  // Under ContextPolicy::Shift, shifts when `n` more positions do not fit.
+  void make_room(int64_t n);
 
   const Model& model_;
   int64_t context_length_;
   int64_t max_batch_;
   int n_threads_;
   int64_t n_past_ = 0;
+  int64_t evaluated_ = 0;
+  ContextPolicy when_full_;
+  int64_t shift_keep_;
+  std::vector<int32_t> tokens_;  // at positions 0 .. n_past_-1
   std::unique_ptr<KvCache> cache_;
   std::vector<float> logits_;  // [vocab]
   bool has_logits_ = false;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <string_view>
 #include <vector>
 
 #include "cria/tokenizer/vocabulary.hpp"
@@ -69,6 +70,10 @@ class StreamDecoder {
   explicit StreamDecoder(const Tokenizer& tokenizer);
   std::string push(int32_t id);
   std::string finish();
+  // What the decoder holds (bytes held back, its place in the text) as bytes, and back;
+  // set_state throws InvalidArgument for bytes that are not such a state.
+  std::string state() const;
+  void set_state(std::string_view state);
 
  private:
   const Tokenizer* tokenizer_;
