@@ -35,7 +35,11 @@ class SplitPass final : public Pass {
   }
 
   void embed(Activation out) override { current().embed(out); }
-  void rmsnorm(Activation out, Activation in, WeightId weight) override { on(weight.layer).rmsnorm(out, in, local(weight)); }
+  void rmsnorm(Activation out, Activation in, WeightId weight) override {
+    // The final norm is the host's, with the classifier.
+    const int64_t layer = weight.kind == WeightKind::OutputNorm ? b_.n_layers_ : weight.layer;
+    on(layer).rmsnorm(out, in, local(weight));
+  }
   void matmul(Activation in, std::initializer_list<Projection> projections) override {
     const int64_t layer = projections.begin()->weight.layer;
     // At most the three projections of one input.

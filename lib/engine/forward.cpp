@@ -4,7 +4,7 @@
 namespace cria {
 
 void forward(Backend& backend, const LlamaConfig& config, const BatchEntry* entries, int64_t n, int n_threads,
-             float* logits) {
+             float* logits, float* hidden) {
   using A = Activation;
   using W = WeightKind;
   std::unique_ptr<Pass> pass = backend.begin_pass(entries, n, n_threads);
@@ -28,6 +28,11 @@ void forward(Backend& backend, const LlamaConfig& config, const BatchEntry* entr
     pass->swiglu(A::Gate, A::Up);
     pass->matmul(A::Gate, {{{W::Down, l}, A::BlockOut}});
     pass->add(A::Residual, A::BlockOut);
+  }
+  if (hidden) {  // embeddings: the final norm of every entry, no classifier
+    pass->rmsnorm(A::Normed, A::Residual, {W::OutputNorm});
+    pass->read(A::Normed, hidden);
+    return;
   }
   // Final norm and classifier, for the entries that want logits.
   pass->logits(A::Residual, logits);

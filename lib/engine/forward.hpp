@@ -9,8 +9,9 @@ namespace cria {
 
 // Evaluates `entries` in one pass, storing each entry's key and value in its sequence's
 // cache; writes the logits of the entries that want them to `logits` ([count][vocab], in
-// batch order).
+// batch order). With `hidden` instead, writes every entry's final hidden state there (the
+// classifier's input: the final RMSNorm of the residual stream, [n][dim]) and no logits.
 void forward(Backend& backend, const LlamaConfig& config, const BatchEntry* entries, int64_t n, int n_threads,
-             float* logits);
+             float* logits, float* hidden = nullptr);
 
 }  // namespace cria
