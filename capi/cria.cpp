@@ -17,6 +17,7 @@
 
 #include "cria/engine/batch.hpp"
 #include "cria/engine/chat.hpp"
+#include "cria/engine/embed.hpp"
 #include "cria/engine/generate.hpp"
 #include "cria/engine/session.hpp"
 #include "cria/error.hpp"
@@ -675,7 +676,12 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
       CRIA_READ(p, params, n_threads);
       CRIA_READ(p, params, max_batch);
       CRIA_READ(p, params, sampling);
+      CRIA_READ(p, params, context_policy);
+      CRIA_READ(p, params, shift_keep);
     }
+    if (p.context_policy != CRIA_CONTEXT_STOP && p.context_policy != CRIA_CONTEXT_SHIFT)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "context_policy " + std::to_string(p.context_policy) +
+                                            " is not CRIA_CONTEXT_STOP or CRIA_CONTEXT_SHIFT");
     if (p.context_length < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "context_length is negative");
     if (p.n_threads < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "n_threads is negative");
     if (p.max_batch < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "max_batch is negative");
@@ -686,6 +692,8 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
     so.context_length = p.context_length;
     so.n_threads = p.n_threads;
     so.max_batch = p.max_batch > 0 ? p.max_batch : cria::kDefaultMaxBatch;
+    so.when_full = p.context_policy == CRIA_CONTEXT_SHIFT ? cria::ContextPolicy::Shift : cria::ContextPolicy::Stop;
+    so.shift_keep = p.shift_keep;
     s->session = std::make_unique<cria::Session>(*model->model, so);
     *out_session = s.release();
   });
@@ -722,6 +730,77 @@ cria_status cria_session_context_length(const cria_session* session, int32_t* ou
     require_session(session);
     require(out_context_length, "out_context_length");
     *out_context_length = static_cast<int32_t>(session->session->context_length());
+  });
+}
+
+// ---- rewind, context shift and saved state ------------------------------------------------
+
+cria_status cria_session_tokens(const cria_session* session, int32_t* tokens, size_t capacity, size_t* out_count) {
+  return guard("cria_session_tokens", [&] {
+    require_session(session);
+    put_tokens(session->session->tokens(), tokens, capacity, out_count);
+  });
+}
+
+cria_status cria_session_n_evaluated(const cria_session* session, int64_t* out_count) {
+  return guard("cria_session_n_evaluated", [&] {
+    require_session(session);
+    require(out_count, "out_count");
+    *out_count = session->session->evaluated_positions();
+  });
+}
+
+cria_status cria_session_truncate(cria_session* session, int32_t n_keep) {
+  return guard("cria_session_truncate", [&] {
+    require_session(session);
+    session->session->truncate(n_keep);
+    session->sampler->reset();
+    for (int32_t token : session->session->tokens()) session->sampler->accept(token);  // the penalties' window
+  });
+}
+
+cria_status cria_session_shift(cria_session* session, int32_t n_keep, int32_t n_discard) {
+  return guard("cria_session_shift", [&] {
+    require_session(session);
+    session->session->shift(n_keep, n_discard);
+  });
+}
+
+cria_status cria_session_state_save(const cria_session* session, void* buffer, size_t capacity, size_t* out_size) {
+  return guard("cria_session_state_save", [&] {
+    require_session(session);
+    require(out_size, "out_size");
+    if (!buffer && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "buffer is NULL but capacity is not 0");
+    const std::string state = session->session->save_state(&*session->sampler);
+    *out_size = state.size();
+    if (capacity < state.size())
+      fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the state needs " + std::to_string(state.size()) +
+                                            " bytes; the buffer has " + std::to_string(capacity));
+    std::memcpy(buffer, state.data(), state.size());
+  });
+}
+
+cria_status cria_session_state_load(cria_session* session, const void* buffer, size_t size) {
+  return guard("cria_session_state_load", [&] {
+    require_session(session);
+    if (!buffer && size) fail(CRIA_ERROR_INVALID_ARGUMENT, "buffer is NULL but size is not 0");
+    session->session->load_state(std::string_view(static_cast<const char*>(buffer), size), &*session->sampler);
+  });
+}
+
+cria_status cria_session_state_save_file(const cria_session* session, const char* path) {
+  return guard("cria_session_state_save_file", [&] {
+    require_session(session);
+    require(path, "path");
+    session->session->save_state_file(path, &*session->sampler);
+  });
+}
+
+cria_status cria_session_state_load_file(cria_session* session, const char* path) {
+  return guard("cria_session_state_load_file", [&] {
+    require_session(session);
+    require(path, "path");
+    session->session->load_state_file(path, &*session->sampler);
   });
 }
 
@@ -914,3 +993,66 @@ cria_status cria_generate_batch(cria_session* const* sessions, const char* const
 }
 
 }  // extern "C"
+
+// ---- embeddings --------------------------------------------------------------------------
+
+void cria_embed_params_init(cria_embed_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof(*params));
+  params->struct_size = sizeof(*params);
+  params->pooling = CRIA_POOLING_MEAN;
+  params->normalize = true;
+  params->n_threads = 0;
+  params->max_batch = static_cast<int32_t>(cria::kDefaultMaxBatch);
+}
+
+cria_status cria_model_embedding_size(const cria_model* model, int32_t* out_size) {
+  return guard("cria_model_embedding_size", [&] {
+    require(model, "model");
+    require(out_size, "out_size");
+    *out_size = static_cast<int32_t>(model->model->config().dim);
+  });
+}
+
+cria_status cria_embed(const cria_model* model, const char* const* texts, size_t n_texts,
+                       const cria_embed_params* params, float* embeddings, size_t capacity, size_t* out_count) {
+  return guard("cria_embed", [&] {
+    const cria::Tokenizer& t = tokenizer_of(model);
+    require(out_count, "out_count");
+    if (!texts && n_texts) fail(CRIA_ERROR_INVALID_ARGUMENT, "texts is NULL");
+    if (!embeddings && capacity) fail(CRIA_ERROR_INVALID_ARGUMENT, "embeddings is NULL but capacity is not 0");
+    cria_embed_params p;
+    cria_embed_params_init(&p);
+    if (params) {
+      check_struct_size(params, "params");
+      CRIA_READ(p, params, pooling);
+      CRIA_READ(p, params, normalize);
+      CRIA_READ(p, params, n_threads);
+      CRIA_READ(p, params, max_batch);
+    }
+    if (p.pooling != CRIA_POOLING_MEAN && p.pooling != CRIA_POOLING_LAST)
+      fail(CRIA_ERROR_INVALID_ARGUMENT, "pooling " + std::to_string(p.pooling) +
+                                            " is not CRIA_POOLING_MEAN or CRIA_POOLING_LAST");
+    if (p.n_threads < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "n_threads is negative");
+    if (p.max_batch < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "max_batch is negative");
+    const size_t dim = static_cast<size_t>(model->model->config().dim);
+    *out_count = n_texts * dim;
+    if (capacity < n_texts * dim)
+      fail(CRIA_ERROR_BUFFER_TOO_SMALL, "the embeddings need " + std::to_string(n_texts * dim) +
+                                            " floats; the buffer holds " + std::to_string(capacity));
+    std::vector<std::vector<int32_t>> tokens(n_texts);
+    cria::EncodeOptions eo;
+    eo.add_bos = true;
+    for (size_t i = 0; i < n_texts; ++i) {
+      if (!texts[i]) fail(CRIA_ERROR_INVALID_ARGUMENT, "texts[" + std::to_string(i) + "] is NULL");
+      tokens[i] = t.encode(texts[i], eo);
+    }
+    cria::EmbedOptions o;
+    o.pooling = p.pooling == CRIA_POOLING_LAST ? cria::Pooling::Last : cria::Pooling::Mean;
+    o.normalize = p.normalize;
+    o.n_threads = p.n_threads;
+    o.max_batch = p.max_batch > 0 ? p.max_batch : cria::kDefaultMaxBatch;
+    const std::vector<std::vector<float>> out = cria::embed(*model->model, tokens, o);
+    for (size_t i = 0; i < n_texts; ++i) std::copy(out[i].begin(), out[i].end(), embeddings + i * dim);
+  });
+}

@@ -354,6 +354,13 @@ typedef struct cria_sampling_params {
 
 CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
 
+/* UNSTABLE. What a session does when a call needs more positions than its context has left. */
+typedef enum cria_context_policy {
+  CRIA_CONTEXT_STOP = 0,  /* the call fails with CRIA_ERROR_CONTEXT_FULL (generation stops) */
+  CRIA_CONTEXT_SHIFT = 1  /* keep the first shift_keep positions, drop the oldest half of the
+                          ** rest and move the newer half down (cria_session_shift) */
+} cria_context_policy;
+
 typedef struct cria_session_params {
   uint32_t struct_size;
   int32_t context_length;  /* KV cache positions; 0 (default): the model's context length */
@@ -362,6 +369,9 @@ typedef struct cria_session_params {
   int32_t max_batch;       /* positions evaluated together in one pass; default 256 */
   /* Sampling used by cria_session_sample; NULL: defaults. Copied at creation. */
   const cria_sampling_params *sampling;
+  int32_t context_policy;  /* UNSTABLE. A cria_context_policy; default CRIA_CONTEXT_STOP */
+  int32_t shift_keep;      /* UNSTABLE. CRIA_CONTEXT_SHIFT: positions at the start that stay
+                           ** (1 for BOS, more for a system prompt); default 0 */
 } cria_session_params;
 
 CRIA_API void cria_session_params_init(cria_session_params *params);
@@ -384,6 +394,55 @@ CRIA_API cria_status cria_session_set_sampling(cria_session *session,
 CRIA_API cria_status cria_session_n_past(const cria_session *session, int32_t *out_n_past);
 CRIA_API cria_status cria_session_context_length(const cria_session *session,
                                                  int32_t *out_context_length);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Rewind, context shift and saved state (UNSTABLE)                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+/* UNSTABLE. The tokens at positions 0 .. n_past-1 (*out_count receives n_past; tokens NULL
+** with capacity 0 asks for the count). */
+CRIA_API cria_status cria_session_tokens(const cria_session *session, int32_t *tokens,
+                                         size_t capacity, size_t *out_count);
+
+/* UNSTABLE. Positions evaluated since the session was created (prompt tokens and accepted
+** ones): rewinding and saved states spare evaluations, and this count shows it. */
+CRIA_API cria_status cria_session_n_evaluated(const cria_session *session, int64_t *out_count);
+
+/* UNSTABLE. Removes positions n_keep .. n_past-1 (0 <= n_keep <= n_past); the positions that
+** stay are not evaluated again. To edit the last user message of a chat, truncate to where
+** it began and evaluate the new one. Afterwards there are no logits until the next
+** evaluation, the pending text is where decoding the kept tokens leaves it, and the sampler
+** is reset (re-seeded) with the kept tokens in its penalties' window. */
+CRIA_API cria_status cria_session_truncate(cria_session *session, int32_t n_keep);
+
+/* UNSTABLE. Removes positions n_keep .. n_keep+n_discard-1 and moves the later positions
+** down by n_discard without evaluating them (their cached keys are re-rotated to their new
+** positions; what they computed over the removed positions stays, as in llama.cpp's context
+** shift). Logits, pending text and sampler are kept. */
+CRIA_API cria_status cria_session_shift(cria_session *session, int32_t n_keep, int32_t n_discard);
+
+/* UNSTABLE. The session as bytes: the model it belongs to, its tokens, the keys and values of
+** its positions, its logits, its pending text and its sampler's state (random generator,
+** penalties' window, Mirostat's mu), in a versioned, checksummed format. Size query then
+** fill: *out_size receives the size; with a smaller capacity, CRIA_ERROR_BUFFER_TOO_SMALL.
+** The size is 2 x layers x n_past x kv_dim x 2 bytes (the F16 cache) plus a few kilobytes. */
+CRIA_API cria_status cria_session_state_save(const cria_session *session, void *buffer,
+                                             size_t capacity, size_t *out_size);
+
+/* UNSTABLE. Takes a saved state back into a session of the same model whose context holds its
+** positions and whose sampling parameters are those of the saved session; the session then
+** goes on exactly as the saved one would have. Bytes that are not a saved state (truncated,
+** corrupted, a newer format): CRIA_ERROR_INVALID_FILE; a state of another model, more
+** positions than the context, other sampling stages: CRIA_ERROR_INVALID_ARGUMENT. On an
+** error the session is unchanged. */
+CRIA_API cria_status cria_session_state_load(cria_session *session, const void *buffer,
+                                             size_t size);
+
+/* UNSTABLE. The same through a file (UTF-8 path). Saving writes a temporary file beside `path`
+** and renames it into place: an error (a full disk: CRIA_ERROR_IO) leaves no partial file and
+** any old file as it was. */
+CRIA_API cria_status cria_session_state_save_file(const cria_session *session, const char *path);
+CRIA_API cria_status cria_session_state_load_file(cria_session *session, const char *path);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Step API: evaluate, read logits, sample, accept                                          */
@@ -585,6 +644,40 @@ CRIA_API cria_status cria_generate_batch(cria_session *const *sessions,
                                          const cria_generate_params *params,
                                          cria_sequence_text_fn on_text, void *user_data,
                                          cria_generate_result *results);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Embeddings (UNSTABLE)                                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* UNSTABLE. How the hidden states of a text's tokens become one vector. */
+typedef enum cria_pooling {
+  CRIA_POOLING_MEAN = 0,  /* the mean over the text's tokens */
+  CRIA_POOLING_LAST = 1   /* the last token's */
+} cria_pooling;
+
+typedef struct cria_embed_params {
+  uint32_t struct_size;
+  int32_t pooling;   /* a cria_pooling; default CRIA_POOLING_MEAN */
+  bool normalize;    /* scale to length 1 (L2), for cosine similarity; default true */
+  int32_t n_threads; /* 0 (default): the model's */
+  int32_t max_batch; /* positions evaluated together in one pass; default 256 */
+} cria_embed_params;
+
+CRIA_API void cria_embed_params_init(cria_embed_params *params);
+
+/* UNSTABLE. The embedding width (the model's hidden size, dim). */
+CRIA_API cria_status cria_model_embedding_size(const cria_model *model, int32_t *out_size);
+
+/* UNSTABLE. Embeddings of `n_texts` texts (NUL-terminated UTF-8, each tokenized with BOS): the
+** model's final hidden state (the classifier's input) pooled per text, written to
+** `embeddings` as n_texts rows of cria_model_embedding_size floats (capacity counts floats;
+** *out_count receives n_texts x size; too small: CRIA_ERROR_BUFFER_TOO_SMALL before any
+** work). The texts are evaluated together, many per pass; each text's embedding is what it
+** gets alone. A text longer than the model's context: CRIA_ERROR_CONTEXT_FULL. Thread
+** safety: as sessions of the model (any thread; passes of one model run one at a time). */
+CRIA_API cria_status cria_embed(const cria_model *model, const char *const *texts, size_t n_texts,
+                                const cria_embed_params *params, float *embeddings,
+                                size_t capacity, size_t *out_count);
 
 #ifdef __cplusplus
 } /* extern "C" */

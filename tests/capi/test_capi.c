@@ -1021,6 +1021,206 @@ static void test_threads(cria_model *m, const char *golden) {
   }
 }
 
+/* Draws and accepts n tokens with the session's sampler; the text goes to `text`. */
+static void step_tokens(cria_session *s, int n, int32_t *tokens, char *text, size_t capacity) {
+  size_t used = 0, len = 0;
+  int i;
+  text[0] = '\0';
+  for (i = 0; i < n; ++i) {
+    CHECK_STATUS(cria_session_sample(s, &tokens[i]), CRIA_OK);
+    CHECK_STATUS(cria_session_accept(s, tokens[i], text + used, capacity - used, &len), CRIA_OK);
+    used += len;
+  }
+}
+
+/* A chat through the template: each turn evaluates only its new tokens; editing the last
+** user message re-evaluates only the edited message; a saved session resumes exactly. */
+static void test_chat_rewind_and_state(cria_model *m) {
+  cria_session *s = new_session(m, 0, 0.0f), *resumed = NULL, *other = NULL;
+  cria_chat_message turn1[2] = {{CRIA_ROLE_SYSTEM, "You tell short stories."}, {CRIA_ROLE_USER, "Tell me about a cat."}};
+  cria_chat_message turn2[1] = {{CRIA_ROLE_USER, "And a dog?"}};
+  cria_chat_message edited[1] = {{CRIA_ROLE_USER, "And a bird that sings?"}};
+  cria_generate_params gp;
+  cria_generate_result r;
+  cria_session_params sp;
+  cria_sampling_params samp;
+  text_sink sink;
+  int32_t prompt[256], eos = 0, tokens[64], tokens_again[64], held[1024];
+  size_t n_prompt = 0, n_held = 0, state_size = 0, need = 0;
+  int32_t n_past = 0, before_turn2 = 0;
+  int64_t evaluated = 0, evaluated_before = 0;
+  char text[4096], text_again[4096], path[1100];
+  void *state;
+
+  cria_generate_params_init(&gp);
+  gp.temperature = 0.0f;
+  gp.max_tokens = 24;
+  cria_generate_result_init(&r);
+  CHECK_STATUS(cria_model_eos(m, &eos), CRIA_OK);
+  CHECK_STATUS(cria_chat_apply_template(m, turn1, 2, prompt, 256, &n_prompt), CRIA_OK);
+  memset(&sink, 0, sizeof sink);
+  sink.cancel_after = -1;
+  CHECK_STATUS(cria_generate_tokens(s, prompt, n_prompt, &gp, collect, &sink, &r), CRIA_OK);
+  CHECK_STATUS(cria_session_n_evaluated(s, &evaluated), CRIA_OK);
+  CHECK(evaluated == (int64_t)n_prompt + r.n_tokens);  /* a final EOS is not evaluated */
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(evaluated == n_past);
+  printf("chat turn 1: %zu prompt tokens, %d generated, %lld positions evaluated\n", n_prompt, r.n_tokens,
+         (long long)evaluated);
+
+  /* Turn 2: EOS, then only the new user message. */
+  before_turn2 = n_past;
+  CHECK_STATUS(cria_session_eval(s, &eos, 1, 0, NULL), CRIA_OK);
+  CHECK_STATUS(cria_chat_apply_template(m, turn2, 1, prompt, 256, &n_prompt), CRIA_OK);
+  evaluated_before = evaluated;
+  CHECK_STATUS(cria_generate_tokens(s, prompt, n_prompt, &gp, collect, &sink, &r), CRIA_OK);
+  CHECK_STATUS(cria_session_n_evaluated(s, &evaluated), CRIA_OK);
+  CHECK(evaluated - evaluated_before == 1 + (int64_t)n_prompt + r.n_tokens);
+  printf("chat turn 2: %lld positions evaluated (EOS, %zu message tokens, %d generated)\n",
+         (long long)(evaluated - evaluated_before), n_prompt, r.n_tokens);
+
+  /* Edit turn 2's message: back to before it, then only the edited message. */
+  CHECK_STATUS(cria_session_truncate(s, before_turn2 + 1), CRIA_OK);
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past == before_turn2 + 1);
+  CHECK_STATUS(cria_session_tokens(s, NULL, 0, &n_held), CRIA_ERROR_BUFFER_TOO_SMALL);
+  CHECK(n_held == (size_t)n_past);
+  CHECK_STATUS(cria_session_tokens(s, held, 1024, &n_held), CRIA_OK);
+  CHECK(held[n_held - 1] == eos);
+  CHECK_STATUS(cria_chat_apply_template(m, edited, 1, prompt, 256, &n_prompt), CRIA_OK);
+  evaluated_before = evaluated;
+  CHECK_STATUS(cria_generate_tokens(s, prompt, n_prompt, &gp, collect, &sink, &r), CRIA_OK);
+  CHECK_STATUS(cria_session_n_evaluated(s, &evaluated), CRIA_OK);
+  CHECK(evaluated - evaluated_before == (int64_t)n_prompt + r.n_tokens);
+  printf("chat edit: %lld positions evaluated (%zu message tokens, %d generated)\n",
+         (long long)(evaluated - evaluated_before), n_prompt, r.n_tokens);
+  CHECK_STATUS(cria_session_truncate(s, n_past + 100000), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_session_truncate(s, -1), CRIA_ERROR_INVALID_ARGUMENT);
+
+  /* Saved state with a sampling sampler: the resumed session draws what the original draws. */
+  cria_sampling_params_init(&samp);
+  samp.temperature = 0.9f;
+  samp.seed = 1234;
+  samp.repeat_penalty = 1.2f;
+  CHECK_STATUS(cria_session_set_sampling(s, &samp), CRIA_OK);
+  step_tokens(s, 5, tokens, text, sizeof text);
+  CHECK_STATUS(cria_session_state_save(s, NULL, 0, &state_size), CRIA_ERROR_BUFFER_TOO_SMALL);
+  CHECK(state_size > 0);
+  state = malloc(state_size);
+  CHECK_STATUS(cria_session_state_save(s, state, state_size - 1, &need), CRIA_ERROR_BUFFER_TOO_SMALL);
+  CHECK_STATUS(cria_session_state_save(s, state, state_size, &need), CRIA_OK);
+  snprintf(path, sizeof path, "%s/capi-session.state", g_tmp);
+  CHECK_STATUS(cria_session_state_save_file(s, path), CRIA_OK);
+  step_tokens(s, 30, tokens, text, sizeof text);
+
+  cria_session_params_init(&sp);
+  sp.sampling = &samp;
+  CHECK_STATUS(cria_session_create(m, &sp, &resumed), CRIA_OK);
+  CHECK_STATUS(cria_session_n_evaluated(resumed, &evaluated_before), CRIA_OK);
+  CHECK_STATUS(cria_session_state_load(resumed, state, state_size), CRIA_OK);
+  step_tokens(resumed, 30, tokens_again, text_again, sizeof text_again);
+  CHECK(memcmp(tokens, tokens_again, sizeof(int32_t) * 30) == 0);
+  CHECK(strcmp(text, text_again) == 0);
+  CHECK_STATUS(cria_session_n_evaluated(resumed, &evaluated), CRIA_OK);
+  CHECK(evaluated - evaluated_before == 30);
+  CHECK_STATUS(cria_session_state_load_file(resumed, path), CRIA_OK);
+  step_tokens(resumed, 30, tokens_again, text_again, sizeof text_again);
+  CHECK(memcmp(tokens, tokens_again, sizeof(int32_t) * 30) == 0);
+
+  /* Damaged states: an error, and the session is unchanged. */
+  CHECK_STATUS(cria_session_n_past(resumed, &n_past), CRIA_OK);
+  CHECK_STATUS(cria_session_state_load(resumed, state, state_size / 2), CRIA_ERROR_INVALID_FILE);
+  ((unsigned char *)state)[state_size / 3] ^= 1;
+  CHECK_STATUS(cria_session_state_load(resumed, state, state_size), CRIA_ERROR_INVALID_FILE);
+  CHECK(strstr(cria_last_error(), "corrupted") != NULL);
+  CHECK_STATUS(cria_session_state_load(resumed, "CRIASESS", 8), CRIA_ERROR_INVALID_FILE);
+  CHECK_STATUS(cria_session_n_past(resumed, &before_turn2), CRIA_OK);
+  CHECK(before_turn2 == n_past);
+  CHECK_STATUS(cria_session_state_load(resumed, NULL, 3), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(cria_session_state_load_file(resumed, "/nonexistent/state"), CRIA_ERROR_IO);
+  CHECK_STATUS(cria_session_state_save_file(resumed, "/nonexistent/dir/state"), CRIA_ERROR_IO);
+  /* Another sampler chain (greedy) cannot take the state's sampler. */
+  other = new_session(m, 0, 0.0f);
+  ((unsigned char *)state)[state_size / 3] ^= 1;
+  CHECK_STATUS(cria_session_state_load(other, state, state_size), CRIA_ERROR_INVALID_ARGUMENT);
+  free(state);
+  remove(path);
+  cria_session_free(other);
+  cria_session_free(resumed);
+  cria_session_free(s);
+}
+
+/* Context shift as a session policy: generation goes past the context. */
+static void test_context_shift(cria_model *m) {
+  cria_session *s = NULL;
+  cria_session_params sp;
+  cria_generate_params gp;
+  cria_generate_result r;
+  cria_logit_bias no_end[2];
+  int32_t n_past = 0, first[4];
+  size_t n = 0;
+
+  cria_session_params_init(&sp);
+  CHECK(sp.context_policy == CRIA_CONTEXT_STOP && sp.shift_keep == 0);
+  sp.context_length = 40;
+  sp.context_policy = CRIA_CONTEXT_SHIFT;
+  sp.shift_keep = 4;
+  CHECK_STATUS(cria_session_create(m, &sp, &s), CRIA_OK);
+  cria_generate_params_init(&gp);
+  gp.max_tokens = 100;
+  cria_generate_result_init(&r);
+  gp.seed = 5;
+  CHECK_STATUS(cria_model_eos(m, &no_end[0].token), CRIA_OK);
+  CHECK_STATUS(cria_model_bos(m, &no_end[1].token), CRIA_OK);
+  no_end[0].bias = no_end[1].bias = -INFINITY;
+  gp.logit_bias = no_end;
+  gp.n_logit_bias = 2;
+  CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.stop_reason == CRIA_STOP_MAX_TOKENS && r.n_tokens == 100);
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past <= 40);
+  CHECK_STATUS(cria_session_tokens(s, first, 4, &n), CRIA_ERROR_BUFFER_TOO_SMALL);
+  CHECK(n == (size_t)n_past);
+  cria_session_free(s);
+
+  sp.context_policy = 7;
+  CHECK_STATUS(cria_session_create(m, &sp, &s), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "context_policy") != NULL);
+  sp.context_policy = CRIA_CONTEXT_SHIFT;
+  sp.shift_keep = 39;
+  CHECK_STATUS(cria_session_create(m, &sp, &s), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "shift_keep") != NULL);
+}
+
+/* Embeddings: unit length, one row per text, each as alone. */
+static void test_embeddings(cria_model *m) {
+  const char *texts[3] = {"A cat sat on the mat.", "The dog ran after the ball.", "Lily was happy."};
+  cria_embed_params ep;
+  int32_t dim = 0;
+  size_t n = 0, i;
+  float *all, *one;
+  double norm = 0;
+
+  cria_embed_params_init(&ep);
+  CHECK(ep.pooling == CRIA_POOLING_MEAN && ep.normalize);
+  CHECK_STATUS(cria_model_embedding_size(m, &dim), CRIA_OK);
+  CHECK(dim == 64);
+  CHECK_STATUS(cria_embed(m, texts, 3, &ep, NULL, 0, &n), CRIA_ERROR_BUFFER_TOO_SMALL);
+  CHECK(n == 3 * (size_t)dim);
+  all = malloc(sizeof(float) * n);
+  one = malloc(sizeof(float) * (size_t)dim);
+  CHECK_STATUS(cria_embed(m, texts, 3, &ep, all, n, &n), CRIA_OK);
+  for (i = 0; i < (size_t)dim; ++i) norm += (double)all[dim + i] * all[dim + i];
+  CHECK(fabs(norm - 1.0) < 1e-4);
+  CHECK_STATUS(cria_embed(m, texts + 1, 1, &ep, one, (size_t)dim, &n), CRIA_OK);
+  CHECK(memcmp(one, all + dim, sizeof(float) * (size_t)dim) == 0);
+  ep.pooling = 9;
+  CHECK_STATUS(cria_embed(m, texts, 3, &ep, all, 3 * (size_t)dim, &n), CRIA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(cria_last_error(), "pooling") != NULL);
+  free(all);
+  free(one);
+}
+
 int main(void) {
   const char *shared = getenv("CRIA_SHARED_DIR");
   const char *tmp = getenv("CRIA_TEST_TMP");
@@ -1054,6 +1254,9 @@ int main(void) {
     test_struct_versions(m, golden);
     test_threads(m, golden);
     test_batches(m);
+    test_chat_rewind_and_state(m);
+    test_context_shift(m);
+    test_embeddings(m);
     cria_model_free(m);
   }
   test_backends();
