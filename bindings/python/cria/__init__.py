@@ -113,7 +113,17 @@ class _SamplingParams(Structure):
 
 class _SessionParams(Structure):
     _fields_ = [("struct_size", c_uint32), ("context_length", c_int32), ("n_threads", c_int32),
-                ("max_batch", c_int32), ("sampling", POINTER(_SamplingParams))]
+                ("max_batch", c_int32), ("sampling", POINTER(_SamplingParams)),
+                ("context_policy", c_int32), ("shift_keep", c_int32)]
+
+
+class _EmbedParams(Structure):
+    _fields_ = [("struct_size", c_uint32), ("pooling", c_int32), ("normalize", c_bool),
+                ("n_threads", c_int32), ("max_batch", c_int32)]
+
+
+_POOLINGS = {"mean": 0, "last": 1}
+_CONTEXT_POLICIES = {"stop": 0, "shift": 1}
 
 
 class _GenerateParams(Structure):
@@ -197,6 +207,18 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cria_batch_add": (S, [P, P, POINTER(c_int32), c_size_t]),
         "cria_batch_accept": (S, [P, P, c_int32, c_char_p, c_size_t, POINTER(c_size_t)]),
         "cria_batch_eval": (S, [P]),
+        "cria_session_tokens": (S, [P, POINTER(c_int32), c_size_t, POINTER(c_size_t)]),
+        "cria_session_n_evaluated": (S, [P, POINTER(ctypes.c_int64)]),
+        "cria_session_truncate": (S, [P, c_int32]),
+        "cria_session_shift": (S, [P, c_int32, c_int32]),
+        "cria_session_state_save": (S, [P, c_void_p, c_size_t, POINTER(c_size_t)]),
+        "cria_session_state_load": (S, [P, c_void_p, c_size_t]),
+        "cria_session_state_save_file": (S, [P, c_char_p]),
+        "cria_session_state_load_file": (S, [P, c_char_p]),
+        "cria_embed_params_init": (None, [POINTER(_EmbedParams)]),
+        "cria_model_embedding_size": (S, [P, POINTER(c_int32)]),
+        "cria_embed": (S, [P, POINTER(c_char_p), c_size_t, POINTER(_EmbedParams), POINTER(c_float),
+                           c_size_t, POINTER(c_size_t)]),
     }
     for name, (res, args) in sigs.items():
         f = getattr(lib, name)
@@ -442,6 +464,25 @@ class Model(_Handle):
                                                   byref(need)))
         return list(out[:need.value])
 
+    def embed(self, texts: Sequence[str], pooling: str = "mean",
+              normalize: bool = True) -> List[List[float]]:
+        """(Unstable.) One embedding per text (tokenized with BOS): the final hidden state of
+        the last token ("last") or the mean over the tokens ("mean"), L2-normalized unless
+        normalize is False. The texts are evaluated together."""
+        if pooling not in _POOLINGS:
+            raise ValueError("pooling is 'mean' or 'last', not %r" % (pooling,))
+        dim = self._int_query(self._lib.cria_model_embedding_size)
+        params = _EmbedParams()
+        self._lib.cria_embed_params_init(byref(params))
+        params.pooling, params.normalize = _POOLINGS[pooling], normalize
+        encoded = [t.encode("utf-8") for t in texts]
+        arr = (c_char_p * max(len(encoded), 1))(*encoded)
+        out = (c_float * max(len(encoded) * dim, 1))()
+        n = c_size_t()
+        _check(self._lib.cria_embed(self._h(), arr, len(encoded), byref(params), out,
+                                    len(encoded) * dim, byref(n)))
+        return [list(out[i * dim:(i + 1) * dim]) for i in range(len(encoded))]
+
     def session(self, **options) -> "Session":
         """A new Session over this model (see Session for the options)."""
         return Session(self, **options)
@@ -495,7 +536,9 @@ def _stages(given):
 class Session(_Handle):
     """A sequence over a Model: KV cache, logits, sampler and text decoder.
 
-    Options: context_length (0: the model's), n_threads (0: all cores), max_batch, and the
+    Options: context_length (0: the model's), n_threads (0: all cores), max_batch,
+    context_policy ("stop": a full context raises ContextFull; "shift", unstable: keep the first
+    shift_keep positions and drop the oldest half of the rest, re-evaluating nothing), and the
     sampling used by sample()/stream() and by default generate(): temperature (0: greedy),
     top_k, top_p, seed, and (unstable) repeat_penalty, repeat_last_n, frequency_penalty,
     presence_penalty, min_p, typical_p, logit_bias ({token id: bias}, -inf bans) and mirostat
@@ -504,7 +547,8 @@ class Session(_Handle):
 
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,
                  max_batch: int = 256, temperature: float = 0.8, top_k: int = 40,
-                 top_p: float = 0.95, seed: int = 0, **stages):
+                 top_p: float = 0.95, seed: int = 0, context_policy: str = "stop",
+                 shift_keep: int = 0, **stages):
         self._lib = model._lib
         self.model = model  # keeps the model alive
         self._handle = None
@@ -515,6 +559,9 @@ class Session(_Handle):
         self._lib.cria_session_params_init(byref(params))
         params.context_length, params.n_threads, params.max_batch = context_length, n_threads, max_batch
         params.sampling = ctypes.pointer(samp)
+        if context_policy not in _CONTEXT_POLICIES:
+            raise ValueError("context_policy is 'stop' or 'shift', not %r" % (context_policy,))
+        params.context_policy, params.shift_keep = _CONTEXT_POLICIES[context_policy], shift_keep
         handle = c_void_p()
         _check(self._lib.cria_session_create(model._h(), byref(params), byref(handle)))
         self._handle = handle
@@ -544,6 +591,57 @@ class Session(_Handle):
         v = c_int32()
         _check(self._lib.cria_session_context_length(self._h(), byref(v)))
         return v.value
+
+    # -- rewind, context shift and saved state (unstable) --
+
+    @property
+    def tokens(self) -> List[int]:
+        """The tokens at positions 0 .. n_past-1."""
+        n = self.n_past
+        arr = (c_int32 * max(n, 1))()
+        count = c_size_t()
+        _check(self._lib.cria_session_tokens(self._h(), arr, n, byref(count)))
+        return list(arr[:count.value])
+
+    @property
+    def n_evaluated(self) -> int:
+        """Positions evaluated since the session was created (what rewinding spares)."""
+        v = ctypes.c_int64()
+        _check(self._lib.cria_session_n_evaluated(self._h(), byref(v)))
+        return v.value
+
+    def truncate(self, n_keep: int) -> None:
+        """Removes positions n_keep .. n_past-1 without evaluating the kept ones again; the
+        sampler is reset with the kept tokens in its penalties' window."""
+        _check(self._lib.cria_session_truncate(self._h(), n_keep))
+
+    def shift(self, n_keep: int, n_discard: int) -> None:
+        """Removes positions n_keep .. n_keep+n_discard-1 and moves the later ones down
+        (their cached keys re-rotated), evaluating nothing."""
+        _check(self._lib.cria_session_shift(self._h(), n_keep, n_discard))
+
+    def save_state(self) -> bytes:
+        """The session (cache, tokens, logits, pending text, sampler) as bytes."""
+        need = c_size_t()
+        status = self._lib.cria_session_state_save(self._h(), None, 0, byref(need))
+        if status != _BUFFER_TOO_SMALL:
+            _check(status)
+        buf = ctypes.create_string_buffer(need.value)
+        _check(self._lib.cria_session_state_save(self._h(), buf, need.value, byref(need)))
+        return buf.raw[:need.value]
+
+    def load_state(self, state: bytes) -> None:
+        """Takes back what save_state() gave, for a session of the same model and sampling;
+        raises InvalidFile (damaged bytes) or InvalidArgument (another model) and then
+        changes nothing."""
+        _check(self._lib.cria_session_state_load(self._h(), state, len(state)))
+
+    def save(self, path) -> None:
+        """save_state() to a file, written whole or not at all."""
+        _check(self._lib.cria_session_state_save_file(self._h(), _path(path)))
+
+    def load(self, path) -> None:
+        _check(self._lib.cria_session_state_load_file(self._h(), _path(path)))
 
     # -- step API --
 

@@ -294,3 +294,90 @@ def test_batch_step_api_equals_each_alone(model):
         batch.eval()
     for s in together + alone:
         s.close()
+
+
+def test_chat_transcript_rewind_and_saved_state(model, tmp_path):
+    """A chat through the template: each turn evaluates only its new tokens; editing the last
+    user message evaluates only the edited message; a saved session resumes exactly."""
+    eos = model.eos
+    with model.session(temperature=0) as s:
+        turn1 = model.chat_template([("system", "You tell short stories."), ("user", "Tell me about a cat.")])
+        r1 = s.generate(turn1, max_tokens=20)
+        assert s.n_evaluated == len(turn1) + r1.n_tokens
+        assert s.n_evaluated == s.n_past
+        before_turn2 = s.n_past
+        s.eval([eos])
+        turn2 = model.chat_template([("user", "And a dog?")])
+        evaluated = s.n_evaluated
+        r2 = s.generate(turn2, max_tokens=20)
+        assert s.n_evaluated - evaluated == len(turn2) + r2.n_tokens
+        print("turn 2: %d positions evaluated for %d message tokens and %d generated"
+              % (s.n_evaluated - evaluated, len(turn2), r2.n_tokens))
+
+        # Edit turn 2: back to just after the EOS, then only the edited message.
+        s.truncate(before_turn2 + 1)
+        assert s.tokens[-1] == eos and s.n_past == before_turn2 + 1
+        edited = model.chat_template([("user", "And a bird that sings?")])
+        evaluated = s.n_evaluated
+        r3 = s.generate(edited, max_tokens=20)
+        assert s.n_evaluated - evaluated == len(edited) + r3.n_tokens
+        with pytest.raises(cria.InvalidArgument):
+            s.truncate(s.n_past + 1)
+
+        # Saved state with a sampling sampler: the resumed session draws the same tokens.
+        s.set_sampling(temperature=0.9, seed=99, repeat_penalty=1.2)
+        for _ in range(4):
+            s.accept(s.sample())
+        state = s.save_state()
+        path = tmp_path / "chat.state"
+        s.save(path)
+        original = []
+        for _ in range(25):
+            t = s.sample()
+            original.append((t, s.accept(t)))
+
+    with model.session(temperature=0.9, seed=99, repeat_penalty=1.2) as r:
+        r.load_state(state)
+        evaluated = r.n_evaluated
+        resumed = []
+        for _ in range(25):
+            t = r.sample()
+            resumed.append((t, r.accept(t)))
+        assert resumed == original
+        assert r.n_evaluated - evaluated == 25
+        r.load(path)
+        assert [r.sample() for _ in range(1)] == [original[0][0]]
+        with pytest.raises(cria.InvalidFile):
+            r.load_state(state[: len(state) // 2])
+        damaged = bytearray(state)
+        damaged[len(state) // 3] ^= 1
+        with pytest.raises(cria.InvalidFile, match="corrupted"):
+            r.load_state(bytes(damaged))
+        with pytest.raises(cria.IoError):
+            r.load(tmp_path / "missing.state")
+
+
+def test_context_shift_policy(model):
+    bans = {model.eos: float("-inf"), model.bos: float("-inf")}
+    with model.session(context_length=40, context_policy="shift", shift_keep=4, seed=3, logit_bias=bans) as s:
+        r = s.generate("Once upon a time", max_tokens=90)
+        assert r.n_tokens == 90 and r.stop_reason == "max_tokens"
+        assert s.n_past <= 40
+        assert s.tokens[:4] == model.tokenize("Once upon a time")[:4]
+    with model.session(context_length=40, seed=3, logit_bias=bans) as s:
+        assert s.generate("Once upon a time", max_tokens=90).stop_reason == "context_full"
+    with pytest.raises(ValueError):
+        model.session(context_policy="wrap")
+
+
+def test_embeddings(model):
+    texts = ["A cat sat on the mat.", "The dog ran after the ball.", "Lily was happy."]
+    together = model.embed(texts)
+    assert len(together) == 3 and all(len(e) == 64 for e in together)
+    for e in together:
+        assert abs(sum(v * v for v in e) - 1.0) < 1e-4
+    assert model.embed(texts[1:2]) == together[1:2]
+    raw = model.embed(texts, pooling="last", normalize=False)
+    assert abs(sum(v * v for v in raw[0]) - 1.0) > 1e-3
+    with pytest.raises(ValueError):
+        model.embed(texts, pooling="max")
