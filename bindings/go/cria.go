@@ -108,6 +108,7 @@ func (e *Error) Is(target error) bool {
 
 var (
 	ErrInvalidArgument = &Error{Status: StatusInvalidArgument}
+	ErrBufferTooSmall  = &Error{Status: StatusBufferTooSmall}
 	ErrInvalidFile     = &Error{Status: StatusInvalidFile}
 	ErrUnsupported     = &Error{Status: StatusUnsupported}
 	ErrIO              = &Error{Status: StatusIO}
@@ -497,6 +498,10 @@ type SessionOptions struct {
 	Threads       int       // 0: one per core
 	MaxBatch      int       // positions per pass; 0: 256
 	Sampling      *Sampling // for Sample; nil: DefaultSampling
+	// Unstable. ShiftContext: when the context is full, keep the first ShiftKeep positions
+	// and drop the oldest half of the rest, re-evaluating nothing (false: ErrContextFull).
+	ShiftContext bool
+	ShiftKeep    int
 }
 
 // Session is one sequence over a model: KV cache, logits, sampler and text decoder.
@@ -544,6 +549,10 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 		params.max_batch = C.int32_t(opts.MaxBatch)
 	}
 	params.sampling = samp
+	if opts.ShiftContext {
+		params.context_policy = C.CRIA_CONTEXT_SHIFT
+	}
+	params.shift_keep = C.int32_t(opts.ShiftKeep)
 	var s *C.cria_session
 	if err := call(func() C.cria_status { return C.cria_session_create(m.p, params, &s) }); err != nil {
 		return nil, err
@@ -629,6 +638,128 @@ func (s *Session) FlushText() (string, error) {
 	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
 		return C.cria_session_flush_text(s.p, b, c, n)
 	})
+}
+
+// ---- rewind, context shift and saved state (unstable) -----------------------------------
+
+// Tokens returns the tokens at positions 0 .. NPast()-1.
+func (s *Session) Tokens() ([]int32, error) {
+	out := make([]int32, s.NPast()+1)
+	var n C.size_t
+	err := call(func() C.cria_status {
+		return C.cria_session_tokens(s.p, (*C.int32_t)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out[:n], nil
+}
+
+// NEvaluated is the number of positions evaluated since the session was created: what
+// Truncate and LoadState spare.
+func (s *Session) NEvaluated() int64 {
+	var n C.int64_t
+	_ = call(func() C.cria_status { return C.cria_session_n_evaluated(s.p, &n) })
+	return int64(n)
+}
+
+// Truncate removes positions nKeep .. NPast()-1 without evaluating the kept ones again (to
+// edit the last message of a chat); the sampler is reset with the kept tokens in its
+// penalties' window.
+func (s *Session) Truncate(nKeep int) error {
+	return call(func() C.cria_status { return C.cria_session_truncate(s.p, C.int32_t(nKeep)) })
+}
+
+// Shift removes positions nKeep .. nKeep+nDiscard-1 and moves the later ones down, their
+// cached keys re-rotated, evaluating nothing.
+func (s *Session) Shift(nKeep, nDiscard int) error {
+	return call(func() C.cria_status { return C.cria_session_shift(s.p, C.int32_t(nKeep), C.int32_t(nDiscard)) })
+}
+
+// SaveState returns the session (cache, tokens, logits, pending text, sampler) as bytes.
+func (s *Session) SaveState() ([]byte, error) {
+	var size C.size_t
+	err := call(func() C.cria_status { return C.cria_session_state_save(s.p, nil, 0, &size) })
+	if err != nil && !errors.Is(err, ErrBufferTooSmall) {
+		return nil, err
+	}
+	buf := C.malloc(size + 1)
+	defer C.free(buf)
+	if err := call(func() C.cria_status { return C.cria_session_state_save(s.p, buf, size, &size) }); err != nil {
+		return nil, err
+	}
+	return C.GoBytes(buf, C.int(size)), nil
+}
+
+// LoadState takes back what SaveState gave into a session of the same model and sampling;
+// damaged bytes give ErrInvalidFile, another model's state ErrInvalidArgument, and the
+// session is then unchanged.
+func (s *Session) LoadState(state []byte) error {
+	buf := C.CBytes(state)
+	defer C.free(buf)
+	return call(func() C.cria_status { return C.cria_session_state_load(s.p, buf, C.size_t(len(state))) })
+}
+
+// Save writes SaveState's bytes to a file, whole or not at all.
+func (s *Session) Save(path string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return call(func() C.cria_status { return C.cria_session_state_save_file(s.p, cpath) })
+}
+
+// Load takes back a file written by Save.
+func (s *Session) Load(path string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return call(func() C.cria_status { return C.cria_session_state_load_file(s.p, cpath) })
+}
+
+// ---- embeddings (unstable) ------------------------------------------------------------
+
+// EmbedOptions configure Embed. The zero value gives unit-length means over the tokens.
+type EmbedOptions struct {
+	LastToken   bool // the last token's hidden state instead of the mean over the tokens
+	NoNormalize bool // keep the raw length instead of scaling to 1
+}
+
+// Embed returns one embedding per text (tokenized with BOS): the model's final hidden
+// state pooled over the text. The texts are evaluated together.
+func (m *Model) Embed(texts []string, opts EmbedOptions) ([][]float32, error) {
+	var dim C.int32_t
+	if err := call(func() C.cria_status { return C.cria_model_embedding_size(m.p, &dim) }); err != nil {
+		return nil, err
+	}
+	if len(texts) == 0 {
+		return [][]float32{}, nil
+	}
+	ctexts := make([]*C.char, len(texts))
+	for i, t := range texts {
+		ctexts[i] = C.CString(t)
+		defer C.free(unsafe.Pointer(ctexts[i]))
+	}
+	// The array of pointers lives in C memory: cgo forbids Go memory holding Go pointers.
+	arr := (**C.char)(C.malloc(C.size_t(len(texts)) * C.size_t(unsafe.Sizeof(ctexts[0]))))
+	defer C.free(unsafe.Pointer(arr))
+	copy(unsafe.Slice(arr, len(texts)), ctexts)
+	var params C.cria_embed_params
+	C.cria_embed_params_init(&params)
+	if opts.LastToken {
+		params.pooling = C.CRIA_POOLING_LAST
+	}
+	params.normalize = C.bool(!opts.NoNormalize)
+	out := make([]float32, len(texts)*int(dim))
+	var n C.size_t
+	err := call(func() C.cria_status {
+		return C.cria_embed(m.p, arr, C.size_t(len(texts)), &params, (*C.float)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([][]float32, len(texts))
+	for i := range rows {
+		rows[i] = out[i*int(dim) : (i+1)*int(dim)]
+	}
+	return rows, nil
 }
 
 // ---- generation -----------------------------------------------------------------------

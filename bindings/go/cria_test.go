@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -453,5 +455,147 @@ func TestBatchStepsEqualEachAlone(t *testing.T) {
 	}
 	if _, err := batch.Accept(together[0], 512); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+}
+
+// A chat through the template evaluates only each turn's new tokens; editing the last user
+// message evaluates only the edited message; a saved session resumes with the same tokens.
+func TestChatRewindAndSavedState(t *testing.T) {
+	m, err := Load(modelPath(t, "stories260K.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	greedy := Greedy()
+	s, err := m.NewSession(&SessionOptions{Sampling: &greedy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	turn := func(messages []Message) (int, Result) {
+		ids, err := m.ChatTemplate(messages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := s.NEvaluated()
+		r, err := s.GenerateTokens(ctx, ids, GenerateOptions{Sampling: &greedy, MaxTokens: 20}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.NEvaluated()-before, int64(len(ids)+r.Tokens); got != want {
+			t.Fatalf("a turn of %d message tokens and %d generated evaluated %d positions, want %d", len(ids), r.Tokens, got, want)
+		}
+		return len(ids), r
+	}
+	turn([]Message{{System, "You tell short stories."}, {User, "Tell me about a cat."}})
+	eos, _ := m.EOS()
+	if _, err := s.Eval([]int32{eos}, 0); err != nil {
+		t.Fatal(err)
+	}
+	afterEOS := s.NPast()
+	turn([]Message{{User, "And a dog?"}})
+	if err := s.Truncate(afterEOS); err != nil {
+		t.Fatal(err)
+	}
+	if tokens, _ := s.Tokens(); len(tokens) != afterEOS || tokens[len(tokens)-1] != eos {
+		t.Fatalf("after Truncate(%d): %d tokens", afterEOS, len(tokens))
+	}
+	turn([]Message{{User, "And a bird that sings?"}})
+	if err := s.Truncate(s.NPast() + 1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Truncate past the end: want ErrInvalidArgument, got %v", err)
+	}
+
+	sampling := DefaultSampling()
+	sampling.Seed = 77
+	sampling.RepeatPenalty = 1.2
+	if err := s.SetSampling(sampling); err != nil {
+		t.Fatal(err)
+	}
+	steps := func(sess *Session, n int) []int32 {
+		var out []int32
+		for i := 0; i < n; i++ {
+			tok, err := sess.Sample()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sess.Accept(tok); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tok)
+		}
+		return out
+	}
+	steps(s, 3)
+	state, err := s.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "chat.state")
+	if err := s.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	original := steps(s, 25)
+	for _, restore := range []func(*Session) error{
+		func(r *Session) error { return r.LoadState(state) },
+		func(r *Session) error { return r.Load(path) },
+	} {
+		r, err := m.NewSession(&SessionOptions{Sampling: &sampling})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := restore(r); err != nil {
+			t.Fatal(err)
+		}
+		before := r.NEvaluated()
+		if got := steps(r, 25); !reflect.DeepEqual(got, original) {
+			t.Fatalf("resumed session drew %v, the original %v", got, original)
+		}
+		if r.NEvaluated()-before != 25 {
+			t.Fatalf("resuming evaluated %d positions for 25 tokens", r.NEvaluated()-before)
+		}
+		if err := r.LoadState(state[:len(state)/2]); !errors.Is(err, ErrInvalidFile) {
+			t.Fatalf("a truncated state: want ErrInvalidFile, got %v", err)
+		}
+		r.Close()
+	}
+}
+
+func TestContextShiftAndEmbeddings(t *testing.T) {
+	m, err := Load(modelPath(t, "stories260K.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	eos, _ := m.EOS()
+	bos, _ := m.BOS()
+	sampling := DefaultSampling()
+	sampling.Seed = 3
+	sampling.LogitBias = map[int32]float32{eos: float32(math.Inf(-1)), bos: float32(math.Inf(-1))}
+	s, err := m.NewSession(&SessionOptions{ContextLength: 40, ShiftContext: true, ShiftKeep: 4, Sampling: &sampling})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Generate(context.Background(), "Once upon a time", GenerateOptions{Sampling: &sampling, MaxTokens: 90}, io.Discard)
+	if err != nil || r.Tokens != 90 || s.NPast() > 40 {
+		t.Fatalf("generating 90 tokens in a shifting context of 40: %+v, %v, n_past %d", r, err, s.NPast())
+	}
+
+	texts := []string{"A cat sat on the mat.", "The dog ran after the ball."}
+	all, err := m.Embed(texts, EmbedOptions{})
+	if err != nil || len(all) != 2 || len(all[0]) != 64 {
+		t.Fatalf("Embed: %v, %d rows", err, len(all))
+	}
+	var norm float64
+	for _, v := range all[1] {
+		norm += float64(v) * float64(v)
+	}
+	if math.Abs(norm-1) > 1e-4 {
+		t.Fatalf("a normalized embedding has squared length %v", norm)
+	}
+	one, err := m.Embed(texts[1:], EmbedOptions{})
+	if err != nil || !reflect.DeepEqual(one[0], all[1]) {
+		t.Fatalf("a text embedded alone differs from the same text embedded with others: %v", err)
 	}
 }
