@@ -3,6 +3,8 @@
 // process exit status.
 
 int cmd_run(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_embed(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);

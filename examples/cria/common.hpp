@@ -42,7 +42,7 @@ inline std::unique_ptr<cria::Model> load_model(const std::string& path, const st
 }
 
 // Options every command that runs the model accepts: --backend, --device, -c, -t, --gemm,
-// --kv-type, --load.
+// --kv-type, --context-shift, --keep, --load.
 struct EngineOptions {
   cria::LoadOptions load;
   cria::SessionOptions session;
@@ -58,6 +58,9 @@ struct EngineOptions {
       "  --load read|map|map-shared  weights read into memory (default), mapped and copied on\n"
       "                  first use (instant load), or used in place (pages shared, slower)\n"
       "  --kv-type f16|f32  KV cache type (default f16)\n"
+      "  --context-shift  when the context is full, drop the oldest half of it (after --keep\n"
+      "                  positions) and go on, instead of stopping\n"
+      "  --keep N        positions at the start that a context shift keeps (default 0)\n"
       "  --gemm auto|kernels|onednn-f32|onednn-bf16|openblas  how the cpu backend runs prompts\n";
 
   // Consumes the current argument when it is one of these options.
@@ -79,6 +82,11 @@ struct EngineOptions {
       load.gemm = a.value();
     } else if (a.is("--kv-type")) {
       session.kv_type = parse_kv_type(a.value());
+    } else if (a.is("--context-shift")) {
+      session.when_full = cria::ContextPolicy::Shift;
+    } else if (a.is("--keep")) {
+      session.shift_keep = a.int_value();
+      if (session.shift_keep < 0) throw std::invalid_argument("--keep must not be negative");
     } else if (a.is("--load")) {
       const std::string mode = a.value();
       load.load_mode = parse_load_mode(mode);

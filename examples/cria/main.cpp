@@ -10,6 +10,8 @@ static void usage() {
       "usage: cria COMMAND [options]\n"
       "  run         generate text:  cria run -m MODEL [--tokenizer FILE] [-p PROMPT] [-n N]\n"
       "              [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS] [--backend B]\n"
+      "  chat        talk:  cria chat -m MODEL [--system TEXT]  (/undo, /save FILE, /load FILE)\n"
+      "  embed       embeddings:  cria embed -m MODEL [--pooling mean|last] TEXT...\n"
       "  info        hyper-parameters and tensors:  cria info -m MODEL\n"
       "  perplexity  score a text:  cria perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
       "  tokenize    text to ids:  cria tokenize (-m MODEL | --vocab FILE) [TEXT | -f FILE]\n"
@@ -30,7 +32,8 @@ int main(int argc, char** argv) {
   }
   struct Command { const char* name; int (*fn)(int, char**); };
   static const Command commands[] = {
-      {"run", cmd_run},           {"info", cmd_info},
+      {"run", cmd_run},           {"chat", cmd_chat},
+      {"embed", cmd_embed},       {"info", cmd_info},
       {"perplexity", cmd_perplexity}, {"tokenize", cmd_tokenize},
       {"detokenize", cmd_detokenize}, {"logits", cmd_logits},
       {"synth", cmd_synth},           {"bench", cmd_bench},
