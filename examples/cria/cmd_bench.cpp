@@ -56,6 +56,7 @@ int cmd_bench(int argc, char** argv) {
   int reps = 3;
   int64_t parallel = 1;
   bool json = false;
+  std::string state_path;
   cli::EngineOptions engine;
   for (cli::Args a(argc, argv); !a.done();) {
     if (engine.parse(a)) continue;
@@ -65,12 +66,15 @@ int cmd_bench(int argc, char** argv) {
     else if (a.is("-r", "--repetitions")) reps = static_cast<int>(a.int_value());
     else if (a.is("--parallel")) parallel = a.int_value();
     else if (a.is("--json")) json = true;
+    else if (a.is("--state")) state_path = a.value();
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria bench -m MODEL [-p 512] [-n 128] [-r 3] [--parallel N] [--json] [engine options]\n"
           "Prompt (-p tokens in one pass) and generation (-n tokens one by one) speed, medians of\n"
           "-r runs, with a read-bandwidth and a GEMM-peak probe measured in the same run. With\n"
-          "--parallel N, also N sequences generating -n tokens each together, one pass per step.\n",
+          "--parallel N, also N sequences generating -n tokens each together, one pass per step.\n"
+          "With --state FILE, also the size and the save and load times of a session holding the\n"
+          "-p prompt positions, to memory and to FILE (written, then removed).\n",
           stdout);
       std::fputs(cli::EngineOptions::kHelp, stdout);
       return 0;
@@ -113,6 +117,34 @@ int cmd_bench(int argc, char** argv) {
     }
   }
   const double pp_tps = median(pp), tg_tps = median(tg);
+
+  // A saved session of n_prompt positions: its size, and saving and loading it (buffer, file).
+  double state_bytes = 0, save_s = 0, load_s_state = 0, save_file_s = 0, load_file_s = 0;
+  if (!state_path.empty() && n_prompt > 0) {
+    if (session.n_past() != n_prompt) {
+      session.reset();
+      session.eval(tokens.data(), n_prompt);
+    }
+    cria::Session resumed(*model, engine.session);
+    std::vector<double> save, load, save_file, load_file;
+    for (int r = 0; r < reps; ++r) {
+      double s = cli::now_seconds();
+      const std::string bytes = session.save_state();
+      save.push_back(cli::now_seconds() - s);
+      state_bytes = static_cast<double>(bytes.size());
+      s = cli::now_seconds();
+      resumed.load_state(bytes);
+      load.push_back(cli::now_seconds() - s);
+      s = cli::now_seconds();
+      session.save_state_file(state_path);
+      save_file.push_back(cli::now_seconds() - s);
+      s = cli::now_seconds();
+      resumed.load_state_file(state_path);
+      load_file.push_back(cli::now_seconds() - s);
+    }
+    std::remove(state_path.c_str());
+    save_s = median(save), load_s_state = median(load), save_file_s = median(save_file), load_file_s = median(load_file);
+  }
 
   // N sequences generating together: each step is one batch of one new token per sequence.
   double parallel_tps = 0;
@@ -161,7 +193,8 @@ int cmd_bench(int argc, char** argv) {
         "\"gemm_peak_f32\": %.4g, \"prompt_peak_ratio_bf16\": %.4f, \"prompt_peak_ratio_f32\": %.4f, "
         "\"int8_peak\": %.4g, \"prompt_peak_ratio_int8\": %.4f, \"amx_bf16_peak\": %.4g, "
         "\"prompt_peak_ratio_amx\": %.4f, \"parallel\": %lld, \"parallel_gen_tokens_per_s\": %.3f, "
-        "\"parallel_gen_bandwidth_ratio\": %.4f}\n",
+        "\"parallel_gen_bandwidth_ratio\": %.4f, \"state_bytes\": %.0f, \"state_save_ms\": %.1f, "
+        "\"state_load_ms\": %.1f, \"state_save_file_ms\": %.1f, \"state_load_file_ms\": %.1f}\n",
         model_path.c_str(), static_cast<unsigned long long>(model->file_size()), model->backend().name().c_str(),
         json_escaped(model->backend().device_description()).c_str(), threads, cria::kernel_isa(), engine.load.gemm.c_str(), load_s * 1e3, ready_s * 1e3,
         static_cast<long long>(n_prompt), static_cast<long long>(n_gen), reps, pp_tps, tg_tps,
@@ -170,7 +203,8 @@ int cmd_bench(int argc, char** argv) {
         gemm_f32 > 0 ? prompt_flops / gemm_f32 : 0.0, int8_peak,
         int8_peak > 0 ? prompt_flops / int8_peak : 0.0, amx_peak,
         amx_peak > 0 ? prompt_flops / amx_peak : 0.0, static_cast<long long>(parallel), parallel_tps,
-        parallel_tps / static_cast<double>(parallel) * bytes_per_token / bandwidth);
+        parallel_tps / static_cast<double>(parallel) * bytes_per_token / bandwidth, state_bytes, save_s * 1e3,
+        load_s_state * 1e3, save_file_s * 1e3, load_file_s * 1e3);
     return 0;
   }
   std::printf("model: %s (%.2f GB), %s backend, %d threads, kernels %s, gemm %s, load %.0f ms, "
@@ -205,5 +239,10 @@ int cmd_bench(int argc, char** argv) {
                 static_cast<long long>(n_gen), static_cast<long long>(parallel), parallel_tps,
                 tg_tps > 0 ? parallel_tps / tg_tps : 0.0, step_bytes_per_s / 1e9, 100 * step_bytes_per_s / bandwidth);
   }
+  if (state_bytes > 0)
+    std::printf("state    %lld positions: %.1f MB; save %.0f ms, load %.0f ms (memory); save %.0f ms, "
+                "load %.0f ms (file)\n",
+                static_cast<long long>(n_prompt), state_bytes / 1e6, save_s * 1e3, load_s_state * 1e3,
+                save_file_s * 1e3, load_file_s * 1e3);
   return 0;
 }
