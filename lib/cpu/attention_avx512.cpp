@@ -13,8 +13,10 @@
 #include "cpu/attention.hpp"
 
 // GCC 12 flags the undefined upper halves inside its own conversion intrinsics.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace cria::cpu {
 

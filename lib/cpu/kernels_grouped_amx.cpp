@@ -15,8 +15,10 @@
 #include <immintrin.h>
 
 // GCC 12 flags the undefined upper halves inside its own intrinsics.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include <algorithm>
 #include <cstring>

@@ -34,7 +34,6 @@ namespace {
 
 inline int nearest(float v) { return static_cast<int>(std::lrintf(v)); }
 inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
-inline float fp16_round(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
 // Sums for a least-squares fit of x ~ s * q + m.
 struct Sums {
