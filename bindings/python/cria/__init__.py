@@ -9,14 +9,20 @@
 Several sessions of one model generate together with cria.generate_batch (one pass over the
 weights per step for all of them), or step by step with a cria.Batch.
 
-The shared library is found, in this order, at $CRIA_LIBRARY, next to this package
-(cria/libcria.so*), or by the system's loader (libcria.so.1).
+Install with `pip install ./bindings/python` (the package then carries libcria.so.1; see
+setup.py). The shared library is found, in this order, at $CRIA_LIBRARY (an override), next to
+this package (cria/libcria.so*), or by the system's loader (libcria.so.1). The package's
+__version__ is the version of the library it was built with, which version() reports.
+
+Session.logits() returns an array.array('f'): numpy.frombuffer(logits, dtype=numpy.float32)
+or memoryview(logits) use it without a copy.
 
 A Model may be shared by threads; a Session is used by one thread at a time. Errors raise
 CriaError (or a subclass named after the status: ContextFull, Cancelled, ...).
 """
 from __future__ import annotations
 
+import array
 import ctypes
 import ctypes.util
 import glob
@@ -26,16 +32,28 @@ import threading
 from ctypes import (POINTER, Structure, byref, c_bool, c_char, c_char_p, c_float, c_int32,
                     c_size_t, c_uint32, c_uint64, c_void_p)
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar,
+                    Union)
 
 __all__ = [
     "ABI_VERSION", "Model", "Session", "Batch", "generate_batch", "ModelInfo", "GenerateResult",
     "CriaError",
     "InvalidArgument", "StructSize", "BufferTooSmall", "InvalidFile", "Unsupported", "IoError",
     "OutOfMemory", "ContextFull", "Cancelled", "InvalidState", "InternalError", "version",
+    "__version__",
 ]
 
 ABI_VERSION = 1  # CRIA_ABI_VERSION of the cria.h these bindings mirror
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+try:  # written into the package by setup.py
+    from ._version import __version__
+except ImportError:  # used from a source checkout (PYTHONPATH): the loaded library's version
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            return version()
+        raise AttributeError("module 'cria' has no attribute %r" % name)
 
 # ---- errors ---------------------------------------------------------------------------------
 
@@ -43,24 +61,55 @@ ABI_VERSION = 1  # CRIA_ABI_VERSION of the cria.h these bindings mirror
 class CriaError(Exception):
     """A cria call failed. `status` is the cria_status number, `status_name` its name."""
 
-    def __init__(self, status: int, status_name: str, message: str):
+    def __init__(self, status: int, status_name: str, message: str) -> None:
         super().__init__(f"{message} [{status_name}]")
         self.status = status
         self.status_name = status_name
         self.message = message
 
 
-class InvalidArgument(CriaError): pass
-class StructSize(CriaError): pass
-class BufferTooSmall(CriaError): pass
-class InvalidFile(CriaError): pass
-class Unsupported(CriaError): pass
-class IoError(CriaError): pass
-class OutOfMemory(CriaError): pass
-class ContextFull(CriaError): pass
-class Cancelled(CriaError): pass
-class InvalidState(CriaError): pass
-class InternalError(CriaError): pass
+class InvalidArgument(CriaError):
+    """An argument is out of range or inconsistent (CRIA_ERROR_INVALID_ARGUMENT)."""
+
+
+class StructSize(CriaError):
+    """A parameter struct is of an unknown size (CRIA_ERROR_STRUCT_SIZE)."""
+
+
+class BufferTooSmall(CriaError):
+    """An output buffer is too small (CRIA_ERROR_BUFFER_TOO_SMALL); the bindings grow theirs."""
+
+
+class InvalidFile(CriaError):
+    """A model, tokenizer or saved state is damaged or not of a known format."""
+
+
+class Unsupported(CriaError):
+    """The file or request needs something this build of cria does not have."""
+
+
+class IoError(CriaError):
+    """A file could not be opened, read or written."""
+
+
+class OutOfMemory(CriaError):
+    """Host or device memory ran out."""
+
+
+class ContextFull(CriaError):
+    """The session's context has no room for the tokens."""
+
+
+class Cancelled(CriaError):
+    """A callback asked to stop (returned False)."""
+
+
+class InvalidState(CriaError):
+    """The call does not fit the object's state (a closed object, logits before any eval)."""
+
+
+class InternalError(CriaError):
+    """A bug in cria; please report it with the message."""
 
 
 _ERRORS = {1: InvalidArgument, 2: StructSize, 3: BufferTooSmall, 4: InvalidFile, 5: Unsupported,
@@ -145,6 +194,7 @@ _ROLES = {"system": 0, "user": 1, "assistant": 2}
 
 
 def _find_library() -> str:
+    """$CRIA_LIBRARY, else the library inside the package, else the system's."""
     env = os.environ.get("CRIA_LIBRARY")
     if env:
         return env
@@ -240,7 +290,7 @@ def _library() -> ctypes.CDLL:
     return _lib
 
 
-def _sized_bytes(call) -> bytes:
+def _sized_bytes(call: Callable[..., int]) -> bytes:
     """What call(buf, capacity, need_ptr) writes, with a buffer that grows until it fits (a
     call refused with BUFFER_TOO_SMALL changes nothing)."""
     need = c_size_t()
@@ -255,7 +305,7 @@ def _sized_bytes(call) -> bytes:
         return buf.raw[:need.value]
 
 
-def _token_text(call) -> str:
+def _token_text(call: Callable[..., int]) -> str:
     return _text(_sized_bytes(call))
 
 
@@ -268,16 +318,16 @@ def _check(status: int) -> None:
 
 
 def version() -> str:
-    """The library's version string."""
+    """The loaded library's version, e.g. "0.2.0" (cria_version())."""
     return _library().cria_version().decode()
 
 
-def _path(p: Union[str, bytes, os.PathLike]) -> bytes:
+def _path(p: PathLike) -> bytes:
     p = os.fspath(p)
     return p if isinstance(p, bytes) else p.encode("utf-8", "surrogateescape")
 
 
-def _int_array(values: Sequence[int]):
+def _int_array(values: Sequence[int]) -> ctypes.Array:
     return (c_int32 * len(values))(*values)
 
 
@@ -285,11 +335,27 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+def _float_array(values: Sequence[float]) -> ctypes.Array:
+    """A ctypes float array of values: over the same memory when values is a writable,
+    contiguous float32 buffer (array('f'), a numpy float32 vector), else a copy."""
+    try:
+        view: Optional[memoryview] = memoryview(values)  # type: ignore[arg-type]
+    except TypeError:
+        view = None
+    if view is not None and view.format == "f" and view.ndim == 1 and view.c_contiguous:
+        if view.readonly:
+            return (c_float * len(view)).from_buffer_copy(view)
+        return (c_float * len(view)).from_buffer(view)
+    return (c_float * len(values))(*values)
+
+
 # ---- models ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A model's hyper-parameters (Model.info); format is "gguf" or "llama2c"."""
+
     format: str
     dim: int
     hidden_dim: int
@@ -303,32 +369,37 @@ class ModelInfo:
     has_vocabulary: bool
 
 
+_Self = TypeVar("_Self", bound="_Handle")
+
+
 class _Handle:
     """An object of the C library: closed by close(), by leaving a with block, or when
     collected. Subclasses name their _free function and what they are (for messages)."""
 
     _free = ""
     _what = ""
-    _handle = None
+    _handle: Optional[c_void_p] = None
+    _lib: ctypes.CDLL
 
     def close(self) -> None:
+        """Frees the C object now (later calls raise InvalidState); closing twice is harmless."""
         if self._handle:
             getattr(self._lib, self._free)(self._handle)
             self._handle = None
 
-    def __enter__(self):
+    def __enter__(self: _Self) -> _Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:  # noqa: BLE001 -- interpreter shutdown
             pass
 
-    def _h(self):
+    def _h(self) -> c_void_p:
         if not self._handle:
             raise InvalidState(10, "invalid_state", "the %s is closed" % self._what)
         return self._handle
@@ -350,9 +421,9 @@ class Model(_Handle):
     layers from the first run on the device, the rest on the CPU (-1, default: all; 0: none).
     """
 
-    def __init__(self, path, tokenizer_path=None,
+    def __init__(self, path: PathLike, tokenizer_path: Optional[PathLike] = None,
                  progress: Optional[Callable[[float], bool]] = None, load_mode: str = "read",
-                 backend: str = "auto", device: int = 0, gpu_layers: int = -1):
+                 backend: str = "auto", device: int = 0, gpu_layers: int = -1) -> None:
         lib = _library()
         self._lib = lib
         self._handle = None
@@ -391,6 +462,7 @@ class Model(_Handle):
 
     @property
     def info(self) -> ModelInfo:
+        """The model's hyper-parameters."""
         i = _ModelInfo()
         self._lib.cria_model_info_init(byref(i))
         _check(self._lib.cria_model_get_info(self._h(), byref(i)))
@@ -398,21 +470,24 @@ class Model(_Handle):
                          i.n_heads, i.n_kv_heads, i.vocab_size, i.context_length,
                          i.rms_norm_eps, i.rope_theta, bool(i.has_vocabulary))
 
-    def _int_query(self, fn) -> int:
+    def _int_query(self, fn: Callable[..., int]) -> int:
         v = c_int32()
         _check(fn(self._h(), byref(v)))
         return v.value
 
     @property
     def vocab_size(self) -> int:
+        """The number of tokens in the vocabulary (the length of Session.logits())."""
         return self._int_query(self._lib.cria_model_vocab_size)
 
     @property
     def bos(self) -> int:
+        """The beginning-of-sequence token id."""
         return self._int_query(self._lib.cria_model_bos)
 
     @property
     def eos(self) -> int:
+        """The end-of-sequence token id."""
         return self._int_query(self._lib.cria_model_eos)
 
     def token_piece(self, token: int) -> str:
@@ -422,6 +497,8 @@ class Model(_Handle):
 
     def tokenize(self, text: str, add_bos: bool = True, add_eos: bool = False,
                  parse_special: bool = False) -> List[int]:
+        """Token ids of text, with BOS first unless add_bos is False; parse_special reads
+        "<s>" and "</s>" in the text as the special tokens."""
         data = text.encode("utf-8")
         flags = (1 if add_bos else 0) | (2 if add_eos else 0) | (4 if parse_special else 0)
         need = c_size_t()
@@ -437,6 +514,7 @@ class Model(_Handle):
             return list(out[:need.value])
 
     def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of token ids (invalid UTF-8 replaced)."""
         arr = _int_array(tokens)
         return _text(_sized_bytes(
             lambda b, c, n: self._lib.cria_detokenize(self._h(), arr, len(tokens), b, c, n)))
@@ -483,7 +561,7 @@ class Model(_Handle):
                                     len(encoded) * dim, byref(n)))
         return [list(out[i * dim:(i + 1) * dim]) for i in range(len(encoded))]
 
-    def session(self, **options) -> "Session":
+    def session(self, **options: Any) -> "Session":
         """A new Session over this model (see Session for the options)."""
         return Session(self, **options)
 
@@ -493,6 +571,9 @@ class Model(_Handle):
 
 @dataclass
 class GenerateResult:
+    """What Session.generate and generate_batch return: the whole text, why it stopped, the
+    token counts and the seconds spent on the prompt and on generating."""
+
     text: str
     stop_reason: str  # end_of_sequence, max_tokens, context_full, stop_string, cancelled
     n_prompt_tokens: int
@@ -506,7 +587,7 @@ _STAGE_DEFAULTS = dict(repeat_penalty=1.0, repeat_last_n=64, frequency_penalty=0
                        mirostat=0, mirostat_tau=5.0, mirostat_eta=0.1)
 
 
-def _set_stages(params, stages):
+def _set_stages(params: Any, stages: dict) -> ctypes.Array:
     """Copies the sampler stages (a dict like _STAGE_DEFAULTS) into a _SamplingParams or
     _GenerateParams; returns the logit-bias array, which must live as long as params."""
     for name in ("repeat_penalty", "repeat_last_n", "frequency_penalty", "presence_penalty",
@@ -519,14 +600,15 @@ def _set_stages(params, stages):
     return array
 
 
-def _sampling(temperature, top_k, top_p, seed, stages):
+def _sampling(temperature: float, top_k: int, top_p: float, seed: int,
+              stages: dict) -> Tuple[_SamplingParams, ctypes.Array]:
     s = _SamplingParams()
     _library().cria_sampling_params_init(byref(s))
     s.temperature, s.top_k, s.top_p, s.seed = temperature, top_k, top_p, seed
     return s, _set_stages(s, stages)
 
 
-def _stages(given):
+def _stages(given: dict) -> dict:
     unknown = set(given) - set(_STAGE_DEFAULTS)
     if unknown:
         raise TypeError("unknown sampling option(s): " + ", ".join(sorted(unknown)))
@@ -548,7 +630,7 @@ class Session(_Handle):
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,
                  max_batch: int = 256, temperature: float = 0.8, top_k: int = 40,
                  top_p: float = 0.95, seed: int = 0, context_policy: str = "stop",
-                 shift_keep: int = 0, **stages):
+                 shift_keep: int = 0, **stages: Any) -> None:
         self._lib = model._lib
         self.model = model  # keeps the model alive
         self._handle = None
@@ -570,10 +652,13 @@ class Session(_Handle):
     _free, _what = "cria_session_free", "session"
 
     def reset(self) -> None:
+        """Empties the session (context, logits, sampler state) for a new text."""
         _check(self._lib.cria_session_reset(self._h()))
 
     def set_sampling(self, temperature: float = 0.8, top_k: int = 40, top_p: float = 0.95,
-                     seed: int = 0, **stages) -> None:
+                     seed: int = 0, **stages: Any) -> None:
+        """Replaces the sampling used by sample()/stream() and by default generate() (the
+        options of Session)."""
         chosen = _stages(stages)
         s, _bias = _sampling(temperature, top_k, top_p, seed, chosen)
         _check(self._lib.cria_session_set_sampling(self._h(), byref(s)))
@@ -582,12 +667,14 @@ class Session(_Handle):
 
     @property
     def n_past(self) -> int:
+        """The number of positions in the context."""
         v = c_int32()
         _check(self._lib.cria_session_n_past(self._h(), byref(v)))
         return v.value
 
     @property
     def context_length(self) -> int:
+        """The session's context length in positions."""
         v = c_int32()
         _check(self._lib.cria_session_context_length(self._h(), byref(v)))
         return v.value
@@ -636,11 +723,12 @@ class Session(_Handle):
         changes nothing."""
         _check(self._lib.cria_session_state_load(self._h(), state, len(state)))
 
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """save_state() to a file, written whole or not at all."""
         _check(self._lib.cria_session_state_save_file(self._h(), _path(path)))
 
-    def load(self, path) -> None:
+    def load(self, path: PathLike) -> None:
+        """load_state() from a file written by save()."""
         _check(self._lib.cria_session_state_load_file(self._h(), _path(path)))
 
     # -- step API --
@@ -653,20 +741,27 @@ class Session(_Handle):
                                            byref(done)))
         return done.value
 
-    def logits(self) -> List[float]:
-        out = (c_float * self._vocab)()
+    def logits(self) -> "array.array[float]":
+        """The logits of the last evaluated position, one per vocabulary entry, as a new
+        array.array('f') that the C library writes into: numpy.frombuffer(logits,
+        dtype=numpy.float32) and memoryview(logits) use it without a copy."""
+        out = array.array("f", [0.0]) * self._vocab
+        address, _ = out.buffer_info()
         n = c_size_t()
-        _check(self._lib.cria_session_logits(self._h(), out, self._vocab, byref(n)))
-        return list(out[:n.value])
+        _check(self._lib.cria_session_logits(self._h(), ctypes.cast(address, POINTER(c_float)),
+                                             self._vocab, byref(n)))
+        del out[n.value:]
+        return out
 
     def sample(self, logits: Optional[Sequence[float]] = None) -> int:
-        """Draws a token from the current logits, or from `logits` when given."""
+        """Draws a token from the current logits, or from `logits` when given (any sequence of
+        floats; a float32 buffer such as logits() or a numpy float32 array is read in place)."""
         tok = c_int32()
         if logits is None:
             _check(self._lib.cria_session_sample(self._h(), byref(tok)))
         else:
-            arr = (c_float * len(logits))(*logits)
-            _check(self._lib.cria_session_sample_logits(self._h(), arr, len(logits), byref(tok)))
+            arr = _float_array(logits)
+            _check(self._lib.cria_session_sample_logits(self._h(), arr, len(arr), byref(tok)))
         return tok.value
 
     def accept(self, token: int) -> str:
@@ -674,6 +769,7 @@ class Session(_Handle):
         return _token_text(lambda buf, cap, need: self._lib.cria_session_accept(self._h(), token, buf, cap, need))
 
     def flush_text(self) -> str:
+        """The text still held back by the decoder (an incomplete UTF-8 sequence, replaced)."""
         need = c_size_t()
         buf = ctypes.create_string_buffer(64)
         status = self._lib.cria_session_flush_text(self._h(), buf, 64, byref(need))
@@ -770,8 +866,10 @@ class Session(_Handle):
 class _GenerateCall:
     """The parameters, callbacks and results of one cria_generate_tokens / _batch call."""
 
-    def __init__(self, sampling, max_tokens, stop, temperature, top_k, top_p, seed,
-                 on_prompt_progress, on_text, n):
+    def __init__(self, sampling: tuple, max_tokens: int, stop: Sequence[str],
+                 temperature: Optional[float], top_k: Optional[int], top_p: Optional[float],
+                 seed: Optional[int], on_prompt_progress: Optional[Callable[[float], bool]],
+                 on_text: Callable[[int, str], bool], n: int) -> None:
         lib = _library()
         t, k, p, s, stages = sampling
         self.params = params = _GenerateParams()
@@ -798,7 +896,7 @@ class _GenerateCall:
         for r in self.results:
             lib.cria_generate_result_init(byref(r))
 
-    def text(self, index, ptr, length) -> bool:
+    def text(self, index: int, ptr: Any, length: int) -> bool:
         try:
             chunk = _text(ctypes.string_at(ptr, length))
             self.pieces[index].append(chunk)
@@ -807,7 +905,7 @@ class _GenerateCall:
             self.raised.append(e)
             return False
 
-    def _progress_cb(self, fraction, _user) -> bool:
+    def _progress_cb(self, fraction: float, _user: Any) -> bool:
         try:
             go_on = bool(self._on_progress(fraction))
         except BaseException as e:  # noqa: BLE001
@@ -816,7 +914,7 @@ class _GenerateCall:
         self.prompt_cancelled = self.prompt_cancelled or not go_on
         return go_on
 
-    def finish(self, status) -> List[GenerateResult]:
+    def finish(self, status: int) -> List[GenerateResult]:
         if self.raised:
             raise self.raised[0]
         if status != _CANCELLED or self.prompt_cancelled:
@@ -863,7 +961,7 @@ class Batch(_Handle):
     Use a batch from one thread at a time, with sessions no other thread is using.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lib = _library()
         self._handle = None
         self._queued: List[Session] = []  # keeps the sessions alive until eval
