@@ -1,18 +1,4 @@
-// Package cria runs Llama 2 models through cria's C ABI (cria.h, libcria.so).
-//
-// Build with cgo; the compiler must find cria.h and libcria (installed, or through
-// CGO_CFLAGS=-I.../capi and CGO_LDFLAGS=-L.../capi). A Model is safe for concurrent use
-// by many goroutines; a Session must be used by one goroutine at a time.
-//
-//	model, err := cria.Load("stories260K.gguf", nil)
-//	if err != nil { ... }
-//	defer model.Close()
-//	session, err := model.NewSession(nil)
-//	defer session.Close()
-//	_, err = session.Generate(ctx, "Once upon a time", cria.GenerateOptions{MaxTokens: 100}, os.Stdout)
-//
-// Several sessions of one model generate together with GenerateBatch (one pass over the
-// weights per step for all of them), or step by step with a Batch.
+// The package documentation is in doc.go.
 package cria
 
 /*

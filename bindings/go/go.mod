@@ -1,3 +1,3 @@
-module cria.local/cria
+module github.com/cria-llm/cria/bindings/go
 
 go 1.19

@@ -1,7 +1,10 @@
 // Streams a story through the Go bindings: text written to an io.Writer as it is produced,
 // then the same with a channel, stopped after a few chunks by cancelling the context.
 //
-//	go run ./examples/go [MODEL] [PROMPT]
+//	cd examples/go && go run . [MODEL] [PROMPT]
+//
+// go.mod takes the binding from this checkout with a replace directive; cgo must find cria.h
+// and libcria (see the package documentation of github.com/cria-llm/cria/bindings/go).
 package main
 
 import (
@@ -10,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"cria.local/cria"
+	cria "github.com/cria-llm/cria/bindings/go"
 )
 
 func main() {
