@@ -4,10 +4,11 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "cria.h"  // only its version macros: the CLI links the C++ library, built from the same tree
 
 static void usage() {
   std::fputs(
-      "usage: cria COMMAND [options]\n"
+      "usage: cria COMMAND [options]    (cria --version: the library's and the C ABI's versions)\n"
       "  run         generate text:  cria run -m MODEL [--tokenizer FILE] [-p PROMPT] [-n N]\n"
       "              [--temp T] [--top-k K] [--top-p P] [--seed S] [-c CTX] [-t THREADS] [--backend B]\n"
       "  chat        talk:  cria chat -m MODEL [--system TEXT]  (/undo, /save FILE, /load FILE)\n"
@@ -29,6 +30,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "-V")) {
+    std::printf("cria %s (C ABI %d)\n", CRIA_VERSION_STRING, CRIA_ABI_VERSION);
+    return 0;
   }
   struct Command { const char* name; int (*fn)(int, char**); };
   static const Command commands[] = {
