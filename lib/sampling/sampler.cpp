@@ -8,6 +8,7 @@
 
 #include "cria/error.hpp"
 #include "cria/io/bytes.hpp"
+#include "cria/sampling/grammar.hpp"
 
 namespace cria {
 
@@ -378,7 +379,9 @@ std::unique_ptr<SamplerStage> top_p_stage(float p) {
 std::unique_ptr<SamplerStage> greedy_stage() { return std::make_unique<GreedyStage>(); }
 std::unique_ptr<SamplerStage> draw_stage(uint64_t seed) { return std::make_unique<DrawStage>(seed); }
 
-Sampler::Sampler(const SamplerParams& params) {
+Sampler::Sampler(const SamplerParams& params) : Sampler(params, nullptr) {}
+
+Sampler::Sampler(const SamplerParams& params, const Tokenizer* tokenizer) {
   if (!(params.temperature >= 0.0f) || !std::isfinite(params.temperature))
     throw Error(ErrorCode::InvalidArgument,
                 "temperature must be a finite number >= 0, got " + std::to_string(params.temperature));
@@ -388,6 +391,12 @@ Sampler::Sampler(const SamplerParams& params) {
   if (params.repeat_last_n != 0 &&
       (params.repeat_penalty != 1.0f || params.frequency_penalty != 0.0f || params.presence_penalty != 0.0f))
     add(penalties_stage(params.repeat_last_n, params.repeat_penalty, params.frequency_penalty, params.presence_penalty));
+  if (!params.grammar.empty()) {
+    if (!tokenizer)
+      throw Error(ErrorCode::InvalidArgument, "a grammar needs the model's tokenizer to match tokens against, and "
+                                              "none was given (a model without a vocabulary, or Sampler(params))");
+    add(grammar_stage(std::make_shared<const Grammar>(params.grammar), *tokenizer));
+  }
   if (params.temperature == 0.0f) {
     add(greedy_stage());
     return;

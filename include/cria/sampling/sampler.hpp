@@ -1,11 +1,13 @@
 #pragma once
 // Token sampling from logits as a chain of stages. Each stage narrows or reshapes a list of
 // candidates (id, logit, probability); the last one picks a token. The standard chain, in
-// this fixed order, is: logit bias, repetition/frequency/presence penalties, then either
-// greedy (temperature 0: the lowest id of the largest logit) or temperature, top-k,
-// typical-p, top-p (nucleus), min-p and a draw from a seeded generator (with Mirostat 2:
-// temperature, Mirostat's truncation and the draw). Stages that change
-// nothing with their parameters' defaults are left out. Stages also see each accepted token
+// this fixed order, is: logit bias, repetition/frequency/presence penalties, a grammar (the
+// tokens whose text can continue its sentence; see grammar.hpp), then either greedy
+// (temperature 0: the lowest id of the largest logit) or temperature, top-k, typical-p, top-p
+// (nucleus), min-p and a draw from a seeded generator (with Mirostat 2: temperature,
+// Mirostat's truncation and the draw). The grammar comes before the stages that cut by
+// probability, so that they share out what the grammar allows. Stages that change nothing
+// with their parameters' defaults are left out. Stages also see each accepted token
 // (accept) and can be reset, so that stages with memory (penalties, grammars) fit in.
 #include <utility>
 #include <cstdint>
@@ -15,6 +17,8 @@
 #include <vector>
 
 namespace cria {
+
+class Tokenizer;
 
 struct SamplerParams {
   float temperature = 0.8f;
@@ -40,6 +44,9 @@ struct SamplerParams {
   int32_t mirostat = 0;
   float mirostat_tau = 5.0f;
   float mirostat_eta = 0.1f;
+  // A GBNF grammar (grammar.hpp) that the generated text must follow, from its rule "root";
+  // empty: none. json_schema_to_grammar (json_schema.hpp) writes one for a JSON Schema.
+  std::string grammar;
 };
 
 // The candidates a chain works on. `sorted`: in order of decreasing logit, ties by id;
@@ -98,8 +105,12 @@ std::unique_ptr<SamplerStage> mirostat2_stage(float tau, float eta);
 class Sampler {
  public:
   Sampler() = default;
-  // The standard chain for `params`; throws cria::Error on invalid params.
+  // The standard chain for `params`; throws cria::Error on invalid params (InvalidArgument
+  // for a grammar: it needs the tokenizer of the next constructor).
   explicit Sampler(const SamplerParams& params);
+  // The same, with the tokenizer whose tokens a grammar stage matches (null: no grammar
+  // allowed); the tokenizer must outlive the sampler.
+  Sampler(const SamplerParams& params, const Tokenizer* tokenizer);
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
   Sampler(Sampler&&) = default;
