@@ -687,7 +687,7 @@ cria_status cria_session_create(const cria_model* model, const cria_session_para
     if (p.max_batch < 0) fail(CRIA_ERROR_INVALID_ARGUMENT, "max_batch is negative");
     auto s = std::make_unique<cria_session>();
     s->owner = model;
-    s->sampler.emplace(read_sampling(p.sampling));
+    s->sampler.emplace(read_sampling(p.sampling), model->model->tokenizer());
     cria::SessionOptions so;
     so.context_length = p.context_length;
     so.n_threads = p.n_threads;
@@ -713,7 +713,7 @@ cria_status cria_session_set_sampling(cria_session* session, const cria_sampling
   return guard("cria_session_set_sampling", [&] {
     require_session(session);
     require(params, "params");
-    session->sampler = cria::Sampler(read_sampling(params));  // validated before it replaces the old
+    session->sampler = cria::Sampler(read_sampling(params), session->owner->model->tokenizer());  // validated before it replaces the old
   });
 }
 

@@ -148,7 +148,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
     Sequence& seq = seqs[i];
     seq.session = sessions[i];
     seq.prompt = &prompts[i];
-    seq.sampler.emplace(params.sampling);
+    seq.sampler.emplace(params.sampling, sessions[i]->model().tokenizer());
     for (int32_t token : prompts[i]) seq.sampler->accept(token);  // the penalties' window starts with the prompt
     seq.filter = std::make_unique<StopFilter>(
         params.stop, [&on_text, i](std::string_view text) { return on_text ? on_text(i, text) : true; });
