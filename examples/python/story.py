@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Streams a story from a model with the ctypes bindings (bindings/python).
 
+    pip install ./bindings/python       # in a virtual environment; see docs/packaging.md
+    python3 examples/python/story.py [MODEL] [PROMPT]
+
+or from a checkout without installing:
+
     PYTHONPATH=bindings/python CRIA_LIBRARY=build/capi/libcria.so \
         python3 examples/python/story.py [MODEL] [PROMPT]
 """
