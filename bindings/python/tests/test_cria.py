@@ -26,6 +26,21 @@ def model():
 
 def test_version():
     assert cria.version().count(".") == 2
+    assert cria.__version__ == cria.version()  # from the source tree: the loaded library's
+
+
+def test_logits_are_a_float32_buffer(model):
+    np = pytest.importorskip("numpy")
+    with model.session(temperature=0) as s:
+        s.eval(model.tokenize("Once upon a time"))
+        logits = s.logits()
+        assert logits.typecode == "f" and len(logits) == model.vocab_size
+        view = np.frombuffer(logits, dtype=np.float32)  # no copy: the same memory
+        assert view.argmax() == s.sample()
+        logits[7] = 1e9
+        assert view[7] == 1e9
+        assert s.sample(view) == 7 and s.sample(logits) == 7 and s.sample(list(logits)) == 7
+        assert s.sample(memoryview(logits).toreadonly()) == 7  # read-only buffers are copied
 
 
 def test_info_and_vocabulary(model):
