@@ -735,6 +735,13 @@ cria_status cria_session_context_length(const cria_session* session, int32_t* ou
 
 // ---- rewind, context shift and saved state ------------------------------------------------
 
+cria_status cria_session_cancel(cria_session* session) {
+  return guard("cria_session_cancel", [&] {
+    require_session(session);
+    session->session->cancel();
+  });
+}
+
 cria_status cria_session_tokens(const cria_session* session, int32_t* tokens, size_t capacity, size_t* out_count) {
   return guard("cria_session_tokens", [&] {
     require_session(session);

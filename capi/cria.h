@@ -399,6 +399,14 @@ CRIA_API cria_status cria_session_context_length(const cria_session *session,
 /* Rewind, context shift and saved state (UNSTABLE)                                          */
 /* ---------------------------------------------------------------------------------------- */
 
+/* UNSTABLE. Stops the evaluation running for this session in another thread (cria_generate*,
+** cria_session_eval, cria_session_accept, cria_batch_eval): it returns CRIA_ERROR_CANCELLED
+** within one layer's work (cria_generate*: result->stop_reason CRIA_STOP_CANCELLED), the
+** positions it was evaluating are not added, and the session stays usable. With nothing
+** running, the session's next evaluation is the one stopped. The one call that may be made on
+** a session while another thread uses it; thread-safe. */
+CRIA_API cria_status cria_session_cancel(cria_session *session);
+
 /* UNSTABLE. The tokens at positions 0 .. n_past-1 (*out_count receives n_past; tokens NULL
 ** with capacity 0 asks for the count). */
 CRIA_API cria_status cria_session_tokens(const cria_session *session, int32_t *tokens,

@@ -62,12 +62,18 @@ void Batch::evaluate(float* all_logits) {
   Backend& backend = model.backend();
   const int64_t vocab = model.config().vocab_size;
   int64_t max_batch = items[0].session->max_batch();
-  std::unordered_map<const Session*, size_t> last_item;  // each session's logits come from its last token
+  std::unordered_map<Session*, size_t> last_item;  // each session's logits come from its last token
   for (size_t i = 0; i < items.size(); ++i) {
     max_batch = std::min(max_batch, items[i].session->max_batch());
     last_item[items[i].session] = i;
   }
 
+  // A pass stops when any of its sessions is asked to.
+  const auto stop = [&items] {
+    for (const Item& item : items)
+      if (item.session->cancel_requested_.load(std::memory_order_relaxed)) return true;
+    return false;
+  };
   std::unordered_map<Session*, int64_t> added;  // positions of each session in the pass
   for (size_t done = 0; done < items.size();) {
     const size_t count = std::min(static_cast<size_t>(max_batch), items.size() - done);
@@ -93,7 +99,18 @@ void Batch::evaluate(float* all_logits) {
       logits_.resize(wanting.size() * static_cast<size_t>(vocab));
       out = logits_.data();
     }
-    forward(backend, model.config(), entries_.data(), static_cast<int64_t>(count), items[0].session->n_threads_, out);
+    try {
+      forward(backend, model.config(), entries_.data(), static_cast<int64_t>(count), items[0].session->n_threads_, out,
+              nullptr, stop);
+    } catch (...) {
+      // Nothing of this pass or the later ones is added: the decoders give back the text of
+      // the tokens that were not evaluated, and a cancel request is consumed.
+      for (auto& [session, unused] : last_item) {
+        session->cancel_requested_.store(false);
+        session->resync_decoder();
+      }
+      throw;
+    }
 
     for (auto& [session, positions] : added) {
       session->n_past_ += positions;

@@ -1,16 +1,19 @@
 // The Llama forward pass, top to bottom: every operation runs on all entries of the batch.
 #include "engine/forward.hpp"
 
+#include "cria/error.hpp"
+
 namespace cria {
 
 void forward(Backend& backend, const LlamaConfig& config, const BatchEntry* entries, int64_t n, int n_threads,
-             float* logits, float* hidden) {
+             float* logits, float* hidden, const std::function<bool()>& stop) {
   using A = Activation;
   using W = WeightKind;
   std::unique_ptr<Pass> pass = backend.begin_pass(entries, n, n_threads);
 
   pass->embed(A::Residual);
   for (int64_t l = 0; l < config.n_layers; ++l) {
+    if (stop && stop()) throw Error(ErrorCode::Cancelled, "the evaluation was cancelled");
     // Attention block: normalise, project to queries, keys and values, rotate, cache, attend.
     pass->rmsnorm(A::Normed, A::Residual, {W::AttentionNorm, l});
     pass->matmul(A::Normed, {{{W::Query, l}, A::Query}, {{W::Key, l}, A::Key}, {{W::Value, l}, A::Value}});

@@ -100,6 +100,10 @@ void Session::truncate(int64_t n_keep) {
   n_past_ = n_keep;
   tokens_.resize(static_cast<size_t>(n_keep));
   has_logits_ = false;
+  resync_decoder();
+}
+
+void Session::resync_decoder() {
   new_decoder();
   if (decoder_)
     for (int32_t token : tokens_) decoder_->push(token);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int g_failures = 0;
 static int g_checks = 0;
@@ -1192,6 +1193,101 @@ static void test_context_shift(cria_model *m) {
   CHECK(strstr(cria_last_error(), "shift_keep") != NULL);
 }
 
+/* Cancelling from another thread: an endless generation (end of text banned, the context
+** shifting) and a long prompt both return CRIA_ERROR_CANCELLED soon after the cancel, and the
+** session goes on afterwards. */
+typedef struct canceller {
+  cria_session *session;
+  int delay_ms;
+  struct timespec at;
+} canceller;
+
+static double seconds_since(const struct timespec *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void *cancel_later(void *arg) {
+  canceller *c = (canceller *)arg;
+  struct timespec pause = {c->delay_ms / 1000, (long)(c->delay_ms % 1000) * 1000000L};
+  nanosleep(&pause, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &c->at);
+  CHECK_STATUS(cria_session_cancel(c->session), CRIA_OK);
+  return NULL;
+}
+
+static void test_cancel_from_another_thread(cria_model *m) {
+  cria_session *s = NULL;
+  cria_session_params sp;
+  cria_generate_params gp;
+  cria_generate_result r;
+  cria_logit_bias no_end[2];
+  canceller c;
+  pthread_t thread;
+  int32_t n_past = 0, *prompt;
+  size_t i, n_prompt = 4000;
+  double latency;
+
+  cria_session_params_init(&sp);
+  sp.context_length = 256;
+  sp.context_policy = CRIA_CONTEXT_SHIFT;
+  sp.shift_keep = 1;
+  sp.n_threads = 1;
+  CHECK_STATUS(cria_session_create(m, &sp, &s), CRIA_OK);
+  cria_generate_params_init(&gp);
+  cria_generate_result_init(&r);
+  gp.seed = 9;
+  CHECK_STATUS(cria_model_eos(m, &no_end[0].token), CRIA_OK);
+  CHECK_STATUS(cria_model_bos(m, &no_end[1].token), CRIA_OK);
+  no_end[0].bias = no_end[1].bias = -INFINITY;
+  gp.logit_bias = no_end;
+  gp.n_logit_bias = 2;
+
+  c.session = s;
+  c.delay_ms = 200;
+  pthread_create(&thread, NULL, cancel_later, &c);
+  CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, NULL, NULL, &r), CRIA_ERROR_CANCELLED);
+  latency = seconds_since(&c.at);
+  pthread_join(thread, NULL);
+  CHECK(r.stop_reason == CRIA_STOP_CANCELLED && r.n_tokens > 0);
+  CHECK(latency < 1.0);
+  printf("generation cancelled after %d tokens, %.1f ms after the cancel\n", r.n_tokens, latency * 1e3);
+  /* The session goes on. */
+  gp.max_tokens = 5;
+  CHECK_STATUS(cria_generate(s, "", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.n_tokens == 5);
+
+  /* A long prompt evaluated in small passes, cancelled part way: the passes done stay. */
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  cria_session_free(s);
+  sp.context_length = 4096;
+  sp.context_policy = CRIA_CONTEXT_STOP;
+  sp.max_batch = 8;
+  CHECK_STATUS(cria_session_create(m, &sp, &s), CRIA_OK);
+  prompt = malloc(sizeof(int32_t) * n_prompt);
+  for (i = 0; i < n_prompt; ++i) prompt[i] = (int32_t)(3 + (i * 7919) % 500);
+  c.session = s;
+  c.delay_ms = 100;
+  pthread_create(&thread, NULL, cancel_later, &c);
+  CHECK_STATUS(cria_session_eval(s, prompt, n_prompt, 0, NULL), CRIA_ERROR_CANCELLED);
+  latency = seconds_since(&c.at);
+  pthread_join(thread, NULL);
+  CHECK(latency < 1.0);
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past % 8 == 0 && n_past < (int32_t)n_prompt);
+  printf("prompt evaluation cancelled at %d of %zu positions, %.1f ms after the cancel\n", n_past, n_prompt,
+         latency * 1e3);
+  CHECK_STATUS(cria_session_eval(s, prompt, 3, 0, NULL), CRIA_OK);
+  /* A cancel with nothing running stops the next evaluation, then is spent. */
+  CHECK_STATUS(cria_session_cancel(s), CRIA_OK);
+  CHECK_STATUS(cria_session_eval(s, prompt, 1, 0, NULL), CRIA_ERROR_CANCELLED);
+  CHECK_STATUS(cria_session_eval(s, prompt, 1, 0, NULL), CRIA_OK);
+  CHECK_STATUS(cria_session_cancel(NULL), CRIA_ERROR_INVALID_ARGUMENT);
+  free(prompt);
+  cria_session_free(s);
+}
+
 /* Embeddings: unit length, one row per text, each as alone. */
 static void test_embeddings(cria_model *m) {
   const char *texts[3] = {"A cat sat on the mat.", "The dog ran after the ball.", "Lily was happy."};
@@ -1256,6 +1352,7 @@ int main(void) {
     test_batches(m);
     test_chat_rewind_and_state(m);
     test_context_shift(m);
+    test_cancel_from_another_thread(m);
     test_embeddings(m);
     cria_model_free(m);
   }

@@ -4,6 +4,7 @@
 // tokens into text. A session is used by one thread at a time; many sessions may share one
 // Model. The sessions of a model share its backend's thread pool and working memory: their
 // passes run one at a time (cria::Batch evaluates several sessions in one pass).
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,6 +84,13 @@ class Session {
   // Forgets every position, the logits and the decoder's state (the cache is reused).
   void reset();
 
+  // Asks the pass running for this session, or its next one, to stop: it throws
+  // Error(Cancelled) before its next layer, the positions it was evaluating are not added,
+  // and the session stays usable (generate() stops with StopReason::Cancelled). The request
+  // is consumed by the pass it stops. The one call that another thread may make on a session
+  // while it is in use.
+  void cancel() { cancel_requested_.store(true); }
+
   // The tokens at positions 0 .. n_past()-1.
   const std::vector<int32_t>& tokens() const { return tokens_; }
   // Positions evaluated since the session was created (prompts and accepted tokens): what
@@ -122,6 +130,9 @@ class Session {
   void new_decoder();
   // Under ContextPolicy::Shift, shifts when `n` more positions do not fit.
   void make_room(int64_t n);
+  // The decoder as decoding tokens_ leaves it: after a pass that failed, text pushed for
+  // tokens that were not evaluated is taken back.
+  void resync_decoder();
 
   const Model& model_;
   int64_t context_length_;
@@ -129,6 +140,7 @@ class Session {
   int n_threads_;
   int64_t n_past_ = 0;
   int64_t evaluated_ = 0;
+  std::atomic<bool> cancel_requested_{false};
   ContextPolicy when_full_;
   int64_t shift_keep_;
   std::vector<int32_t> tokens_;  // at positions 0 .. n_past_-1
