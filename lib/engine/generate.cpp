@@ -165,11 +165,17 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
     const std::vector<int32_t>& prompt = *seq.prompt;
     for (size_t done = 0; done < prompt.size();) {
       const size_t count = std::min(static_cast<size_t>(seq.session->max_batch()), prompt.size() - done);
-      seq.session->eval(prompt.data() + done, static_cast<int64_t>(count));
+      bool cancelled = false;
+      try {
+        seq.session->eval(prompt.data() + done, static_cast<int64_t>(count));
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::Cancelled) throw;
+        cancelled = true;  // Session::cancel from another thread
+      }
       done += count;
       prompt_done += static_cast<int64_t>(count);
-      if (params.prompt_progress &&
-          !params.prompt_progress(static_cast<float>(prompt_done) / static_cast<float>(prompt_total))) {
+      if (cancelled || (params.prompt_progress &&
+                        !params.prompt_progress(static_cast<float>(prompt_done) / static_cast<float>(prompt_total)))) {
         seq.result.prompt_seconds = seconds_since(start);
         std::vector<GenerateResult> results;
         for (Sequence& s : seqs) {
@@ -221,7 +227,20 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
       if (seq.done) seq.result.generate_seconds = seconds_since(start);
       else stepped.push_back(&seq);
     }
-    batch.eval();
+    try {
+      batch.eval();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Cancelled) throw;
+      // Session::cancel from another thread stops the shared pass: every sequence in it
+      // stops, without the token the pass did not evaluate.
+      for (Sequence* seq : stepped) {
+        seq->result.tokens.pop_back();
+        seq->done = true;
+        seq->result.reason = StopReason::Cancelled;
+        seq->result.generate_seconds = seconds_since(start);
+      }
+      break;
+    }
     if (stepped.empty()) break;
   }
   std::vector<GenerateResult> results;
