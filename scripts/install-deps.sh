@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev libopenblas-dev doctest-dev
-  libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest
+  libsentencepiece-dev python3-sentencepiece python3-numpy python3-pytest python3-jsonschema
   python3-pip python3-setuptools python3-venv python3-wheel
   golang-go
   qemu-user

@@ -302,7 +302,7 @@ TEST_CASE("grammar: the stage leaves only the tokens that continue the sentence,
   expect_error([&] { braces->apply(few); }, cria::ErrorCode::InvalidState, {"none of the candidates"});
 }
 
-TEST_CASE("grammar: the stage's state is the sentence so far; set_state replays it") {
+TEST_CASE("grammar: the stage's state is the sentence so far, and set_state replays it") {
   const cria::Tokenizer tok = small_tokenizer();
   const int32_t n = tok.n_vocab();
   auto g = grammar(R"(root ::= "{" ([ab] | "\u00e9")* "}")");
