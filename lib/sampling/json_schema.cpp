@@ -537,7 +537,7 @@ class Converter {
         if (typed) alternatives += (alternatives.empty() ? "" : " | ") + literal(to_json(*v));
       }
       if (alternatives.empty()) fail(s.get(keyword)->offset, std::string("no value of ") + keyword + " has the schema's type");
-      return values.size() == 1 && !alternatives.empty() ? alternatives : rule(hint, alternatives);
+      return values.size() == 1 ? alternatives : rule(hint, alternatives);
     }
     std::vector<std::string> names = type_names;
     if (names.empty()) {  // the type the keywords imply
@@ -567,11 +567,13 @@ class Converter {
   std::string array(const Json& s, const std::string& hint) {
     size_t min, max;
     bounds(s, "minItems", "maxItems", min, max);
-    std::string item = primitive("value");
+    std::string item;
     if (const Json* items = s.get("items")) {
       if (items->kind == Json::Array)
         fail(items->offset, "items as a list (a tuple) is not supported", ErrorCode::Unsupported);
       item = visit(*items, hint + "-item");
+    } else {
+      item = primitive("value");
     }
     use("ws");
     if (max == 0) return rule(hint, "\"[\" ws \"]\"");
@@ -613,19 +615,21 @@ class Converter {
                          required.count(m.key) > 0});
       }
     // Properties in order, each optional one perhaps left out, with commas between those
-    // written: first(k) writes from property k on when none is written yet, rest(k) after one.
+    // written: rest(k) writes from property k on after one was written; the properties before
+    // the first required one may each be the first written.
     const size_t n = props.size();
     std::vector<std::string> rest(n + 1);
-    for (size_t k = n; k-- > 0;) {
+    auto then = [&](size_t k) { return rest[k].empty() ? std::string() : " " + rest[k]; };
+    for (size_t k = n; k-- > 1;) {
       const std::string one = "\",\" ws " + props[k].kv;
-      const std::string tail = rest[k + 1].empty() ? "" : " " + rest[k + 1];
-      rest[k] = props[k].required ? one + tail : rule(hint + "-rest", "( " + one + " )?" + tail);
+      rest[k] = props[k].required ? one + then(k + 1) : rule(hint + "-rest", "( " + one + " )?" + then(k + 1));
     }
-    std::string first;
-    for (size_t k = n; k-- > 0;) {
-      const std::string with = props[k].kv + (rest[k + 1].empty() ? "" : " " + rest[k + 1]);
-      if (props[k].required) first = with;
-      else first = rule(hint + "-first", first.empty() ? "( " + with + " )?" : with + " | " + first);
+    size_t required_at = 0;
+    while (required_at < n && !props[required_at].required) ++required_at;
+    std::string first = required_at < n ? props[required_at].kv + then(required_at + 1) : "";
+    for (size_t k = required_at; k-- > 0;) {
+      const std::string with = props[k].kv + then(k + 1);
+      first = rule(hint + "-first", first.empty() ? "( " + with + " )?" : with + " | " + first);
     }
     return rule(hint, "\"{\" ws " + (first.empty() ? "" : first + " ") + "\"}\"");
   }
