@@ -386,21 +386,23 @@ std::string text_of(const cria::Tokenizer& t, int32_t id) {
   return s;
 }
 
-}  // namespace
-
-TEST_CASE("grammar: on Llama 2's vocabulary the trie walk allows exactly the tokens that fit") {
-  const cria::Tokenizer& tok = llama_tokenizer();
-  REQUIRE(tok.n_vocab() == 32000);
+// Follows a JSON document, as the vocabulary's tokenizer splits it, through the stage; at
+// every few steps, each token of the vocabulary is checked on its own against what the stage
+// allows.
+void check_document_against_each_token(const cria::Tokenizer& tok, int every) {
+  const std::string doc = "{\"name\": \"caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \\\"q\\\" \\u00e9\", \"list\": [1, -2.5e+3, true, null, [], {}],\n"
+                          "  \"nested\": {\"deep\": [{\"x\": \"\xF0\x9F\x98\x80\"}, \"end\"]}}";
+  cria::EncodeOptions no_bos;
+  no_bos.add_bos = false;
+  const std::vector<int32_t> doc_ids = tok.encode(doc, no_bos);
   auto g = grammar(kJson);
+  REQUIRE(match(g, doc) == "complete");
   auto stage = cria::grammar_stage(g, tok);
   cria::GrammarMatcher check(g);
-  std::mt19937 rng(1);
   std::string text;
-  // A random walk through JSON: at a few steps, every token is checked on its own.
-  for (int step = 0; step < 40; ++step) {
+  for (size_t step = 0; step <= doc_ids.size(); ++step) {
     const std::vector<int32_t> ids = allowed(*stage, tok.n_vocab());
-    REQUIRE_FALSE(ids.empty());
-    if (step % 8 == 0) {
+    if (step % static_cast<size_t>(every) == 0 || step == doc_ids.size()) {
       const cria::GrammarMatcher::State here = check.step(check.start(), text);
       std::vector<int32_t> expected;
       for (int32_t id = 0; id < tok.n_vocab(); ++id) {
@@ -410,18 +412,30 @@ TEST_CASE("grammar: on Llama 2's vocabulary the trie walk allows exactly the tok
             (id == tok.eos_id() && check.complete(here)))
           expected.push_back(id);
       }
-      std::sort(expected.begin(), expected.end());
       std::vector<int32_t> got = ids;
       std::sort(got.begin(), got.end());
       INFO("text so far: " << text);
       CHECK(got == expected);
     }
-    // Prefer short tokens that close things, so that the walk visits several contexts.
-    const int32_t pick = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
-    if (pick == tok.eos_id()) break;
-    stage->accept(pick);
-    text += text_of(tok, pick);
+    if (step == doc_ids.size()) {
+      CHECK(std::find(ids.begin(), ids.end(), tok.eos_id()) != ids.end());  // the document is whole
+      break;
+    }
+    REQUIRE(std::find(ids.begin(), ids.end(), doc_ids[step]) != ids.end());
+    stage->accept(doc_ids[step]);
+    text += text_of(tok, doc_ids[step]);
   }
+}
+
+}  // namespace
+
+TEST_CASE("grammar: on Llama 2's and stories260K's vocabularies the trie walk allows exactly the tokens that fit") {
+  const cria::Tokenizer& llama = llama_tokenizer();
+  REQUIRE(llama.n_vocab() == 32000);
+  check_document_against_each_token(llama, 4);
+  const cria::Tokenizer stories(cria::load_vocabulary(kModels + "stories260K.gguf"));
+  REQUIRE(stories.n_vocab() == 512);
+  check_document_against_each_token(stories, 1);
 }
 
 TEST_CASE("grammar: json schema conversion, feature by feature") {
