@@ -579,7 +579,8 @@ typedef struct cria_generate_params {
   uint64_t seed;
   int32_t max_tokens;       /* tokens to generate at most; < 0 (default -1): no limit */
   /* Text that ends generation when produced; it is held back and not passed on. */
-  const char *const *stop_strings;  /* n_stop_strings NUL-terminated UTF-8 strings */
+  const char *const *stop_strings;  /* n_stop_strings NUL-terminated strings, compared as
+                                    ** bytes; empty ones are ignored */
   size_t n_stop_strings;
   /* Called after each batch of prompt positions with the fraction of the prompt done;
   ** returning false cancels. Default NULL. */

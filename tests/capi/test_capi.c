@@ -1288,6 +1288,103 @@ static void test_cancel_from_another_thread(cria_model *m) {
   cria_session_free(s);
 }
 
+/* Runtime inputs at their edges, each with its documented behaviour. */
+static void test_runtime_inputs(cria_model *m) {
+  cria_session *s = new_session(m, 32, 0.0f);
+  cria_batch *b = NULL;
+  cria_generate_params gp;
+  cria_generate_result r;
+  text_sink sink;
+  const char *stops[2];
+  int32_t vocab = 0, n_past = -1, tok = 0, ids[64];
+  const int32_t bad_ids[4] = {-1, 512, 1 << 30, 100000};
+  float logits[8];
+  char text[64], long_prompt[400];
+  size_t n = 0, i;
+
+  CHECK_STATUS(cria_model_vocab_size(m, &vocab), CRIA_OK);
+  cria_generate_params_init(&gp);
+  cria_generate_result_init(&r);
+  gp.temperature = 0.0f;
+  memset(&sink, 0, sizeof sink);
+  sink.cancel_after = -1;
+
+  /* An empty prompt in an empty session is BOS alone: generation starts a story. */
+  gp.max_tokens = 8;
+  CHECK_STATUS(cria_generate(s, "", &gp, collect, &sink, &r), CRIA_OK);
+  CHECK(r.n_prompt_tokens == 1 && r.n_tokens == 8);
+  /* max_tokens 0: the prompt is evaluated, nothing is generated. */
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  gp.max_tokens = 0;
+  CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.n_tokens == 0 && r.stop_reason == CRIA_STOP_MAX_TOKENS);
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past == r.n_prompt_tokens);
+  /* A huge max_tokens: generation ends at the full context (32 positions). */
+  gp.max_tokens = 0x7fffffff;
+  gp.stop_strings = NULL;
+  CHECK_STATUS(cria_generate(s, "", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.stop_reason == CRIA_STOP_CONTEXT_FULL || r.stop_reason == CRIA_STOP_END_OF_SEQUENCE);
+  /* A prompt longer than the context: CONTEXT_FULL before any work; the session is unchanged. */
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  for (i = 0; i + 1 < sizeof long_prompt; ++i) long_prompt[i] = (char)('a' + i % 7);
+  long_prompt[sizeof long_prompt - 1] = '\0';
+  CHECK_STATUS(cria_generate(s, long_prompt, &gp, NULL, NULL, &r), CRIA_ERROR_CONTEXT_FULL);
+  CHECK(strstr(cria_last_error(), "context") != NULL);
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past == 0);
+  /* Invalid UTF-8 and NUL bytes in text: bytes that start no valid character are U+FFFD; a
+  ** NUL inside a counted text is an ordinary byte, a NUL-terminated prompt ends at it. */
+  CHECK_STATUS(cria_tokenize(m, "a\0b\xff\xfe", 5, 0, ids, 64, &n), CRIA_OK);
+  CHECK(n >= 3);
+  gp.max_tokens = 4;
+  CHECK_STATUS(cria_generate(s, "caf\xc3 \xff\xfe\xed\xa0\x80", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.n_tokens == 4);
+  /* Stop strings: invalid UTF-8 is compared as bytes and an empty one is ignored; one that
+  ** the greedy story spells across several tokens stops it, and is not passed on. */
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  stops[0] = "\xff\xfe";
+  stops[1] = "";
+  gp.stop_strings = stops;
+  gp.n_stop_strings = 2;
+  CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, NULL, NULL, &r), CRIA_OK);
+  CHECK(r.stop_reason == CRIA_STOP_MAX_TOKENS && r.n_tokens == 4);
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  stops[0] = "ittle gi";  /* "Once upon a time, there was a little girl": across " little" and " girl" */
+  gp.max_tokens = 20;
+  memset(&sink, 0, sizeof sink);
+  sink.cancel_after = -1;
+  CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, collect, &sink, &r), CRIA_OK);
+  CHECK(r.stop_reason == CRIA_STOP_STOP_STRING);
+  CHECK(strstr(sink.text, "ittle gi") == NULL && strstr(sink.text, " l") != NULL);
+  gp.stop_strings = NULL;
+  gp.n_stop_strings = 0;
+
+  /* Token ids outside the vocabulary, in every call that takes ids: INVALID_ARGUMENT naming the
+  ** id, and nothing changes. */
+  CHECK_STATUS(cria_session_reset(s), CRIA_OK);
+  CHECK_STATUS(cria_batch_create(&b), CRIA_OK);
+  for (i = 0; i < 4; ++i) {
+    CHECK_STATUS(cria_session_eval(s, &bad_ids[i], 1, 0, NULL), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(cria_last_error(), "token id") != NULL);
+    CHECK_STATUS(cria_session_accept(s, bad_ids[i], text, sizeof text, &n), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(cria_generate_tokens(s, &bad_ids[i], 1, &gp, NULL, NULL, &r), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(cria_batch_add(b, s, &bad_ids[i], 1), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(cria_batch_accept(b, s, bad_ids[i], text, sizeof text, &n), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(cria_detokenize(m, &bad_ids[i], 1, text, sizeof text, &n), CRIA_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(cria_model_token_piece(m, bad_ids[i], text, sizeof text, &n), CRIA_ERROR_INVALID_ARGUMENT);
+  }
+  CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
+  CHECK(n_past == 0);
+  CHECK_STATUS(cria_batch_eval(b), CRIA_OK); /* nothing was queued */
+  /* Logits of the wrong count to sample from; sampling with nothing evaluated. */
+  CHECK_STATUS(cria_session_sample(s, &tok), CRIA_ERROR_INVALID_STATE);
+  memset(logits, 0, sizeof logits);
+  CHECK_STATUS(cria_session_sample_logits(s, logits, 8, &tok), CRIA_ERROR_INVALID_ARGUMENT);
+  cria_batch_free(b);
+  cria_session_free(s);
+}
+
 /* Embeddings: unit length, one row per text, each as alone. */
 static void test_embeddings(cria_model *m) {
   const char *texts[3] = {"A cat sat on the mat.", "The dog ran after the ball.", "Lily was happy."};
@@ -1353,6 +1450,7 @@ int main(void) {
     test_chat_rewind_and_state(m);
     test_context_shift(m);
     test_cancel_from_another_thread(m);
+    test_runtime_inputs(m);
     test_embeddings(m);
     cria_model_free(m);
   }
