@@ -457,7 +457,7 @@ class Parser {
       if (drafts_[r].origin == Origin::User) by_place.push_back({drafts_[r].where, r});
     std::sort(by_place.begin(), by_place.end());
     for (uint32_t r = 0; r < drafts_.size(); ++r) {
-      Draft& d = drafts_[r];
+      const Draft& d = drafts_[r];
       Grammar::Rule rule;
       if (d.origin == Origin::User) {
         rule.name = d.name;
