@@ -76,8 +76,12 @@ struct GrammarMatcher::Impl {
   std::vector<Set> sets;
   std::unordered_map<std::vector<uint32_t>, uint32_t, VectorHash> set_ids;
 
-  std::vector<std::pair<uint32_t, uint32_t>> states;  // (set, packed partial character)
+  // By unit of the step table (see steps_): the state whose row begins there, as (set, packed
+  // partial character); units inside a row are (kNone, 0).
+  static constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<std::pair<uint32_t, uint32_t>> by_unit;
   std::unordered_map<uint64_t, State> state_ids;
+  size_t count = 0;
 
   // Expansion scratch: a stack expanded once per expansion, marked with the expansion's number.
   std::vector<uint32_t> seen;
@@ -98,8 +102,9 @@ struct GrammarMatcher::Impl {
     frame_ids.clear();
     sets.clear();
     set_ids.clear();
-    states.clear();
+    by_unit.clear();
     state_ids.clear();
+    count = 0;
     seen.clear();
   }
 
@@ -160,14 +165,27 @@ struct GrammarMatcher::Impl {
     return id;
   }
 
+  // The state's number: its row's first unit, twice, plus 1 inside a character.
   State state(uint32_t set, uint32_t partial) {
-    auto [it, added] = state_ids.emplace(static_cast<uint64_t>(set) << 32 | partial, static_cast<State>(states.size()));
-    if (added) states.push_back({set, partial});
+    const State id = static_cast<State>(by_unit.size() * 2 + (partial != 0 ? 1 : 0));
+    auto [it, added] = state_ids.emplace(static_cast<uint64_t>(set) << 32 | partial, id);
+    if (added) {
+      by_unit.push_back({set, partial});
+      if (partial == 0) by_unit.resize(by_unit.size() + 3, {kNone, 0});  // 256 steps: 4 units
+      ++count;
+    }
     return it->second;
   }
 
+  bool has(State s) const {
+    const size_t unit = static_cast<uint32_t>(s) >> 1;
+    return s >= 0 && unit < by_unit.size() && by_unit[unit].first != kNone &&
+           (by_unit[unit].second != 0) == ((s & 1) != 0);
+  }
+  std::pair<uint32_t, uint32_t> info(State s) const { return by_unit[static_cast<uint32_t>(s) >> 1]; }
+
   bool complete(State s) const {
-    const auto [set, partial] = states[static_cast<size_t>(s)];
+    const auto [set, partial] = info(s);
     const std::vector<uint32_t>& stacks = sets[set].stacks;
     return partial == 0 && !stacks.empty() && stacks[0] == 0;
   }
@@ -199,7 +217,7 @@ struct GrammarMatcher::Impl {
   }
 
   State step(State from, uint8_t byte) {
-    const auto [set, packed] = states[static_cast<size_t>(from)];
+    const auto [set, packed] = info(from);
     Partial p = Partial::unpack(packed);
     if (p.left == 0) {
       if (byte < 0x80) return read(set, byte);
@@ -224,7 +242,7 @@ struct GrammarMatcher::Impl {
   // A state's stacks as lists of positions, top first, so that they outlive clear().
   std::vector<std::vector<uint32_t>> write_out(State s) const {
     std::vector<std::vector<uint32_t>> list;
-    for (uint32_t stack : sets[states[static_cast<size_t>(s)].first].stacks) {
+    for (uint32_t stack : sets[info(s).first].stacks) {
       std::vector<uint32_t> positions;
       for (; stack != 0; stack = frames[stack].second) positions.push_back(frames[stack].first);
       list.push_back(std::move(positions));
@@ -245,18 +263,19 @@ struct GrammarMatcher::Impl {
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar) {
   if (!grammar) throw Error(ErrorCode::InvalidArgument, "GrammarMatcher: the grammar is null");
   impl_ = std::make_unique<Impl>(std::move(grammar));
-  steps_.assign(impl_->states.size() * 256, kUnknown);
+  steps_.assign(impl_->by_unit.size() * 64, kUnknown);
 }
 GrammarMatcher::~GrammarMatcher() = default;
 GrammarMatcher::GrammarMatcher(GrammarMatcher&&) noexcept = default;
 GrammarMatcher& GrammarMatcher::operator=(GrammarMatcher&&) noexcept = default;
 
 GrammarMatcher::State GrammarMatcher::step_first_time(State from, uint8_t byte) {
-  if (from < 0 || static_cast<size_t>(from) >= state_count())
+  if (!impl_->has(from))
     throw Error(ErrorCode::InvalidArgument, "GrammarMatcher::step: no state " + std::to_string(from));
   const State to = impl_->step(from, byte);
-  steps_.resize(impl_->states.size() * 256, kUnknown);  // rows for the states it added
-  steps_[static_cast<size_t>(from) * 256 + byte] = to;
+  steps_.resize(impl_->by_unit.size() * 64, kUnknown);  // rows for the states it added
+  if ((from & 1) == 0) steps_[static_cast<size_t>(from >> 1) * 64 + byte] = to;
+  else if ((byte & 0xC0) == 0x80) steps_[static_cast<size_t>(from >> 1) * 64 + (byte & 0x3F)] = to;
   return to;
 }
 
@@ -269,19 +288,21 @@ GrammarMatcher::State GrammarMatcher::step(State from, std::string_view bytes) {
 }
 
 bool GrammarMatcher::complete(State state) const {
-  return state >= 0 && static_cast<size_t>(state) < state_count() && impl_->complete(state);
+  return impl_->has(state) && impl_->complete(state);
 }
+
+size_t GrammarMatcher::state_count() const { return impl_->count; }
 
 GrammarMatcher::State GrammarMatcher::trim(State keep) {
   Impl& m = *impl_;
-  if (keep < 0 || static_cast<size_t>(keep) >= state_count())
+  if (!m.has(keep))
     throw Error(ErrorCode::InvalidArgument, "GrammarMatcher::trim: no state " + std::to_string(keep));
   const std::vector<std::vector<uint32_t>> start = m.write_out(0), kept = m.write_out(keep);
-  const uint32_t partial = m.states[static_cast<size_t>(keep)].second;
+  const uint32_t partial = m.info(keep).second;
   m.clear();
   m.state(m.read_in(start), 0);  // the start stays state 0
   const State s = m.state(m.read_in(kept), partial);
-  steps_.assign(m.states.size() * 256, kUnknown);
+  steps_.assign(m.by_unit.size() * 64, kUnknown);
   return s;
 }
 

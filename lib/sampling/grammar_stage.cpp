@@ -230,8 +230,8 @@ class GrammarStage final : public SamplerStage {
   // The matcher's tables grow with the states it meets; past a bound they start over from
   // the current state (renumbering it), so that a long generation keeps bounded memory.
   void trim() {
-    constexpr size_t kMaxStates = 8192;
-    if (matcher_.state_count() <= kMaxStates) return;
+    constexpr size_t kMaxTableBytes = size_t{8} << 20;
+    if (matcher_.table_bytes() <= kMaxTableBytes) return;
     state_ = matcher_.trim(state_);
     allowed_by_state_.clear();
   }

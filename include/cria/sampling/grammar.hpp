@@ -79,16 +79,24 @@ class GrammarMatcher {
   State start() const { return 0; }
   // Throws InvalidArgument for a state this matcher does not have.
   State step(State from, uint8_t byte) {
-    const size_t slot = static_cast<size_t>(from) * 256 + byte;  // a negative state wraps past the end
-    if (slot < steps_.size() && steps_[slot] != kUnknown) return steps_[slot];
+    // A state's number tells where its steps are and whether it is inside a character, when
+    // only continuation bytes (10xxxxxx) can follow, so its row holds 64 steps, not 256.
+    const bool inside = (from & 1) != 0;
+    const size_t slot = static_cast<size_t>(static_cast<uint32_t>(from) >> 1) * 64 + (inside ? byte & 0x3F : byte);
+    if (slot < steps_.size()) {
+      if (inside && (byte & 0xC0) != 0x80) return kDead;
+      if (steps_[slot] != kUnknown) return steps_[slot];
+    }
     return step_first_time(from, byte);
   }
   State step(State from, std::string_view bytes);  // kDead as soon as one byte is refused
   // Whether the text that led to `state` is a whole sentence (no character left unfinished).
   bool complete(State state) const;
-  // How many states the tables hold. They grow with the states reached; trim forgets them
-  // all but the start and `keep`, whose number it returns (other state numbers become invalid).
-  size_t state_count() const { return steps_.size() / 256; }
+  // The tables grow with the states reached: state_count() states, table_bytes() bytes of
+  // steps. trim forgets them all but the start and `keep`, whose number it returns (other
+  // state numbers become invalid).
+  size_t state_count() const;
+  size_t table_bytes() const { return steps_.size() * sizeof(State); }
   State trim(State keep);
 
  private:
@@ -97,7 +105,9 @@ class GrammarMatcher {
 
   struct Impl;  // the states: what they hold and how a byte changes them
   std::unique_ptr<Impl> impl_;
-  std::vector<State> steps_;  // state * 256 + byte -> the next state (kUnknown: not worked out yet)
+  // Rows of steps, 64 entries a unit: a state numbered 2u (a whole number of characters read)
+  // has the 256 entries from unit u, one numbered 2u + 1 (inside a character) the 64 from u.
+  std::vector<State> steps_;
 };
 
 // A sampler stage that removes the candidates whose text cannot continue the grammar's
