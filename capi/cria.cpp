@@ -22,6 +22,7 @@
 #include "cria/engine/session.hpp"
 #include "cria/error.hpp"
 #include "cria/model/model.hpp"
+#include "cria/sampling/json_schema.hpp"
 #include "cria/sampling/sampler.hpp"
 #include "cria/tokenizer/tokenizer.hpp"
 
@@ -221,6 +222,7 @@ void read_penalties_and_filters(const T& src, const char* name, cria::SamplerPar
   s.mirostat = src.mirostat;
   s.mirostat_tau = src.mirostat_tau;
   s.mirostat_eta = src.mirostat_eta;
+  if (src.grammar) s.grammar = src.grammar;
 }
 
 template <class T>
@@ -240,6 +242,7 @@ void read_sampling_fields(T& dst, const T* src) {
   CRIA_READ(dst, src, mirostat);
   CRIA_READ(dst, src, mirostat_tau);
   CRIA_READ(dst, src, mirostat_eta);
+  CRIA_READ(dst, src, grammar);
 }
 
 cria::SamplerParams read_sampling(const cria_sampling_params* p) {
@@ -1000,6 +1003,15 @@ cria_status cria_generate_batch(cria_session* const* sessions, const char* const
 }
 
 }  // extern "C"
+
+// ---- grammars ----------------------------------------------------------------------------
+
+cria_status cria_json_schema_to_grammar(const char* schema, char* grammar, size_t capacity, size_t* out_length) {
+  return guard("cria_json_schema_to_grammar", [&] {
+    require(schema, "schema");
+    put_text(cria::json_schema_to_grammar(schema), grammar, capacity, out_length);
+  });
+}
 
 // ---- embeddings --------------------------------------------------------------------------
 

@@ -350,6 +350,11 @@ typedef struct cria_sampling_params {
   int32_t mirostat;
   float mirostat_tau;
   float mirostat_eta;
+  /* UNSTABLE. A GBNF grammar (llama.cpp's syntax, start rule "root"), copied: only tokens that
+  ** keep the output inside it are drawn, and end of text only where it is complete.
+  ** cria_json_schema_to_grammar makes one from a JSON Schema. A malformed grammar:
+  ** CRIA_ERROR_INVALID_ARGUMENT with its line and column. Default NULL: none. */
+  const char *grammar;
 } cria_sampling_params;
 
 CRIA_API void cria_sampling_params_init(cria_sampling_params *params);
@@ -598,6 +603,7 @@ typedef struct cria_generate_params {
   int32_t mirostat;
   float mirostat_tau;
   float mirostat_eta;
+  const char *grammar;  /* UNSTABLE. As in cria_sampling_params. */
 } cria_generate_params;
 
 CRIA_API void cria_generate_params_init(cria_generate_params *params);
@@ -653,6 +659,15 @@ CRIA_API cria_status cria_generate_batch(cria_session *const *sessions,
                                          const cria_generate_params *params,
                                          cria_sequence_text_fn on_text, void *user_data,
                                          cria_generate_result *results);
+
+/* UNSTABLE. The GBNF grammar of the JSON texts that a JSON Schema (NUL-terminated) accepts:
+** objects (properties in order, required ones always present), arrays (items, minItems,
+** maxItems), strings (enum, const, minLength, maxLength), numbers, integers, booleans, null,
+** enum/const, anyOf/oneOf, type lists and $ref to #/$defs or #/definitions. Size query then
+** fill. A malformed schema, or a keyword that would change what is valid but is not
+** supported: CRIA_ERROR_INVALID_ARGUMENT with the line and column or the keyword. */
+CRIA_API cria_status cria_json_schema_to_grammar(const char *schema, char *grammar, size_t capacity,
+                                                 size_t *out_length);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Embeddings (UNSTABLE)                                                                     */

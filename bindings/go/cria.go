@@ -426,6 +426,9 @@ type Sampling struct {
 	Mirostat    int
 	MirostatTau float32
 	MirostatEta float32
+	// Unstable. Grammar is a GBNF grammar (start rule root) the output must follow;
+	// JSONSchemaToGrammar makes one from a JSON Schema. "": none.
+	Grammar string
 }
 
 // DefaultSampling: temperature 0.8, top-k 40, top-p 0.95, seed 0, no other stages.
@@ -439,6 +442,7 @@ type stages struct {
 	nBias                                  C.size_t
 	mirostat                               C.int32_t
 	tau, eta                               C.float
+	grammar                                *C.char // C memory, or nil
 }
 
 func cStages(s Sampling) stages {
@@ -472,7 +476,21 @@ func cStages(s Sampling) stages {
 		}
 		st.nBias = C.size_t(len(tokens))
 	}
+	if s.Grammar != "" {
+		st.grammar = C.CString(s.Grammar)
+	}
 	return st
+}
+
+// JSONSchemaToGrammar returns the GBNF grammar of the JSON texts a JSON Schema accepts, for
+// Sampling.Grammar (unstable). A malformed schema gives ErrInvalidArgument naming the line
+// and column, an unsupported keyword one naming it.
+func JSONSchemaToGrammar(schema string) (string, error) {
+	cschema := C.CString(schema)
+	defer C.free(unsafe.Pointer(cschema))
+	return sizedText(func(b *C.char, c C.size_t, n *C.size_t) C.cria_status {
+		return C.cria_json_schema_to_grammar(cschema, b, c, n)
+	})
 }
 
 // Greedy sampling always picks the most likely token.
@@ -509,6 +527,7 @@ func cSampling(s Sampling) C.cria_sampling_params {
 	p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty = st.lastN, st.repeat, st.frequency, st.presence
 	p.min_p, p.typical_p, p.logit_bias, p.n_logit_bias = st.minP, st.typ, st.bias, st.nBias
 	p.mirostat, p.mirostat_tau, p.mirostat_eta = st.mirostat, st.tau, st.eta
+	p.grammar = st.grammar
 	return p
 }
 
@@ -526,6 +545,7 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 	defer C.free(unsafe.Pointer(samp))
 	*samp = cSampling(sampling)
 	defer C.free(unsafe.Pointer(samp.logit_bias))
+	defer C.free(unsafe.Pointer(samp.grammar))
 	params := (*C.cria_session_params)(C.malloc(C.size_t(unsafe.Sizeof(C.cria_session_params{}))))
 	defer C.free(unsafe.Pointer(params))
 	C.cria_session_params_init(params)
@@ -566,6 +586,7 @@ func (s *Session) Reset() error {
 func (s *Session) SetSampling(p Sampling) error {
 	c := cSampling(p)
 	defer C.free(unsafe.Pointer(c.logit_bias))
+	defer C.free(unsafe.Pointer(c.grammar))
 	return call(func() C.cria_status { return C.cria_session_set_sampling(s.p, &c) })
 }
 
@@ -899,6 +920,10 @@ func newGeneration(ctx context.Context, opts GenerateOptions, onText func(sequen
 	g.params.presence_penalty, g.params.min_p, g.params.typical_p = st.presence, st.minP, st.typ
 	g.params.logit_bias, g.params.n_logit_bias = st.bias, st.nBias
 	g.params.mirostat, g.params.mirostat_tau, g.params.mirostat_eta = st.mirostat, st.tau, st.eta
+	g.params.grammar = st.grammar
+	if st.grammar != nil {
+		g.cfree = append(g.cfree, unsafe.Pointer(st.grammar))
+	}
 	if st.bias != nil {
 		g.cfree = append(g.cfree, unsafe.Pointer(st.bias))
 	}

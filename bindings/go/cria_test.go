@@ -3,6 +3,7 @@ package cria
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -597,5 +598,39 @@ func TestContextShiftAndEmbeddings(t *testing.T) {
 	one, err := m.Embed(texts[1:], EmbedOptions{})
 	if err != nil || !reflect.DeepEqual(one[0], all[1]) {
 		t.Fatalf("a text embedded alone differs from the same text embedded with others: %v", err)
+	}
+}
+
+// A JSON Schema's grammar holds generated text to JSON that the schema accepts.
+func TestGrammarFromJSONSchema(t *testing.T) {
+	m, err := Load(modelPath(t, "stories260K.gguf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	grammar, err := JSONSchemaToGrammar(`{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := uint64(0); seed < 3; seed++ {
+		s, err := m.NewSession(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampling := DefaultSampling()
+		sampling.Seed = seed
+		sampling.Grammar = grammar
+		var out bytes.Buffer
+		if _, err := s.Generate(context.Background(), "Once upon a time", GenerateOptions{Sampling: &sampling, MaxTokens: 100}, &out); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		var value map[string]bool
+		if err := json.Unmarshal(out.Bytes(), &value); err != nil || len(value) != 1 {
+			t.Fatalf("seed %d: %q is not an object with one boolean: %v", seed, out.String(), err)
+		}
+	}
+	if _, err := JSONSchemaToGrammar(`{"type": "object", "properties": [}`); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a malformed schema: want ErrInvalidArgument, got %v", err)
 	}
 }

@@ -152,7 +152,8 @@ _SAMPLER_STAGE_FIELDS = [("repeat_last_n", c_int32), ("repeat_penalty", c_float)
                          ("frequency_penalty", c_float), ("presence_penalty", c_float),
                          ("min_p", c_float), ("typical_p", c_float),
                          ("logit_bias", POINTER(_LogitBias)), ("n_logit_bias", c_size_t),
-                         ("mirostat", c_int32), ("mirostat_tau", c_float), ("mirostat_eta", c_float)]
+                         ("mirostat", c_int32), ("mirostat_tau", c_float), ("mirostat_eta", c_float),
+                         ("grammar", c_char_p)]
 
 
 class _SamplingParams(Structure):
@@ -265,6 +266,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "cria_session_state_load": (S, [P, c_void_p, c_size_t]),
         "cria_session_state_save_file": (S, [P, c_char_p]),
         "cria_session_state_load_file": (S, [P, c_char_p]),
+        "cria_json_schema_to_grammar": (S, [c_char_p, c_char_p, c_size_t, POINTER(c_size_t)]),
         "cria_embed_params_init": (None, [POINTER(_EmbedParams)]),
         "cria_model_embedding_size": (S, [P, POINTER(c_int32)]),
         "cria_embed": (S, [P, POINTER(c_char_p), c_size_t, POINTER(_EmbedParams), POINTER(c_float),
@@ -315,6 +317,17 @@ def _check(status: int) -> None:
         name = lib.cria_status_name(status).decode()
         message = lib.cria_last_error().decode("utf-8", "replace")
         raise _ERRORS.get(status, CriaError)(status, name, message)
+
+
+def json_schema_to_grammar(schema: Union[str, dict]) -> str:
+    """(Unstable.) The GBNF grammar of the JSON texts a JSON Schema accepts, for the grammar=
+    sampling option. `schema` is JSON text or a dict. Raises InvalidArgument with the line and
+    column of a malformed schema, or the keyword that is not supported."""
+    import json
+    text = schema if isinstance(schema, str) else json.dumps(schema)
+    lib = _library()
+    return _text(_sized_bytes(lambda buf, cap, need: lib.cria_json_schema_to_grammar(
+        text.encode("utf-8"), buf, cap, need)))
 
 
 def version() -> str:
@@ -584,7 +597,7 @@ class GenerateResult:
 
 _STAGE_DEFAULTS = dict(repeat_penalty=1.0, repeat_last_n=64, frequency_penalty=0.0,
                        presence_penalty=0.0, min_p=0.0, typical_p=1.0, logit_bias=None,
-                       mirostat=0, mirostat_tau=5.0, mirostat_eta=0.1)
+                       mirostat=0, mirostat_tau=5.0, mirostat_eta=0.1, grammar=None)
 
 
 def _set_stages(params: Any, stages: dict) -> ctypes.Array:
@@ -597,6 +610,8 @@ def _set_stages(params: Any, stages: dict) -> ctypes.Array:
     array = (_LogitBias * max(len(bias), 1))(*[_LogitBias(int(t), float(b)) for t, b in bias])
     params.logit_bias = ctypes.cast(array, POINTER(_LogitBias))
     params.n_logit_bias = len(bias)
+    grammar = stages["grammar"]
+    params.grammar = grammar.encode("utf-8") if isinstance(grammar, str) else grammar
     return array
 
 
@@ -624,7 +639,9 @@ class Session(_Handle):
     sampling used by sample()/stream() and by default generate(): temperature (0: greedy),
     top_k, top_p, seed, and (unstable) repeat_penalty, repeat_last_n, frequency_penalty,
     presence_penalty, min_p, typical_p, logit_bias ({token id: bias}, -inf bans) and mirostat
-    (2: Mirostat 2.0, with mirostat_tau and mirostat_eta), as llama.cpp defines them. Use a session from one thread at a time.
+    (2: Mirostat 2.0, with mirostat_tau and mirostat_eta), as llama.cpp defines them, and
+    grammar (GBNF text; json_schema_to_grammar() makes one from a JSON Schema). Use a session
+    from one thread at a time.
     """
 
     def __init__(self, model: Model, context_length: int = 0, n_threads: int = 0,

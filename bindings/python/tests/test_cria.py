@@ -396,3 +396,21 @@ def test_embeddings(model):
     assert abs(sum(v * v for v in raw[0]) - 1.0) > 1e-3
     with pytest.raises(ValueError):
         model.embed(texts, pooling="max")
+
+
+def test_grammar_and_json_schema(model):
+    import json
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+                                                "age": {"type": "integer"}},
+              "required": ["name", "age"], "additionalProperties": False}
+    grammar = cria.json_schema_to_grammar(schema)
+    assert "root" in grammar
+    for seed in range(5):
+        with model.session(temperature=1.0, seed=seed, grammar=grammar) as s:
+            text = s.generate("Once upon a time", max_tokens=200).text
+        value = json.loads(text)
+        assert set(value) == {"name", "age"} and isinstance(value["age"], int), text
+    with pytest.raises(cria.InvalidArgument, match="line 1, column"):
+        model.session(grammar='root ::= "a" undefined-rule')
+    with pytest.raises(cria.InvalidArgument, match="line"):
+        cria.json_schema_to_grammar('{"type": "object",\n "properties": [}')
