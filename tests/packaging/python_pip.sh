@@ -12,12 +12,15 @@ mkdir -p "$work"
 library=$(find "$CRIA_PREFIX" -name libcria.so.1 | head -n1)
 
 "$CRIA_PYTHON" -m venv --system-site-packages "$work/venv"
-before=$(cd "$CRIA_SOURCE_DIR" && git status --porcelain --ignored bindings/python 2>/dev/null || true)
+leftovers() {  # what a build of the package could leave in the checkout
+  (cd "$CRIA_SOURCE_DIR/bindings/python" && ls -d build ./*.egg-info cria/libcria.so* cria/_version.py 2>/dev/null || true)
+}
+before=$(leftovers)
 CRIA_LIBRARY="$library" PIP_CACHE_DIR="$work/pip-cache" PIP_DISABLE_PIP_VERSION_CHECK=1 \
   "$work/venv/bin/python" -m pip install --no-index --no-build-isolation \
   "$CRIA_SOURCE_DIR/bindings/python" > "$work/pip.log" 2>&1 || { cat "$work/pip.log"; exit 1; }
 tail -n1 "$work/pip.log"
-after=$(cd "$CRIA_SOURCE_DIR" && git status --porcelain --ignored bindings/python 2>/dev/null || true)
+after=$(leftovers)
 [ "$before" = "$after" ] || { echo "pip install left files in bindings/python:"; echo "$after"; exit 1; }
 
 cd "$work"
