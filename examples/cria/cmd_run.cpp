@@ -9,25 +9,9 @@
 #include "common.hpp"
 #include "sampling_options.hpp"
 #include "cria/engine/generate.hpp"
-#include "cria/sampling/grammar.hpp"
-#include "cria/sampling/json_schema.hpp"
-
-namespace {
-
-// --grammar, --grammar-file, --json-schema and --json-schema-file each give the grammar; one
-// of them at most.
-void set_grammar(std::string& grammar, std::string text, const char* option) {
-  if (!grammar.empty())
-    throw std::invalid_argument(std::string(option) + ": a grammar was already given (use one of --grammar, "
-                                "--grammar-file, --json-schema, --json-schema-file)");
-  if (text.empty()) throw std::invalid_argument(std::string(option) + ": the grammar is empty");
-  grammar = std::move(text);
-}
-
-}  // namespace
 
 int cmd_run(int argc, char** argv) {
-  std::string model_path, tokenizer_path, prompt, grammar;
+  std::string model_path, tokenizer_path, prompt;
   cria::GenerateParams params;
   cli::EngineOptions engine;
   cli::SamplingOptions sampling;
@@ -38,20 +22,11 @@ int cmd_run(int argc, char** argv) {
     else if (a.is("-p", "--prompt")) prompt = a.value();
     else if (a.is("-f", "--file")) prompt = cli::read_file(a.value());
     else if (a.is("-n", "--n-predict")) params.max_tokens = a.int_value();
-    else if (a.is("--grammar")) set_grammar(grammar, a.value(), "--grammar");
-    else if (a.is("--grammar-file")) set_grammar(grammar, cli::read_file(a.value()), "--grammar-file");
-    else if (a.is("--json-schema")) set_grammar(grammar, cria::json_schema_to_grammar(a.value()), "--json-schema");
-    else if (a.is("--json-schema-file"))
-      set_grammar(grammar, cria::json_schema_to_grammar(cli::read_file(a.value())), "--json-schema-file");
     else if (a.is("-h", "--help")) {
       std::fputs(
           "usage: cria run -m MODEL [--tokenizer FILE] [-p PROMPT | -f FILE] [-n N]\n"
           "                [--temp T] [--top-k K] [--top-p P] [--seed S] [engine options]\n"
-          "  -n N        tokens to generate (-1: until end of text or a full context)\n"
-          "  --grammar GBNF, --grammar-file FILE  the completion follows this GBNF grammar (start\n"
-          "              rule root); the model may end it only where the grammar is complete\n"
-          "  --json-schema SCHEMA, --json-schema-file FILE  the completion is JSON that the JSON\n"
-          "              Schema SCHEMA (its text) accepts\n",
+          "  -n N        tokens to generate (-1: until end of text or a full context)\n",
           stdout);
       std::fputs(cli::SamplingOptions::kHelp, stdout);
       std::fputs(cli::EngineOptions::kHelp, stdout);
@@ -59,8 +34,6 @@ int cmd_run(int argc, char** argv) {
     } else throw std::invalid_argument("unknown option '" + a.peek() + "'");
   }
   params.sampling = sampling.resolved();
-  params.sampling.grammar = grammar;
-  if (!grammar.empty()) cria::Grammar check(grammar);  // a malformed one is reported before loading
   params.sample_when_full = true;  // as llama2.c's run: the last position's prediction too
 
   double t0 = cli::now_seconds();

@@ -8,6 +8,9 @@
 #include <utility>
 
 #include "args.hpp"
+#include "common.hpp"
+#include "cria/sampling/grammar.hpp"
+#include "cria/sampling/json_schema.hpp"
 #include "cria/sampling/sampler.hpp"
 
 namespace cli {
@@ -42,7 +45,11 @@ struct SamplingOptions {
       "  --typical P locally typical sampling (default 1: off)\n"
       "  -l, --logit-bias ID(+|-)BIAS  add BIAS to token ID's logit (ID-inf bans it); repeatable\n"
       "  --mirostat 2  Mirostat 2.0 in place of top-k/typical/top-p/min-p (default 0: off)\n"
-      "  --mirostat-ent TAU, --mirostat-lr ETA  its target surprise and learning rate (5, 0.1)\n";
+      "  --mirostat-ent TAU, --mirostat-lr ETA  its target surprise and learning rate (5, 0.1)\n"
+      "  --grammar GBNF, --grammar-file FILE  the output follows this GBNF grammar (start rule\n"
+      "              root); the model may end it only where the grammar is complete\n"
+      "  --json-schema SCHEMA, --json-schema-file FILE  the output is JSON that the JSON Schema\n"
+      "              SCHEMA (its text) accepts\n";
 
   // Consumes the current argument when it is one of these options.
   bool parse(Args& a) {
@@ -61,8 +68,23 @@ struct SamplingOptions {
     else if (a.is("--mirostat-lr")) p.mirostat_eta = static_cast<float>(a.float_value());
     else if (a.is("--mirostat-ent")) p.mirostat_tau = static_cast<float>(a.float_value());
     else if (a.is("--logit-bias", "-l")) p.logit_bias.push_back(parse_logit_bias(a.value()));
+    else if (a.is("--grammar")) set_grammar(a.value(), "--grammar");
+    else if (a.is("--grammar-file")) set_grammar(read_file(a.value()), "--grammar-file");
+    else if (a.is("--json-schema")) set_grammar(cria::json_schema_to_grammar(a.value()), "--json-schema");
+    else if (a.is("--json-schema-file")) set_grammar(cria::json_schema_to_grammar(read_file(a.value())), "--json-schema-file");
     else return false;
     return true;
+  }
+
+  // --grammar, --grammar-file, --json-schema and --json-schema-file each give the grammar; one
+  // of them at most. A malformed grammar is reported here, before a model loads.
+  void set_grammar(std::string text, const char* option) {
+    if (!params.grammar.empty())
+      throw std::invalid_argument(std::string(option) + ": a grammar was already given (use one of --grammar, "
+                                  "--grammar-file, --json-schema, --json-schema-file)");
+    if (text.empty()) throw std::invalid_argument(std::string(option) + ": the grammar is empty");
+    cria::Grammar check(text);
+    params.grammar = std::move(text);
   }
 
   // The parameters with the seed decided.
