@@ -2,7 +2,7 @@
 # Builds cria and runs the whole test suite: the CTest suite (unit, golden, reference,
 # tokenizer, bindings, packaging), then the same suite under AddressSanitizer + UBSan and the
 # threaded tests under ThreadSanitizer (scripts/sanitize.sh), then each fuzz target for
-# CRIA_FUZZ_SECONDS seconds (scripts/fuzz.sh, default 60). CRIA_SANITIZERS=0 or
+# CRIA_FUZZ_SECONDS seconds (scripts/fuzz.sh, default 45 here). CRIA_SANITIZERS=0 or
 # CRIA_FUZZ_SECONDS=0 leave those parts out for a quick local run. Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ bash scripts/build.sh
 if [ "${CRIA_SANITIZERS:-1}" != 0 ]; then
   bash scripts/sanitize.sh
 fi
-if [ "${CRIA_FUZZ_SECONDS:-60}" != 0 ]; then
+export CRIA_FUZZ_SECONDS=${CRIA_FUZZ_SECONDS:-45}
+if [ "$CRIA_FUZZ_SECONDS" != 0 ]; then
   bash scripts/fuzz.sh
 fi
