@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${CRIA_FUZZ_SECONDS:-60}
 shared=$(cd ../shared && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf llama2c vocabulary tokenizer model_capi session_state)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf llama2c vocabulary tokenizer model_capi session_state grammar)
 
 bash scripts/install-deps.sh
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION: checksums are not enforced, so mutations reach
