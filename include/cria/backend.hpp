@@ -171,8 +171,8 @@ class Backend {
 
   // Copies the keys and values of positions [first, first + n) of `cache`, every layer, to
   // host memory as [layer][keys, values][position][kv_dim] elements of the cache's type (F16
-  // or F32), or back from it: how sessions are saved, restored and shifted. Not during a pass
-  // over the cache.
+  // or F32; the buffer need not be aligned), or back from it: how sessions are saved,
+  // restored and shifted. Not during a pass over the cache.
   virtual void read_kv(const KvCache& cache, int64_t first, int64_t n, void* out) = 0;
   virtual void write_kv(KvCache& cache, int64_t first, int64_t n, const void* in) = 0;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "cria/error.hpp"
@@ -222,10 +223,15 @@ void ReferenceBackend::read_kv(const KvCache& kv, int64_t first, int64_t n, void
   for (int64_t l = 0; l < config_.n_layers; ++l)
     for (int side = 0; side < 2; ++side) {
       const float* from = (side == 0 ? cache.keys : cache.values).data() + l * cache.layer_values + first * cache.kv_dim;
-      const size_t at = static_cast<size_t>(2 * l + side) * count;
-      for (size_t i = 0; i < count; ++i) {
-        if (cache.type() == DType::F16) static_cast<uint16_t*>(out)[at + i] = fp32_to_fp16(from[i]);
-        else static_cast<float*>(out)[at + i] = from[i];
+      const size_t element = cache.type() == DType::F16 ? 2 : 4;
+      uint8_t* to = static_cast<uint8_t*>(out) + static_cast<size_t>(2 * l + side) * count * element;
+      for (size_t i = 0; i < count; ++i) {  // bytes: the host buffer need not be aligned
+        if (cache.type() == DType::F16) {
+          const uint16_t h = fp32_to_fp16(from[i]);
+          std::memcpy(to + 2 * i, &h, 2);
+        } else {
+          std::memcpy(to + 4 * i, &from[i], 4);
+        }
       }
     }
 }
@@ -233,13 +239,20 @@ void ReferenceBackend::read_kv(const KvCache& kv, int64_t first, int64_t n, void
 void ReferenceBackend::write_kv(KvCache& kv, int64_t first, int64_t n, const void* in) {
   auto& cache = static_cast<ReferenceKvCache&>(kv);
   const size_t count = static_cast<size_t>(n * cache.kv_dim);
+  const size_t element = cache.type() == DType::F16 ? 2 : 4;
   for (int64_t l = 0; l < config_.n_layers; ++l)
     for (int side = 0; side < 2; ++side) {
       float* to = (side == 0 ? cache.keys : cache.values).data() + l * cache.layer_values + first * cache.kv_dim;
-      const size_t at = static_cast<size_t>(2 * l + side) * count;
-      for (size_t i = 0; i < count; ++i)
-        to[i] = cache.type() == DType::F16 ? fp16_to_fp32(static_cast<const uint16_t*>(in)[at + i])
-                                           : static_cast<const float*>(in)[at + i];
+      const uint8_t* from = static_cast<const uint8_t*>(in) + static_cast<size_t>(2 * l + side) * count * element;
+      for (size_t i = 0; i < count; ++i) {  // bytes: the host buffer need not be aligned
+        if (cache.type() == DType::F16) {
+          uint16_t h;
+          std::memcpy(&h, from + 2 * i, 2);
+          to[i] = fp16_to_fp32(h);
+        } else {
+          std::memcpy(&to[i], from + 4 * i, 4);
+        }
+      }
     }
 }
 

@@ -81,8 +81,8 @@ Instance& instance() {
   static std::string failure;
   static std::once_flag once;
   std::call_once(once, [] {
+    auto in = std::make_unique<Instance>();
     try {
-      auto* in = new Instance;
       in->fn = global_functions();
       const char* validation = std::getenv("CRIA_VULKAN_VALIDATION");
       const bool validate = validation && std::strcmp(validation, "0") != 0;
@@ -122,9 +122,12 @@ Instance& instance() {
       check(in->fn.vkEnumeratePhysicalDevices(in->instance, &count, in->physical.data()), "vkEnumeratePhysicalDevices");
       for (VkPhysicalDevice p : in->physical) in->summaries.push_back(summarize(in->fn, p));
       in->open.resize(count);
-      made = in;  // lives as long as the process: devices may be used until exit
+      made = in.release();  // lives as long as the process: devices may be used until exit
     } catch (const Error& e) {
       failure = e.what();
+      if (in->messenger && in->fn.vkDestroyDebugUtilsMessengerEXT)
+        in->fn.vkDestroyDebugUtilsMessengerEXT(in->instance, in->messenger, nullptr);
+      if (in->instance && in->fn.vkDestroyInstance) in->fn.vkDestroyInstance(in->instance, nullptr);
     }
   });
   if (!made) throw Error(ErrorCode::Unsupported, "Vulkan: " + failure);
