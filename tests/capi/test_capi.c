@@ -12,14 +12,16 @@
 #include <string.h>
 #include <time.h>
 
+/* Counted with atomic adds: checks also run on the threads of the thread tests. */
 static int g_failures = 0;
 static int g_checks = 0;
+#define COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
 
 #define CHECK(cond)                                                                 \
   do {                                                                              \
-    ++g_checks;                                                                     \
+    COUNT(g_checks);                                                                \
     if (!(cond)) {                                                                  \
-      ++g_failures;                                                                 \
+      COUNT(g_failures);                                                            \
       fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__, \
               #cond, cria_last_error());                                            \
     }                                                                               \
@@ -28,9 +30,9 @@ static int g_checks = 0;
 #define CHECK_STATUS(call, expected)                                                \
   do {                                                                              \
     cria_status st_ = (call);                                                       \
-    ++g_checks;                                                                     \
+    COUNT(g_checks);                                                                \
     if (st_ != (expected)) {                                                        \
-      ++g_failures;                                                                 \
+      COUNT(g_failures);                                                            \
       fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",     \
               __FILE__, __LINE__, #call, cria_status_name(st_),                     \
               cria_status_name(expected), cria_last_error());                       \
@@ -1202,10 +1204,8 @@ typedef struct canceller {
   struct timespec at;
 } canceller;
 
-static double seconds_since(const struct timespec *t) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+static double seconds_between(const struct timespec *from, const struct timespec *to) {
+  return (double)(to->tv_sec - from->tv_sec) + (double)(to->tv_nsec - from->tv_nsec) / 1e9;
 }
 
 static void *cancel_later(void *arg) {
@@ -1224,6 +1224,7 @@ static void test_cancel_from_another_thread(cria_model *m) {
   cria_generate_result r;
   cria_logit_bias no_end[2];
   canceller c;
+  struct timespec returned;
   pthread_t thread;
   int32_t n_past = 0, *prompt;
   size_t i, n_prompt = 4000;
@@ -1248,8 +1249,9 @@ static void test_cancel_from_another_thread(cria_model *m) {
   c.delay_ms = 200;
   pthread_create(&thread, NULL, cancel_later, &c);
   CHECK_STATUS(cria_generate(s, "Once upon a time", &gp, NULL, NULL, &r), CRIA_ERROR_CANCELLED);
-  latency = seconds_since(&c.at);
-  pthread_join(thread, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &returned);
+  pthread_join(thread, NULL);  /* c.at is the canceller's until then */
+  latency = seconds_between(&c.at, &returned);
   CHECK(r.stop_reason == CRIA_STOP_CANCELLED && r.n_tokens > 0);
   CHECK(latency < 1.0);
   printf("generation cancelled after %d tokens, %.1f ms after the cancel\n", r.n_tokens, latency * 1e3);
@@ -1271,8 +1273,9 @@ static void test_cancel_from_another_thread(cria_model *m) {
   c.delay_ms = 100;
   pthread_create(&thread, NULL, cancel_later, &c);
   CHECK_STATUS(cria_session_eval(s, prompt, n_prompt, 0, NULL), CRIA_ERROR_CANCELLED);
-  latency = seconds_since(&c.at);
+  clock_gettime(CLOCK_MONOTONIC, &returned);
   pthread_join(thread, NULL);
+  latency = seconds_between(&c.at, &returned);
   CHECK(latency < 1.0);
   CHECK_STATUS(cria_session_n_past(s, &n_past), CRIA_OK);
   CHECK(n_past % 8 == 0 && n_past < (int32_t)n_prompt);
