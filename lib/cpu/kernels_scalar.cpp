@@ -11,6 +11,14 @@ namespace cria::cpu {
 
 namespace {
 
+// x rounded to the nearest int8, saturated; NaN gives 0 (converting it is undefined in C++).
+inline int8_t to_int8(float x) {
+  const float q = std::nearbyint(x);
+  if (q >= 127.0f) return 127;
+  if (q <= -128.0f) return -128;
+  return q == q ? static_cast<int8_t>(q) : 0;
+}
+
 void quantize_q8(const float* x, void* out, int64_t n) {
   BlockQ8* y = static_cast<BlockQ8*>(out);
   for (int64_t b = 0; b < n / 32; ++b, x += 32) {
@@ -18,7 +26,7 @@ void quantize_q8(const float* x, void* out, int64_t n) {
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
     const float d = amax / 127.0f, id = d != 0 ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
-    for (int i = 0; i < 32; ++i) sum += y[b].qs[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+    for (int i = 0; i < 32; ++i) sum += y[b].qs[i] = to_int8(x[i] * id);
     y[b].d = d;
     y[b].sum = sum;
   }
@@ -33,7 +41,7 @@ void quantize_q8k(const float* x, void* out, int64_t n) {
     for (int g = 0; g < 16; ++g) {
       int sum = 0;
       for (int i = 16 * g; i < 16 * g + 16; ++i)
-        sum += y[b].qs[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+        sum += y[b].qs[i] = to_int8(x[i] * id);
       y[b].bsums[g] = static_cast<int16_t>(sum);
     }
     y[b].d = d;
