@@ -3,7 +3,8 @@
 # target of tests/fuzz runs for CRIA_FUZZ_SECONDS (default 60) from the kept corpus and the
 # shared fixtures. A crash, a leak, an input slower than 1 s, or an allocation beyond 512 MB
 # (far more than any input of up to 64 KiB justifies) fails, and the input is kept in
-# build-fuzz/findings/TARGET/ to be added to tests/fuzz/regressions/TARGET/. Prints the
+# build-fuzz/findings/TARGET/ to be added to tests/fuzz/regressions/TARGET/. A fixed seed makes a
+# run repeatable (up to how far the time limit lets it go). Prints the
 # executions each target reached.
 #   scripts/fuzz.sh [TARGET...]
 set -euo pipefail
@@ -46,7 +47,7 @@ for t in "${targets[@]}"; do
   [ "$t" = model_capi ] && dict=(-dict=tests/fuzz/gguf.dict)
   set +e
   TMPDIR=$work CRIA_SHARED_DIR=$shared ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 \
-    "build-fuzz/tests/fuzz/fuzz_$t" "${dict[@]}" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 \
+    "build-fuzz/tests/fuzz/fuzz_$t" "${dict[@]}" -seed=1 -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 \
     -malloc_limit_mb=512 -max_len=65536 -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$t/" \
     "$work/corpus" > "$work/log.txt" 2>&1
   status=$?
