@@ -32,17 +32,13 @@ fixtures() {  # the shared files each target starts from besides its kept corpus
   esac
 }
 
-failed=0
-report=build-fuzz/report.txt
-: > "$report"
-for t in "${targets[@]}"; do
-  work=build-fuzz/run/$t
+run_target() {  # runs one target; prints its line of the report; fails on a finding
+  local t=$1 work=build-fuzz/run/$1 status execs cov dict=()
   rm -rf "$work" "build-fuzz/findings/$t"
   mkdir -p "$work/corpus" "build-fuzz/findings/$t"
   cp tests/fuzz/corpus/"$t"/* "$work/corpus/" 2>/dev/null || true
   cp tests/fuzz/regressions/"$t"/* "$work/corpus/" 2>/dev/null || true
   for f in $(fixtures "$t"); do cp "$f" "$work/corpus/"; done
-  dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   [ "$t" = model_capi ] && dict=(-dict=tests/fuzz/gguf.dict)
   set +e
@@ -55,11 +51,28 @@ for t in "${targets[@]}"; do
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/log.txt" | grep -o '[0-9]*$' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$work/log.txt" | tail -n1 | grep -o '[0-9]*' || echo 0)
   if [ $status -ne 0 ]; then
-    failed=1
-    echo "fuzz_$t: FAILED (exit $status) after $execs executions; input kept in build-fuzz/findings/$t/" | tee -a "$report"
+    echo "fuzz_$t: FAILED (exit $status) after $execs executions; input kept in build-fuzz/findings/$t/"
     grep -E 'ERROR|SUMMARY|Test unit written|uncaught' "$work/log.txt" | head -n 20 >&2
-  else
-    echo "fuzz_$t: $execs executions in ${seconds} s, coverage $cov edges, no findings" | tee -a "$report"
+    return 1
   fi
+  echo "fuzz_$t: $execs executions in ${seconds} s, coverage $cov edges, no findings"
+}
+
+# One target per core at a time: each libFuzzer process is single-threaded.
+failed=0
+report=build-fuzz/report.txt
+: > "$report"
+running=0
+for t in "${targets[@]}"; do
+  if [ $running -ge "$(nproc)" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+  run_target "$t" | tee -a "$report" &
+  running=$((running + 1))
+done
+while [ $running -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
 done
 exit $failed

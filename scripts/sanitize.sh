@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite under sanitizers: AddressSanitizer + UndefinedBehaviorSanitizer (halt on the
 # first report) over the whole suite, and ThreadSanitizer over the tests where threads meet
-# (the thread pool, sessions of one model on several threads, cancelling from another thread).
+# (the thread pool, sessions of one model on several threads, cancelling from another thread);
+# that build, without oneDNN, OpenBLAS and Vulkan, also checks cria without optional libraries.
 # Any report fails. Python and Go load the instrumented libcria.so through wrappers that
 # preload libasan and libstdc++ (in that order); the interpreters' own leaks are not checked.
 #   scripts/sanitize.sh [asan|tsan]...   (default: both)
@@ -53,9 +54,13 @@ for mode in "${modes[@]}"; do
     cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCRIA_VULKAN=OFF -DCRIA_ONEDNN=OFF \
       -DCRIA_OPENBLAS=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
       -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null
-    cmake --build "$dir" -j "$jobs" --target cria_unit_tests test_capi_static
+    cmake --build "$dir" -j "$jobs" --target cria_unit_tests test_capi_static cria_cli
     (cd "$dir" && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
       ctest --output-on-failure -j "$jobs" -R '^(capi_c_static|thread pool:.*|.*threads.*|.*from several threads.*)$')
+    # The same build is cria without its optional libraries: what it links, and its story.
+    mkdir -p "$dir/tmp"
+    TSAN_OPTIONS="halt_on_error=1" CRIA_MIN_BUILD=$dir CRIA_SHARED_DIR=$(cd ../shared && pwd) \
+      CRIA_TEST_TMP=$PWD/$dir/tmp bash tests/build_options/without_optional_libraries.sh
     ;;
   *) echo "unknown mode '$mode' (asan, tsan)" >&2; exit 2 ;;
   esac
