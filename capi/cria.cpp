@@ -851,7 +851,7 @@ cria_status cria_session_sample(cria_session* session, int32_t* out_token) {
     require(out_token, "out_token");
     if (!session->session->has_logits())
       fail(CRIA_ERROR_INVALID_STATE, "no position has been evaluated yet: eval a prompt first");
-    const std::vector<float>& l = session->session->logits();
+    const std::vector<float>& l = session->session->logits_for_sampling();
     *out_token = session->sampler->sample(l.data(), static_cast<int64_t>(l.size()));
   });
 }

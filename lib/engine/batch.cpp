@@ -100,6 +100,7 @@ void Batch::evaluate(float* all_logits) {
       out = logits_.data();
     }
     try {
+      model.check_file();
       forward(backend, model.config(), entries_.data(), static_cast<int64_t>(count), items[0].session->n_threads_, out,
               nullptr, stop);
     } catch (...) {

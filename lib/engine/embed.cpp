@@ -60,6 +60,7 @@ std::vector<std::vector<float>> embed(const Model& model, const std::vector<std:
     for (size_t done = 0; done < entries.size();) {
       const size_t count = std::min(static_cast<size_t>(max_batch), entries.size() - done);
       hidden.resize(count * dim);
+      model.check_file();
       forward(backend, c, entries.data() + done, static_cast<int64_t>(count), options.n_threads, nullptr, hidden.data());
       for (size_t k = 0; k < count; ++k) {
         const size_t text = owner[done + k];

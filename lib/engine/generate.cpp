@@ -203,7 +203,7 @@ std::vector<GenerateResult> generate(const std::vector<Session*>& sessions,
       } else if (s.room() < 1 && !params.sample_when_full) {
         finish(seq, StopReason::ContextFull);
       } else {
-        const std::vector<float>& logits = s.logits();
+        const std::vector<float>& logits = s.logits_for_sampling();
         const int32_t next = seq.sampler->sample(logits.data(), static_cast<int64_t>(logits.size()));
         if (next == tokenizer.eos_id() || next == tokenizer.bos_id()) {
           finish(seq, StopReason::EndOfSequence);

@@ -1,5 +1,6 @@
 // A session: one sequence's cache, logits and text decoder over a shared model.
 #include "cria/engine/session.hpp"
+#include "cria/sampling/sampler.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,18 @@ std::string Session::pending_text() const {
 const std::vector<float>& Session::logits() const {
   if (!has_logits_) throw Error(ErrorCode::InvalidState, "no position has been evaluated yet");
   return logits_;
+}
+
+const std::vector<float>& Session::logits_for_sampling() const {
+  const std::vector<float>& l = logits();
+  const int64_t bad = first_non_finite_logit(l.data(), static_cast<int64_t>(l.size()));
+  if (bad >= 0)
+    throw Error(ErrorCode::InvalidFile,
+                model_.path() + ": the model produced non-finite logits (" +
+                    (std::isnan(l[bad]) ? "nan" : "inf") + " for token " + std::to_string(bad) +
+                    " at position " + std::to_string(n_past_ - 1) +
+                    "): its weights hold NaN or infinite values, or its activations overflow");
+  return l;
 }
 
 void Session::reset() {

@@ -1,10 +1,12 @@
 // GGUF reader: every read goes through a bounds-checked cursor, every size is checked
 // against the bytes left before anything is allocated.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
 
 #include "cria/error.hpp"
+#include "cria/io/utf8.hpp"
 #include "cria/io/gguf.hpp"
 
 namespace cria::io {
@@ -200,6 +202,32 @@ GgufValue GgufValue::element(uint64_t k) const {
   return v;
 }
 
+namespace {
+
+// Two tensors sharing bytes would let a write through one (regrouping a read copy in place)
+// change the other: such a file is refused.
+void check_no_overlap(const std::string& path, const std::vector<GgufTensorInfo>& tensors,
+                      uint64_t data_offset) {
+  std::vector<const GgufTensorInfo*> sorted;
+  for (const GgufTensorInfo& t : tensors)
+    if (t.dtype != DType::Unknown && t.nbytes > 0) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  for (size_t k = 1; k < sorted.size(); ++k) {
+    const GgufTensorInfo& a = *sorted[k - 1];
+    const GgufTensorInfo& b = *sorted[k];
+    if (a.offset + a.nbytes > b.offset)
+      throw Error(ErrorCode::InvalidFile,
+                  path + ": invalid GGUF: tensors '" + a.name + "' (bytes " +
+                      std::to_string(data_offset + a.offset) + " to " +
+                      std::to_string(data_offset + a.offset + a.nbytes) + ") and '" + b.name +
+                      "' (bytes " + std::to_string(data_offset + b.offset) + " to " +
+                      std::to_string(data_offset + b.offset + b.nbytes) + ") overlap");
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   return parse(std::make_shared<const MappedFile>(path));
 }
@@ -229,6 +257,7 @@ std::unique_ptr<GgufFile> GgufFile::parse(std::shared_ptr<const MappedFile> file
   g->metadata_.reserve(static_cast<size_t>(n_kv));
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key(in.string("metadata key"));
+    if (std::string defect = text_defect(key, "a metadata key"); !defect.empty()) in.fail(defect);
     uint32_t type = in.read<uint32_t>("metadata value type");
     if (type > static_cast<uint32_t>(GgufType::F64))
       in.fail("metadata '" + key + "': unknown value type " + std::to_string(type));
@@ -252,6 +281,7 @@ std::unique_ptr<GgufFile> GgufFile::parse(std::shared_ptr<const MappedFile> file
   for (uint64_t k = 0; k < n_tensors; ++k) {
     GgufTensorInfo t;
     t.name = std::string(in.string("tensor name"));
+    if (std::string defect = text_defect(t.name, "a tensor name"); !defect.empty()) in.fail(defect);
     t.n_dims = in.read<uint32_t>("tensor dimension count");
     if (t.n_dims == 0 || t.n_dims > kMaxDims)
       in.fail("tensor '" + t.name + "' has " + std::to_string(t.n_dims) +
@@ -305,6 +335,7 @@ std::unique_ptr<GgufFile> GgufFile::parse(std::shared_ptr<const MappedFile> file
                       " bytes)");
     t.data = g->file_->data() + data_offset + t.offset;
   }
+  check_no_overlap(path, g->tensors_, data_offset);
   return g;
 }
 

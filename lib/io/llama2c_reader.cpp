@@ -45,11 +45,10 @@ class Layout {
 bool looks_like_llama2c(const MappedFile& file) {
   if (file.size() < 28) return false;
   if (read_i32(file, 0) == static_cast<int32_t>(kMagicV1)) return true;
-  // Legacy: seven plausible positive integers (vocab may be negative).
-  for (int k = 0; k < 7; ++k) {
-    int32_t v = read_i32(file, 4 * k);
-    if (k == 5 ? v == 0 : v <= 0) return false;
-  }
+  // Legacy: no magic, only a plausible width first (zeros and text are not checkpoints); the
+  // other fields, right or wrong, are for parse_llama2c to judge in a message naming them.
+  const int32_t dim = read_i32(file, 0);
+  if (dim <= 0 || dim > (1 << 24)) return false;
   return true;
 }
 

@@ -38,7 +38,7 @@ std::string ggml_type_name(uint32_t id) {
   if (const DTypeTraits* t = dtype_traits(id)) return t->name;
   for (const auto& n : kNamesOnly)
     if (n.id == id) return n.name;
-  return "type " + std::to_string(id);
+  return "unknown type " + std::to_string(id);
 }
 
 const char* dtype_name(DType t) {

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "cria/error.hpp"
+#include "cria/io/utf8.hpp"
 #include "cria/model/model.hpp"
 
 namespace cria {
@@ -28,7 +29,7 @@ void Model::load_gguf(const LoadOptions& options) {
   std::string arch = g.get_string("general.architecture", "");
   if (arch != "llama")
     throw Error(ErrorCode::Unsupported,
-                path_ + ": model architecture '" + arch + "' is not supported (cria runs 'llama')");
+                path_ + ": model architecture " + io::printable(arch) + " is not supported (cria runs 'llama')");
   auto required_int = [&](const std::string& key) {
     const io::GgufValue* v = g.find(key);
     if (!v) throw Error(ErrorCode::InvalidFile, path_ + ": metadata '" + key + "' is missing");
@@ -46,7 +47,7 @@ void Model::load_gguf(const LoadOptions& options) {
   const io::GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
   if (!embd) throw Error(ErrorCode::InvalidFile, path_ + ": tensor 'token_embd.weight' is missing");
   c.vocab_size = g.get_int("llama.vocab_size", embd->n_dims == 2 ? embd->ne[1] : 0);
-  c.validate(path_);
+  c.validate(path_, ConfigFieldNames::gguf());
 
   if (g.has("llama.rope.dimension_count") &&
       g.get_int("llama.rope.dimension_count", 0) != c.head_dim())
@@ -63,10 +64,12 @@ void Model::load_gguf(const LoadOptions& options) {
   assign_weights([&](const std::string& name) -> TensorView {
     const io::GgufTensorInfo* t = g.find_tensor(name);
     if (!t) return {};
-    if (t->dtype == DType::Unknown && !options.inspect_only)
-      throw Error(ErrorCode::Unsupported, path_ + ": tensor '" + name + "' has type " +
-                                              ggml_type_name(t->ggml_type) +
+    if (t->dtype == DType::Unknown && !options.inspect_only) {
+      std::string type = ggml_type_name(t->ggml_type);  // a known name, or "unknown type N"
+      throw Error(ErrorCode::Unsupported, path_ + ": tensor '" + name + "' has " +
+                                              (type.rfind("unknown", 0) == 0 ? type : "type " + type) +
                                               ", which cria does not support");
+    }
     if (t->n_dims > 2)
       throw Error(ErrorCode::InvalidFile, path_ + ": tensor '" + name + "' has " +
                                               std::to_string(t->n_dims) + " dimensions");

@@ -2,6 +2,7 @@
 // hyper-parameters, whatever the format.
 #include "cria/model/model.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -55,6 +56,19 @@ void check_norm(const std::string& path, const char* name, const TensorView& t, 
                                             dtype_name(t.dtype) + "; cria expects F32 norms");
 }
 
+// A non-finite norm weight turns every activation after it into NaN; norms are small enough
+// to check at load (the matrices are not scanned: see docs/robustness.md).
+void check_norm_values(const std::string& path, const char* name, const TensorView& t) {
+  for (int64_t i = 0; i < t.cols; ++i) {
+    float v;
+    std::memcpy(&v, static_cast<const char*>(t.data) + 4 * i, 4);
+    if (!std::isfinite(v))
+      throw Error(ErrorCode::InvalidFile, path + ": tensor '" + name + "' has a non-finite value (" +
+                                              (std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf") +
+                                              ") at element " + std::to_string(i));
+  }
+}
+
 // Bytes the system could give a private copy (MemAvailable), or 0 when unknown.
 uint64_t available_memory() {
   std::ifstream meminfo("/proc/meminfo");
@@ -95,6 +109,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   // Writable until the model is returned: regrouping edits the read copy in place.
   auto file = std::make_shared<io::MappedFile>(path, load_mode_for(path, options.load_mode));
   m->file_ = file;
+  if (file->mode() == io::MappedFile::Mode::Map) m->file_guard_ = io::TruncationGuard(path, file->size());
   report_progress(options, 0.1f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;
@@ -102,6 +117,11 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   } else if (io::looks_like_llama2c(*m->file_)) {
     m->format_ = ModelFormat::Llama2c;
     m->load_llama2c(options);
+  } else if (m->file_->size() == 0) {
+    throw Error(ErrorCode::InvalidFile, path + ": the file is empty");
+  } else if (m->file_->size() < 28) {
+    throw Error(ErrorCode::InvalidFile, path + ": " + std::to_string(m->file_->size()) +
+                                            " bytes are too few for a model file");
   } else {
     throw Error(ErrorCode::InvalidFile,
                 path + ": unknown model format (neither GGUF nor a llama2.c checkpoint)");
@@ -114,6 +134,19 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     } catch (const Error&) {
       m->runnable_ = false;
     }
+  }
+  if (!options.tokenizer_path.empty()) {
+    m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
+    if (m->tokenizer_->n_vocab() != m->config_.vocab_size)
+      throw Error(ErrorCode::InvalidArgument,
+                  "the vocabulary " + options.tokenizer_path + " has " +
+                      std::to_string(m->tokenizer_->n_vocab()) + " tokens but the model " + path +
+                      " has " + std::to_string(m->config_.vocab_size));
+  } else if (m->tokenizer_ && m->tokenizer_->n_vocab() != m->config_.vocab_size) {
+    throw Error(ErrorCode::InvalidFile,
+                path + ": the vocabulary has " + std::to_string(m->tokenizer_->n_vocab()) +
+                    " tokens but the model has " + std::to_string(m->config_.vocab_size) +
+                    " (token_embd.weight)");
   }
   if (!options.inspect_only) {
     BackendOptions b;
@@ -133,14 +166,6 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     m->backend_->place(m->config_, m->weights_,
                        m->file_->mode() == io::MappedFile::Mode::Read ? file.get() : nullptr);
   }
-  report_progress(options, 0.8f);
-  if (!options.tokenizer_path.empty())
-    m->tokenizer_ = std::make_unique<Tokenizer>(load_vocabulary(options.tokenizer_path));
-  if (m->tokenizer_ && m->tokenizer_->n_vocab() != m->config_.vocab_size)
-    throw Error(ErrorCode::InvalidArgument,
-                "the vocabulary has " + std::to_string(m->tokenizer_->n_vocab()) +
-                    " tokens but the model " + path + " has " +
-                    std::to_string(m->config_.vocab_size));
   report_progress(options, 1.0f);
   return m;
 }
@@ -176,16 +201,19 @@ void Model::validate_weights(bool check_types) const {
     const LlamaLayerWeights& w = weights_.layers[l];
     std::string p = "blk." + std::to_string(l) + ".";
     check_norm(path_, (p + "attn_norm.weight").c_str(), w.attn_norm, c.dim);
+    if (check_types) check_norm_values(path_, (p + "attn_norm.weight").c_str(), w.attn_norm);
     check_matrix(path_, (p + "attn_q.weight").c_str(), w.wq, c.dim, c.dim, check_types);
     check_matrix(path_, (p + "attn_k.weight").c_str(), w.wk, c.kv_dim(), c.dim, check_types);
     check_matrix(path_, (p + "attn_v.weight").c_str(), w.wv, c.kv_dim(), c.dim, check_types);
     check_matrix(path_, (p + "attn_output.weight").c_str(), w.wo, c.dim, c.dim, check_types);
     check_norm(path_, (p + "ffn_norm.weight").c_str(), w.ffn_norm, c.dim);
+    if (check_types) check_norm_values(path_, (p + "ffn_norm.weight").c_str(), w.ffn_norm);
     check_matrix(path_, (p + "ffn_gate.weight").c_str(), w.w_gate, c.hidden_dim, c.dim, check_types);
     check_matrix(path_, (p + "ffn_down.weight").c_str(), w.w_down, c.dim, c.hidden_dim, check_types);
     check_matrix(path_, (p + "ffn_up.weight").c_str(), w.w_up, c.hidden_dim, c.dim, check_types);
   }
   check_norm(path_, "output_norm.weight", weights_.output_norm, c.dim);
+  if (check_types) check_norm_values(path_, "output_norm.weight", weights_.output_norm);
   check_matrix(path_, "output.weight", weights_.output, c.vocab_size, c.dim, check_types);
 }
 

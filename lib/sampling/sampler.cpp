@@ -1,5 +1,6 @@
 #include "cria/sampling/sampler.hpp"
 
+#include <limits>
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -463,8 +464,19 @@ Sampler& Sampler::add(std::unique_ptr<SamplerStage> stage) {
   return *this;
 }
 
+int64_t first_non_finite_logit(const float* logits, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (std::isnan(logits[i]) || logits[i] == std::numeric_limits<float>::infinity()) return i;
+  return -1;
+}
+
 int32_t Sampler::sample(const float* logits, int64_t n_vocab) {
   if (n_vocab <= 0) throw Error(ErrorCode::InvalidArgument, "sample: no logits");
+  if (const int64_t bad = first_non_finite_logit(logits, n_vocab); bad >= 0)
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("non-finite logits: ") + (std::isnan(logits[bad]) ? "nan" : "inf") +
+                    " for token " + std::to_string(bad) +
+                    " (sampling needs finite values, or -inf for excluded tokens)");
   Candidates& c = candidates_;
   c.items.resize(static_cast<size_t>(n_vocab));
   for (int64_t i = 0; i < n_vocab; ++i) c.items[static_cast<size_t>(i)] = {static_cast<int32_t>(i), logits[i], 0.0f};

@@ -27,6 +27,7 @@
 
 #include "cria/error.hpp"
 #include "cria/io/bytes.hpp"
+#include "cria/io/utf8.hpp"
 #include "tokenizer/vocab_util.hpp"
 
 namespace cria {
@@ -35,32 +36,6 @@ namespace {
 
 const char kSpace[] = "\xE2\x96\x81";  // U+2581
 const char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length of the well-formed UTF-8 sequence at p (SentencePiece's DecodeUTF8 rules: no
-// overlongs, no surrogates, nothing above U+10FFFF), or 0 when the first byte does not start
-// one within `avail` bytes.
-inline size_t utf8_valid_len(const uint8_t* p, size_t avail) {
-  const uint8_t b0 = p[0];
-  if (b0 < 0x80) return 1;
-  auto trail = [](uint8_t b) { return (b & 0xC0) == 0x80; };
-  if ((b0 & 0xE0) == 0xC0) {
-    if (avail < 2 || !trail(p[1])) return 0;
-    uint32_t cp = ((b0 & 0x1Fu) << 6) | (p[1] & 0x3Fu);
-    return cp >= 0x80 ? 2 : 0;
-  }
-  if ((b0 & 0xF0) == 0xE0) {
-    if (avail < 3 || !trail(p[1]) || !trail(p[2])) return 0;
-    uint32_t cp = ((b0 & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-    return (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ? 3 : 0;
-  }
-  if ((b0 & 0xF8) == 0xF0) {
-    if (avail < 4 || !trail(p[1]) || !trail(p[2]) || !trail(p[3])) return 0;
-    uint32_t cp = ((b0 & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) |
-                  (p[3] & 0x3Fu);
-    return (cp >= 0x10000 && cp <= 0x10FFFF) ? 4 : 0;
-  }
-  return 0;
-}
 
 // How many bytes the sequence starting with b0 needs before its validity is decided.
 inline size_t utf8_needed(uint8_t b0) {
@@ -351,7 +326,7 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
   for (int32_t id = 0; id < n; ++id) {
     if (!is_mergeable_type(vocab.types[id]) || mergeable.find(P[id]) != id) continue;
     const auto* p = reinterpret_cast<const uint8_t*>(P[id].data());
-    size_t len = utf8_valid_len(p, P[id].size());
+    size_t len = io::utf8_sequence_length(p, P[id].size());
     if (len == 0 || len != P[id].size()) continue;
     char_keys.insert(decode_cp(p, len), id, 0);
   }
@@ -363,7 +338,7 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
     bool prev_non_space = false;
     int32_t prev_key = -1;
     for (size_t i = 0; i < s.size();) {
-      size_t len = utf8_valid_len(p + i, s.size() - i);
+      size_t len = io::utf8_sequence_length(p + i, s.size() - i);
       if (len == 0) break;  // not UTF-8: cannot arise from normalized text
       uint32_t cp = decode_cp(p + i, len);
       if (!char_keys.find(cp)) char_keys.insert(cp, next_key++, 0);
@@ -387,7 +362,7 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
     int32_t id = mergeable.find(s);
     if (id >= 0) return id;
     const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-    size_t len = utf8_valid_len(p, s.size());
+    size_t len = io::utf8_sequence_length(p, s.size());
     if (len != 0 && len == s.size()) return char_key_of(p, len);
     return -1;
   };
@@ -396,7 +371,7 @@ Tokenizer::Impl::Impl(Vocabulary v) : vocab(std::move(v)) {
     const std::string& s = P[id];
     const auto* p = reinterpret_cast<const uint8_t*>(s.data());
     for (size_t i = 0; i < s.size();) {
-      size_t len = utf8_valid_len(p + i, s.size() - i);
+      size_t len = io::utf8_sequence_length(p + i, s.size() - i);
       if (len == 0) break;
       i += len;
       if (i >= s.size()) break;
@@ -435,7 +410,7 @@ void Tokenizer::Impl::normalize(std::string_view in, std::string& out) const {
       ++i;
       continue;
     }
-    size_t len = utf8_valid_len(p + i, size - i);
+    size_t len = io::utf8_sequence_length(p + i, size - i);
     if (len == 0) {
       out.append(kReplacement, 3);
       ++i;
@@ -694,7 +669,7 @@ void Tokenizer::Impl::flush_bytes(std::string& bytes, std::string& out, bool fin
   size_t i = 0;
   while (i < size) {
     if (!final && size - i < utf8_needed(p[i])) break;  // may still complete
-    size_t len = utf8_valid_len(p + i, size - i);
+    size_t len = io::utf8_sequence_length(p + i, size - i);
     if (len == 0) {
       out.append(kReplacement, 3);
       ++i;

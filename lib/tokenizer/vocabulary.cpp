@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "cria/error.hpp"
+#include "cria/io/utf8.hpp"
 #include "cria/io/mapped_file.hpp"
 #include "cria/tokenizer/vocabulary.hpp"
 #include "tokenizer/vocab_util.hpp"
@@ -357,6 +358,9 @@ void validate_vocabulary(const std::string& source, Vocabulary& v) {
   check_id(v.bos_id, "BOS", false);
   check_id(v.eos_id, "EOS", false);
   check_id(v.pad_id, "padding", false);
+  for (size_t i = 0; i < v.pieces.size(); ++i)
+    if (std::string defect = io::text_defect(v.pieces[i], "piece " + std::to_string(i)); !defect.empty())
+      bad(defect);
   for (size_t i = 0; i < v.types.size(); ++i) {
     int t = static_cast<int>(v.types[i]);
     if (t < 0 || t > 6) bad("piece " + std::to_string(i) + " has unknown type " + std::to_string(t));

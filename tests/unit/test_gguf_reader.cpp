@@ -351,7 +351,7 @@ TEST_CASE("gguf reader: a tensor of a type cria does not know is kept, without d
   CHECK(t.ggml_type == 99);
   CHECK(t.dtype == DType::Unknown);
   CHECK(t.data == nullptr);
-  CHECK(ggml_type_name(99) == "type 99");
+  CHECK(ggml_type_name(99) == "unknown type 99");
 }
 
 TEST_CASE("gguf reader: shared fixtures parse") {

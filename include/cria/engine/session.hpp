@@ -76,6 +76,9 @@ class Session {
   bool has_logits() const { return has_logits_; }
   // The logits of the last evaluated position ([vocab]). Throws InvalidState when none.
   const std::vector<float>& logits() const;
+  // The logits to sample from: logits(), after checking that the model produced no NaN or
+  // +inf (weights holding them, or activations that overflow): InvalidFile naming the token.
+  const std::vector<float>& logits_for_sampling() const;
   int64_t n_past() const { return n_past_; }
   int64_t context_length() const { return context_length_; }
   int64_t max_batch() const { return max_batch_; }

@@ -10,6 +10,7 @@
 #include "cria/backend.hpp"
 #include "cria/io/gguf.hpp"
 #include "cria/io/mapped_file.hpp"
+#include "cria/io/truncation_guard.hpp"
 #include "cria/model/config.hpp"
 #include "cria/model/weights.hpp"
 #include "cria/tokenizer/tokenizer.hpp"
@@ -87,6 +88,9 @@ class Model {
   const io::GgufFile* gguf() const { return gguf_.get(); }
   const std::vector<TensorDescription>& tensors() const { return tensors_; }
   uint64_t file_size() const { return file_ ? file_->size() : 0; }
+  // Before each pass: throws Io when the mapped file was truncated in place since load (see
+  // io::TruncationGuard). Nothing to check for a file read into memory.
+  void check_file() const { file_guard_.check(); }
   // False when loaded with inspect_only and some weight has a type the engine cannot run.
   bool runnable() const { return runnable_; }
 
@@ -102,6 +106,7 @@ class Model {
   std::string path_;
   ModelFormat format_ = ModelFormat::Gguf;
   std::shared_ptr<const io::MappedFile> file_;
+  io::TruncationGuard file_guard_;
   std::unique_ptr<io::GgufFile> gguf_;
   LlamaConfig config_;
   LlamaWeights weights_;

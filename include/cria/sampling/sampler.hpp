@@ -102,6 +102,10 @@ std::unique_ptr<SamplerStage> typical_stage(float p);
 // Mirostat 2's truncation (see SamplerParams); it learns from the tokens accepted after it.
 std::unique_ptr<SamplerStage> mirostat2_stage(float tau, float eta);
 
+// The index of the first logit that is NaN or +inf, or -1 when there is none (-inf is how
+// stages exclude tokens, and is allowed).
+int64_t first_non_finite_logit(const float* logits, int64_t n);
+
 class Sampler {
  public:
   Sampler() = default;
@@ -119,7 +123,7 @@ class Sampler {
   // Appends a stage; the chain's last stage must pick a token (greedy or draw).
   Sampler& add(std::unique_ptr<SamplerStage> stage);
   // Runs the chain over the logits of n_vocab tokens and returns the picked token. Throws
-  // InvalidState when no stage picked one.
+  // InvalidArgument for a NaN or +inf logit, InvalidState when no stage picked a token.
   int32_t sample(const float* logits, int64_t n_vocab);
   // Tells every stage that `token` joined the sequence.
   void accept(int32_t token);
