@@ -290,7 +290,8 @@ CpuBackend::CpuBackend(const BackendOptions& options)
     : gemm_(parse_gemm_backend(options.gemm)),
       default_threads_(options.n_threads > 0 ? options.n_threads : available_cores()),
       repack_(options.repack),
-      copy_mapped_(options.copy_mapped) {
+      copy_mapped_(options.copy_mapped),
+      progress_(options.progress) {
   check_gemm_backend(gemm_);
   if (options.device != 0)
     throw Error(ErrorCode::InvalidArgument,
@@ -397,9 +398,16 @@ std::vector<Matrix*> CpuBackend::movable_matrices() {
 void CpuBackend::regroup(io::MappedFile& file) {
   const std::vector<Matrix*> matrices = movable_matrices();
   const uint8_t* base = file.data();
+  double total = 0, done = 0;
+  for (const Matrix* m : matrices)
+    if (regroups(*m)) total += static_cast<double>(m->rows) * m->row_bytes;
   file.edit_copy([&](uint8_t* data) {
     for (Matrix* m : matrices) {
       if (!regroups(*m)) continue;
+      // Between matrices, the load may be cancelled: a 7B matrix takes tens of milliseconds.
+      if (progress_ && !progress_(static_cast<float>(done / total)))
+        throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
+      done += static_cast<double>(m->rows) * m->row_bytes;
       // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
       const uint8_t* at = static_cast<const uint8_t*>(m->data);
       const size_t bytes = static_cast<size_t>(m->rows) * m->row_bytes;

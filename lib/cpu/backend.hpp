@@ -5,6 +5,7 @@
 // used in place when private copies are not wanted; kernels chosen at run time for the
 // instruction set, prompt GEMM on cria's kernels, AMX tiles, oneDNN or
 // OpenBLAS, and one thread pool per thread count shared by every sequence of the model.
+#include <functional>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -89,6 +90,7 @@ class CpuBackend final : public Backend {
   int default_threads_;
   bool repack_;
   bool copy_mapped_;
+  std::function<bool(float)> progress_;  // placing: regrouping reports its bytes done
   LlamaConfig config_;
   TensorView token_embd_;
   const float* output_norm_ = nullptr;

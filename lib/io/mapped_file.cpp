@@ -16,10 +16,13 @@ namespace cria::io {
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// Reads the whole file into `dst`, in large pieces.
-void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
+// Reads the whole file into `dst`, in large pieces, reporting to `progress` after each.
+void read_all(int fd, uint8_t* dst, size_t size, const std::string& path,
+              const std::function<bool(float)>& progress) {
   size_t done = 0;
   while (done < size) {
+    if (progress && !progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(size))))
+      throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
     const size_t want = std::min<size_t>(size - done, size_t{64} << 20);
     ssize_t got = ::pread(fd, dst + done, want, static_cast<off_t>(done));
     if (got < 0 && errno == EINTR) continue;
@@ -31,7 +34,8 @@ void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
 }
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path, Mode mode) : path_(path), mode_(mode) {
+MappedFile::MappedFile(const std::string& path, Mode mode, const std::function<bool(float)>& progress)
+    : path_(path), mode_(mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -64,7 +68,7 @@ MappedFile::MappedFile(const std::string& path, Mode mode) : path_(path), mode_(
     }
     ::madvise(p, mapped_bytes_, MADV_HUGEPAGE);  // advice only: fine if refused
     try {
-      read_all(fd, static_cast<uint8_t*>(p), size_, path);
+      read_all(fd, static_cast<uint8_t*>(p), size_, path, progress);
     } catch (...) {
       ::munmap(p, mapped_bytes_);
       ::close(fd);

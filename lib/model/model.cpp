@@ -106,11 +106,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   report_progress(options, 0.0f);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
+  // Reading the file (Read mode) is 0 .. 0.4 of the load.
+  std::function<bool(float)> reading;
+  if (options.progress) reading = [&options](float f) { return options.progress(0.4f * f); };
   // Writable until the model is returned: regrouping edits the read copy in place.
-  auto file = std::make_shared<io::MappedFile>(path, load_mode_for(path, options.load_mode));
+  auto file = std::make_shared<io::MappedFile>(path, load_mode_for(path, options.load_mode), reading);
   m->file_ = file;
   if (file->mode() == io::MappedFile::Mode::Map) m->file_guard_ = io::TruncationGuard(path, file->size());
-  report_progress(options, 0.1f);
+  report_progress(options, 0.4f);
   if (starts_with_gguf_magic(*m->file_)) {
     m->format_ = ModelFormat::Gguf;
     m->load_gguf(options);

@@ -14,8 +14,11 @@ class MappedFile {
   enum class Mode { Map, Read };
 
   MappedFile() = default;
-  // Throws cria::Error (Io, OutOfMemory) naming the path.
-  explicit MappedFile(const std::string& path, Mode mode = Mode::Map);
+  // Throws cria::Error (Io, OutOfMemory) naming the path. In Read mode `progress` (when set)
+  // receives the fraction read after each piece of 64 MiB; returning false cancels
+  // (Cancelled).
+  explicit MappedFile(const std::string& path, Mode mode = Mode::Map,
+                      const std::function<bool(float)>& progress = {});
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
