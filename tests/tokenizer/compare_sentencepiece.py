@@ -254,10 +254,16 @@ def main():
     ap.add_argument("--cli", default=os.environ.get("CRIA_CLI"))
     ap.add_argument("--shared", default=os.environ.get("CRIA_SHARED_DIR"))
     ap.add_argument("--source", required=True)
+    # CRIA_TOKENIZER_CORPUS caps the corpus where the code paths matter more than the
+    # statistics (the sanitizer builds).
     ap.add_argument("--count", type=int, default=100000)
     ap.add_argument("--random-decodes", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
+    cap = int(os.environ.get("CRIA_TOKENIZER_CORPUS", "0"))
+    if cap > 0:
+        a.count = min(a.count, cap)
+        a.random_decodes = min(a.random_decodes, cap // 5)
     if not a.cli or not a.shared:
         sys.exit("need --cli and --shared (or CRIA_CLI and CRIA_SHARED_DIR)")
     models = os.path.join(a.shared, "models")
