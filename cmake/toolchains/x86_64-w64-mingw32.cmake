@@ -12,7 +12,7 @@ set(CMAKE_CXX_COMPILER ${CRIA_MINGW_PREFIX}-g++-posix)
 set(CMAKE_RC_COMPILER ${CRIA_MINGW_PREFIX}-windres)
 
 # Libraries and headers from the mingw sysroot only; programs (python, ...) from the host.
-set(CMAKE_FIND_ROOT_PATH /usr/${CRIA_MINGW_PREFIX})
+list(APPEND CMAKE_FIND_ROOT_PATH /usr/${CRIA_MINGW_PREFIX})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
