@@ -14,9 +14,17 @@ HANDLE handle_of(intptr_t h) { return reinterpret_cast<HANDLE>(h); }
 
 InputFile::InputFile(const std::string& path) : path_(path) {
   // Others may read, write, rename or delete the file meanwhile, as on POSIX systems.
-  HANDLE h = CreateFileW(wide(path).c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+  const std::wstring name = wide(path);
+  HANDLE h = CreateFileW(name.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                          nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
-  if (h == INVALID_HANDLE_VALUE) throw Error(ErrorCode::Io, path + ": cannot open: " + error_text(GetLastError()));
+  if (h == INVALID_HANDLE_VALUE) {
+    const DWORD err = GetLastError();
+    // A folder cannot be opened as a file ("access denied"): said as on POSIX systems.
+    const DWORD attributes = GetFileAttributesW(name.c_str());
+    if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY))
+      throw Error(ErrorCode::Io, path + ": not a regular file");
+    throw Error(ErrorCode::Io, path + ": cannot open: " + error_text(err));
+  }
   LARGE_INTEGER size{};
   if (GetFileType(h) != FILE_TYPE_DISK || !GetFileSizeEx(h, &size)) {
     const DWORD err = GetLastError();
