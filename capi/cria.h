@@ -82,11 +82,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* On Windows, programs using cria.dll import its functions; those linking the static library
+** (cria::cria_static, cria-static.pc) are compiled with CRIA_STATIC defined. */
 #if defined(_WIN32)
 #  if defined(CRIA_BUILDING_LIBRARY)
 #    define CRIA_API __declspec(dllexport)
-#  else
+#  elif defined(CRIA_STATIC)
 #    define CRIA_API
+#  else
+#    define CRIA_API __declspec(dllimport)
 #  endif
 #elif defined(__GNUC__)
 #  define CRIA_API __attribute__((visibility("default")))

@@ -35,7 +35,11 @@ if(CRIA_OPENBLAS)
 endif()
 
 if(CRIA_BUILD_TESTS)
-  find_package(doctest CONFIG QUIET)
+  if(CMAKE_CROSSCOMPILING)
+    include(CriaCrossDoctest)
+  else()
+    find_package(doctest CONFIG QUIET)
+  endif()
   cria_require(doctest_FOUND doctest-dev "doctest (for the tests)")
   find_package(Python3 COMPONENTS Interpreter QUIET)
   # Debian's interpreter carries numpy and sentencepiece; a python3 earlier on PATH may not.

@@ -10,6 +10,7 @@ packages=(
   python3-pip python3-setuptools python3-venv python3-wheel
   golang-go
   qemu-user
+  g++-mingw-w64-x86-64-posix wine wine64
   clang libclang-rt-14-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
 )

@@ -142,7 +142,7 @@ int cmd_bench(int argc, char** argv) {
       resumed.load_state_file(state_path);
       load_file.push_back(cli::now_seconds() - s);
     }
-    std::remove(state_path.c_str());
+    cria::platform::remove_file(state_path);
     save_s = median(save), load_s_state = median(load), save_file_s = median(save_file), load_file_s = median(load_file);
   }
 

@@ -1,9 +1,6 @@
 // cria chat: an interactive conversation in the Llama 2 chat template. Each turn evaluates
 // only its own tokens; /undo rewinds the last turn and /save, /load keep a conversation
 // without evaluating it again; Ctrl-C stops the answer being written, not the program.
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +11,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "console.hpp"
 #include "cria/engine/chat.hpp"
 #include "cria/engine/generate.hpp"
 #include "sampling_options.hpp"
@@ -24,14 +22,12 @@ std::atomic<bool> g_answering{false};
 std::atomic<bool> g_interrupted{false};
 
 // Ctrl-C while an answer is written stops the answer; at the prompt it ends the program.
-void on_interrupt(int) {
+void interrupted() {
   if (g_answering.load()) {
     g_interrupted.store(true);
     return;
   }
-  const char newline = '\n';
-  if (::write(STDOUT_FILENO, &newline, 1) < 0) {}
-  ::_exit(130);
+  cli::leave_at_once(130);
 }
 
 const char* kCommands =
@@ -44,7 +40,7 @@ class Chat {
  public:
   Chat(const cria::Model& model, cria::Session& session, std::string system, cria::GenerateParams params)
       : model_(model), tokenizer_(*model.tokenizer()), session_(session), system_(std::move(system)),
-        params_(std::move(params)), show_progress_(::isatty(STDERR_FILENO)) {}
+        params_(std::move(params)), show_progress_(cli::is_terminal(stderr)) {}
 
   // One user message: its tokens after what the session holds, then the answer, streamed.
   void turn(const std::string& message) {
@@ -172,7 +168,7 @@ int cmd_chat(int argc, char** argv) {
   }
   params.sampling = sampling.resolved();
 
-  const bool terminal_in = ::isatty(STDIN_FILENO), terminal_err = ::isatty(STDERR_FILENO);
+  const bool terminal_in = cli::is_terminal(stdin), terminal_err = cli::is_terminal(stderr);
   cria::LoadOptions load = engine.load;
   if (terminal_err)
     load.progress = [](float f) {
@@ -184,11 +180,7 @@ int cmd_chat(int argc, char** argv) {
   cria::Session session(*model, engine.session);
   Chat chat(*model, session, system, params);
 
-  struct sigaction action {};
-  action.sa_handler = on_interrupt;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;  // a read at the prompt goes on after a stopped answer
-  sigaction(SIGINT, &action, nullptr);
+  cli::on_interrupt(interrupted);
   if (terminal_err) std::fputs("[/help for commands; Ctrl-C stops an answer, Ctrl-D leaves]\n", stderr);
 
   std::string line;

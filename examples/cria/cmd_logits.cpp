@@ -35,7 +35,7 @@ int cmd_logits(int argc, char** argv) {
   cria::Session session(*model, engine.session);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model->config().vocab_size));
   session.eval(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data());
-  std::FILE* f = std::fopen(out_path.c_str(), "wb");
+  std::FILE* f = cria::platform::open_file(out_path, "wb");
   if (!f) throw std::runtime_error(out_path + ": cannot create");
   size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
   if (std::fclose(f) != 0 || written != logits.size())

@@ -11,6 +11,7 @@
 #include "args.hpp"
 #include "cria/engine/session.hpp"
 #include "cria/model/model.hpp"
+#include "platform/files.hpp"  // fopen with UTF-8 paths
 
 namespace cli {
 
@@ -99,7 +100,7 @@ struct EngineOptions {
 };
 
 inline std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = cria::platform::open_file(path, "rb");
   if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
   std::string data;
   char buf[65536];

@@ -2,8 +2,11 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "console.hpp"
 #include "cria.h"  // only its version macros: the CLI links the C++ library, built from the same tree
 
 static void usage() {
@@ -26,7 +29,15 @@ static void usage() {
       stderr);
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char** raw_argv) {
+  cli::use_binary_stdio();
+  // The commands take argv as UTF-8 (paths included), on every system.
+  std::vector<std::string> args = cli::utf8_arguments(argc, raw_argv);
+  std::vector<char*> pointers;
+  for (std::string& a : args) pointers.push_back(a.data());
+  pointers.push_back(nullptr);
+  argc = static_cast<int>(args.size());
+  char** argv = pointers.data();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();
     return argc < 2 ? 2 : 0;

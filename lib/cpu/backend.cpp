@@ -1,7 +1,5 @@
 #include "cpu/backend.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +14,7 @@
 #include "cria/error.hpp"
 #include "cria/io/mapped_file.hpp"
 #include "cria/quant.hpp"
+#include "platform/memory.hpp"
 
 namespace cria::cpu {
 
@@ -353,23 +352,22 @@ const Matrix& CpuBackend::settle(const Matrix& m, ThreadPool& pool) {
   return m;
 }
 
-void CpuBackend::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
+void CpuBackend::Unmap::operator()(uint8_t* p) const { platform::free_pages(p, bytes); }
 
 void CpuBackend::copy_to_private(Matrix& m, ThreadPool& pool) {
-  constexpr size_t kHugePage = size_t{2} << 20;
+  constexpr size_t kHugePage = platform::kHugePage;
   const size_t bytes = static_cast<size_t>(m.rows) * m.row_bytes;
   // One huge page more than needed, so that the copy can start on a huge-page boundary.
   const size_t reserved = (bytes + 2 * kHugePage - 1) / kHugePage * kHugePage;
-  void* p = ::mmap(nullptr, reserved, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
+  void* p = platform::allocate_pages(reserved);
+  if (!p)
     throw Error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
                                             " MiB to copy a mapped weight matrix into");
   private_.push_back(PrivateMemory(static_cast<uint8_t*>(p), Unmap{reserved}));
   uint8_t* copy = static_cast<uint8_t*>(p) + (-reinterpret_cast<uintptr_t>(p) & (kHugePage - 1));
-  ::madvise(copy, reserved - kHugePage, MADV_HUGEPAGE);  // advice only: fine if refused
   const bool regroup = regroups(m);
   const uint8_t* file_rows = static_cast<const uint8_t*>(m.data);
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t page = static_cast<uintptr_t>(platform::page_size());
   pool.parallel_for(m.rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const size_t at = static_cast<size_t>(r) * m.row_bytes;
@@ -381,7 +379,7 @@ void CpuBackend::copy_to_private(Matrix& m, ThreadPool& pool) {
   // only); they stay in the page cache for others.
   const uintptr_t first = (reinterpret_cast<uintptr_t>(file_rows) + page - 1) & ~(page - 1);
   const uintptr_t last = (reinterpret_cast<uintptr_t>(file_rows) + bytes) & ~(page - 1);
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (last > first) platform::forget_mapped_pages(reinterpret_cast<void*>(first), last - first);
   m.data = copy;
   m.layout = regroup ? RowLayout::Grouped16 : RowLayout::Plain;
 }

@@ -12,7 +12,7 @@
 // activations to 8 significant bits, the 8-bit activations round each block to its largest
 // value / 127); the accuracy tests measure both paths.
 // Compiled with AMX, AVX-512, AVX-512 BF16 and VBMI flags; called only when amx_active().
-#include <immintrin.h>
+#include "cpu/amx_tile_stride.hpp"  // <immintrin.h>, fixed for GCC 12 on Windows
 
 // GCC 12 flags the undefined upper halves inside its own intrinsics.
 #if defined(__GNUC__) && !defined(__clang__)

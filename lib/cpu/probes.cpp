@@ -7,8 +7,6 @@
 #include <memory>
 #include <vector>
 
-#include <sys/mman.h>
-
 #include "cpu/cpu_features.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/kernels.hpp"
@@ -16,6 +14,7 @@
 #include "cpu/thread_pool.hpp"
 #include "cria/error.hpp"
 #include "cria/quant.hpp"
+#include "platform/memory.hpp"
 
 namespace cria {
 
@@ -39,11 +38,10 @@ double measure_read_bandwidth(int n_threads, size_t bytes, int reps) {
   // Huge pages where the system grants them, as for weights read into memory: the probe
   // measures the memory, not TLB misses.
   const size_t alloc = (words * sizeof(uint64_t) + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1);
-  void* raw = ::mmap(nullptr, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw Error(ErrorCode::OutOfMemory, "bandwidth probe: cannot allocate its buffer");
-  ::madvise(raw, alloc, MADV_HUGEPAGE);
+  void* raw = platform::allocate_pages(alloc);
+  if (!raw) throw Error(ErrorCode::OutOfMemory, "bandwidth probe: cannot allocate its buffer");
   std::unique_ptr<uint64_t, std::function<void(uint64_t*)>> buffer(
-      static_cast<uint64_t*>(raw), [alloc](uint64_t* p) { ::munmap(p, alloc); });
+      static_cast<uint64_t*>(raw), [alloc](uint64_t* p) { platform::free_pages(p, alloc); });
   cpu::ThreadPool pool(n_threads);
   // Touch every page from the threads that will read it.
   pool.parallel_for(static_cast<int64_t>(words), [&](int64_t b, int64_t e, int) {

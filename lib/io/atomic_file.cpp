@@ -1,34 +1,32 @@
 // Files written whole or not at all, and read whole.
 #include "cria/io/atomic_file.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <utility>
 
 #include "cria/error.hpp"
+#include "platform/files.hpp"
 
 namespace cria::io {
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + ".tmp" + std::to_string(::getpid());
-  file_ = std::fopen(tmp_.c_str(), "wb");
+  tmp_ = path_ + ".tmp" + std::to_string(platform::process_id());
+  file_ = platform::open_file(tmp_, "wb");
   if (!file_) throw Error(ErrorCode::Io, path_ + ": cannot create: " + std::strerror(errno));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (file_) {
     std::fclose(file_);
-    std::remove(tmp_.c_str());
+    platform::remove_file(tmp_);
   }
 }
 
 void AtomicFileWriter::fail(const char* what, int err) {
   if (file_) std::fclose(file_);
   file_ = nullptr;
-  std::remove(tmp_.c_str());
+  platform::remove_file(tmp_);
   throw Error(ErrorCode::Io, path_ + ": " + what + ": " + std::strerror(err ? err : EIO));
 }
 
@@ -46,26 +44,20 @@ void AtomicFileWriter::commit() {
   const int closed = std::fclose(file_);
   file_ = nullptr;
   if (closed != 0) {
-    std::remove(tmp_.c_str());
+    platform::remove_file(tmp_);
     throw Error(ErrorCode::Io, path_ + ": write failed: " + std::strerror(errno ? errno : EIO));
   }
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp_.c_str());
-    throw Error(ErrorCode::Io, path_ + ": cannot replace the file: " + std::strerror(err));
+  const std::string refused = platform::replace_file(tmp_, path_);
+  if (!refused.empty()) {
+    platform::remove_file(tmp_);
+    throw Error(ErrorCode::Io, path_ + ": cannot replace the file: " + refused);
   }
 }
 
 std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
-  std::string bytes;
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read its size");
-  in.seekg(0);
-  bytes.resize(static_cast<size_t>(size));
-  if (!in.read(bytes.data(), size)) throw Error(ErrorCode::Io, path + ": read failed: " + std::strerror(errno));
+  const platform::InputFile in(path);
+  std::string bytes(static_cast<size_t>(in.size()), '\0');
+  in.read_at(bytes.data(), bytes.size(), 0);
   return bytes;
 }
 

@@ -1,83 +1,42 @@
 #include "cria/io/mapped_file.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "cria/error.hpp"
+#include "platform/files.hpp"
+#include "platform/memory.hpp"
 
 namespace cria::io {
 
-namespace {
-constexpr size_t kHugePage = size_t{2} << 20;
-
-// Reads the whole file into `dst`, in large pieces, reporting to `progress` after each.
-void read_all(int fd, uint8_t* dst, size_t size, const std::string& path,
-              const std::function<bool(float)>& progress) {
-  size_t done = 0;
-  while (done < size) {
-    if (progress && !progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(size))))
-      throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
-    const size_t want = std::min<size_t>(size - done, size_t{64} << 20);
-    ssize_t got = ::pread(fd, dst + done, want, static_cast<off_t>(done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0)
-      throw Error(ErrorCode::Io, path + ": read failed at byte " + std::to_string(done) + ": " +
-                                     (got < 0 ? std::strerror(errno) : "unexpected end of file"));
-    done += static_cast<size_t>(got);
-  }
-}
-}  // namespace
-
 MappedFile::MappedFile(const std::string& path, Mode mode, const std::function<bool(float)>& progress)
     : path_(path), mode_(mode) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    int err = errno;
-    ::close(fd);
-    throw Error(ErrorCode::Io, path + ": not a regular file" +
-                                   (err ? std::string(": ") + std::strerror(err) : ""));
-  }
-  size_ = static_cast<size_t>(st.st_size);
+  const platform::InputFile file(path);
+  size_ = static_cast<size_t>(file.size());
   if (size_ > 0 && mode == Mode::Map) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(ErrorCode::Io, path + ": cannot map: " + std::strerror(err));
-    }
-    data_ = static_cast<const uint8_t*>(p);
+    data_ = file.map();
     mapped_bytes_ = size_;
   } else if (size_ > 0) {
-    mapped_bytes_ = (size_ + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(ErrorCode::OutOfMemory, path + ": cannot allocate " +
-                                              std::to_string(mapped_bytes_ >> 20) +
-                                              " MiB to read the file into: " + std::strerror(err));
-    }
-    ::madvise(p, mapped_bytes_, MADV_HUGEPAGE);  // advice only: fine if refused
+    mapped_bytes_ = (size_ + platform::kHugePage - 1) / platform::kHugePage * platform::kHugePage;
+    void* p = platform::allocate_pages(mapped_bytes_);
+    if (!p)
+      throw Error(ErrorCode::OutOfMemory, path + ": cannot allocate " + std::to_string(mapped_bytes_ >> 20) +
+                                              " MiB to read the file into: " + platform::last_error());
     try {
-      read_all(fd, static_cast<uint8_t*>(p), size_, path, progress);
+      // In pieces of 64 MiB, reporting to `progress` before each (it may cancel).
+      for (size_t done = 0; done < size_;) {
+        if (progress && !progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(size_))))
+          throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
+        const size_t piece = std::min<size_t>(size_ - done, size_t{64} << 20);
+        file.read_at(static_cast<uint8_t*>(p) + done, piece, done);
+        done += piece;
+      }
     } catch (...) {
-      ::munmap(p, mapped_bytes_);
-      ::close(fd);
+      platform::free_pages(p, mapped_bytes_);
       throw;
     }
-    ::mprotect(p, mapped_bytes_, PROT_READ);
+    platform::protect_pages(p, mapped_bytes_, false);
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
 }
 
 MappedFile::~MappedFile() { release(); }
@@ -87,14 +46,14 @@ void MappedFile::edit_copy(const std::function<void(uint8_t* data)>& edit) {
     throw Error(ErrorCode::InvalidArgument, path_ + ": a mapped file cannot be edited in place");
   if (!data_) return;
   uint8_t* data = const_cast<uint8_t*>(data_);
-  ::mprotect(data, mapped_bytes_, PROT_READ | PROT_WRITE);
+  platform::protect_pages(data, mapped_bytes_, true);
   try {
     edit(data);
   } catch (...) {
-    ::mprotect(data, mapped_bytes_, PROT_READ);
+    platform::protect_pages(data, mapped_bytes_, false);
     throw;
   }
-  ::mprotect(data, mapped_bytes_, PROT_READ);
+  platform::protect_pages(data, mapped_bytes_, false);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
@@ -115,7 +74,8 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 void MappedFile::release() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), mapped_bytes_);
+  if (data_ && mode_ == Mode::Map) platform::unmap_file(data_, mapped_bytes_);
+  else if (data_) platform::free_pages(const_cast<uint8_t*>(data_), mapped_bytes_);
   data_ = nullptr;
   size_ = 0;
   mapped_bytes_ = 0;

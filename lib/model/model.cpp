@@ -4,13 +4,13 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "cria/error.hpp"
 #include "cria/io/llama2c.hpp"
+#include "platform/files.hpp"
+#include "platform/memory.hpp"
 
 namespace cria {
 
@@ -69,23 +69,12 @@ void check_norm_values(const std::string& path, const char* name, const TensorVi
   }
 }
 
-// Bytes the system could give a private copy (MemAvailable), or 0 when unknown.
-uint64_t available_memory() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (meminfo >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
-
 // Whether a private copy of the whole file fits: 90% of the memory available.
 bool fits_in_memory(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return true;  // MappedFile reports the error
-  const uint64_t available = available_memory();
-  return available == 0 || static_cast<uint64_t>(st.st_size) <= available / 10 * 9;
+  uint64_t size = 0;
+  if (!platform::file_size(path, &size)) return true;  // MappedFile reports the error
+  const uint64_t available = platform::available_memory();
+  return available == 0 || size <= available / 10 * 9;
 }
 
 // Read mode needs a private copy of the whole file; when that would not fit in memory (a model

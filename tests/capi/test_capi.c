@@ -1112,7 +1112,10 @@ static void test_chat_rewind_and_state(cria_model *m) {
   state = malloc(state_size);
   CHECK_STATUS(cria_session_state_save(s, state, state_size - 1, &need), CRIA_ERROR_BUFFER_TOO_SMALL);
   CHECK_STATUS(cria_session_state_save(s, state, state_size, &need), CRIA_OK);
-  snprintf(path, sizeof path, "%s/capi-session.state", g_tmp);
+  /* A UTF-8 path with non-ASCII letters ("séance-状态"), written twice: the second save
+  ** replaces the first file in one step. */
+  snprintf(path, sizeof path, "%s/capi-s\xc3\xa9" "ance-\xe7\x8a\xb6\xe6\x80\x81.state", g_tmp);
+  CHECK_STATUS(cria_session_state_save_file(s, path), CRIA_OK);
   CHECK_STATUS(cria_session_state_save_file(s, path), CRIA_OK);
   step_tokens(s, 30, tokens, text, sizeof text);
 

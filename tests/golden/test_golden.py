@@ -3,8 +3,12 @@
 llama2.c's -n counts forward passes from position 0: it prints one token per pass (the prompt's,
 then sampled ones), so cria generates n - len(prompt tokens with BOS) + 1 tokens. Each golden case also runs on every other file that
 holds the same weights (GGUF F32, llama2.c version 1 export). CRIA_GOLDEN_ARGS adds options
-to every run (a backend: "--backend vulkan -ngl 3"); then each case runs on its first file only."""
+to every run (a backend: "--backend vulkan -ngl 3"); then each case runs on its first file only.
+The first case runs once more on a copy of its model under a non-ASCII (UTF-8) name in
+CRIA_TEST_TMP. CRIA_EMULATOR runs the CLI of a cross build ("wine", "qemu-aarch64");
+CRIA_GOLDEN_FILES=first runs each case on its first file only (a shorter run under emulation)."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +17,8 @@ CLI = os.environ["CRIA_CLI"]
 M = os.path.join(SHARED, "models")
 G = os.path.join(SHARED, "golden")
 EXTRA = os.environ.get("CRIA_GOLDEN_ARGS", "").split()
+EMULATOR = os.environ.get("CRIA_EMULATOR", "").split()
+FIRST_FILE_ONLY = bool(EXTRA) or os.environ.get("CRIA_GOLDEN_FILES") == "first"
 
 STORIES = [("stories260K.bin", "stories260K.tok512.bin"),
            ("stories260K.v1.bin", "stories260K.tok512.bin"),
@@ -29,31 +35,46 @@ CASES = [  # golden file, prompt, llama2.c -n, model files
 
 
 def run(args):
-    return subprocess.run([CLI] + args, capture_output=True, check=True).stdout
+    return subprocess.run(EMULATOR + [CLI] + args, capture_output=True, check=True).stdout
+
+
+def non_ascii_copy(name):
+    """A copy of fixture `name` at a path with non-ASCII letters in the folder and the file."""
+    folder = os.path.join(os.environ["CRIA_TEST_TMP"], "golden-modèles-模型")
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, "ß-Ω-" + name)
+    shutil.copyfile(os.path.join(M, name), copy)
+    return copy
 
 
 def main():
-    failures = total = 0
+    runs = []  # golden file, prompt, llama2.c -n, model path, vocabulary path or None
     for golden, prompt, steps, models in CASES:
+        for model, vocab in models[:1] if FIRST_FILE_ONLY else models:
+            runs.append((golden, prompt, steps, os.path.join(M, model), vocab and os.path.join(M, vocab)))
+    golden, prompt, steps, models = CASES[0]
+    model, vocab = models[0]
+    runs.append((golden, prompt, steps, non_ascii_copy(model), vocab and non_ascii_copy(vocab)))
+    failures = 0
+    for golden, prompt, steps, model, vocab in runs:
         expected = open(os.path.join(G, golden), "rb").read()
-        for model, vocab in models[:1] if EXTRA else models:
-            total += 1
-            vocab_args = ["--tokenizer", os.path.join(M, vocab)] if vocab else []
-            vocab_source = ["--vocab", os.path.join(M, vocab)] if vocab else ["-m", os.path.join(M, model)]
-            ids = run(["tokenize"] + vocab_source + [prompt]).split()
-            n_generate = steps - len(ids) + 1
-            out = run(["run", "-m", os.path.join(M, model), *vocab_args, "-p", prompt,
-                       "-n", str(n_generate), "--temp", "0", "-t", "2", *EXTRA])
-            ok = out == expected
-            failures += not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {golden} with {model}: {len(out)} bytes, "
-                  f"{len(ids)} prompt tokens, {n_generate} generated")
-            if not ok:
-                at = next((i for i, (a, b) in enumerate(zip(out, expected)) if a != b),
-                          min(len(out), len(expected)))
-                print(f"     first difference at byte {at}:\n     cria:     {out[max(0, at-40):at+40]!r}"
-                      f"\n     llama2.c: {expected[max(0, at-40):at+40]!r}")
-    print(f"{total - failures} passed, {failures} failed")
+        vocab_args = ["--tokenizer", vocab] if vocab else []
+        vocab_source = ["--vocab", vocab] if vocab else ["-m", model]
+        ids = run(["tokenize"] + vocab_source + [prompt]).split()
+        n_generate = steps - len(ids) + 1
+        out = run(["run", "-m", model, *vocab_args, "-p", prompt,
+                   "-n", str(n_generate), "--temp", "0", "-t", "2", *EXTRA])
+        ok = out == expected
+        failures += not ok
+        shown = model if os.path.dirname(model) != M else os.path.basename(model)
+        print(f"{'ok  ' if ok else 'FAIL'} {golden} with {shown}: {len(out)} bytes, "
+              f"{len(ids)} prompt tokens, {n_generate} generated")
+        if not ok:
+            at = next((i for i, (a, b) in enumerate(zip(out, expected)) if a != b),
+                      min(len(out), len(expected)))
+            print(f"     first difference at byte {at}:\n     cria:     {out[max(0, at-40):at+40]!r}"
+                  f"\n     llama2.c: {expected[max(0, at-40):at+40]!r}")
+    print(f"{len(runs) - failures} passed, {failures} failed")
     return 1 if failures else 0
 
 
