@@ -10,6 +10,7 @@ packages=(
   python3-pip python3-setuptools python3-venv python3-wheel
   golang-go
   qemu-user
+  g++-aarch64-linux-gnu
   clang libclang-rt-14-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
 )

@@ -84,8 +84,10 @@ size_t activation_row_bytes(DType weight_type, int64_t n);
 void quantize_activations(const Kernels& k, DType weight_type, const float* x, void* y, int64_t n);
 
 const Kernels& scalar_kernels();
-const Kernels& avx2_kernels();
+const Kernels& avx2_kernels();           // x86-64 targets only
 const Kernels& avx512_kernels();
+const Kernels& neon_kernels();           // ARM64 targets only
+const Kernels& neon_dotprod_kernels();
 const Kernels& kernels_for(Isa isa);
 const Kernels& active_kernels();  // for active_isa()
 

@@ -1,0 +1,31 @@
+// ARM64 CPU features: NEON (Advanced SIMD) is part of every ARMv8-A CPU; the 8-bit dot-product
+// instructions (SDOT, ARMv8.2-A, optional before ARMv8.4-A) are reported by the kernel.
+#include "cpu/cpu_features.hpp"
+
+#if defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace cria::cpu {
+
+namespace {
+
+bool has_dotprod() {
+#if defined(__linux__) && defined(HWCAP_ASIMDDP)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__ARM_FEATURE_DOTPROD)
+  return true;  // the baseline this file is compiled for has it (Apple silicon, say)
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+Isa detected_isa() {
+  static const Isa isa = has_dotprod() ? Isa::NeonDotprod : Isa::Neon;
+  return isa;
+}
+
+}  // namespace cria::cpu
