@@ -44,7 +44,7 @@ Isa detected_isa() {
 
 std::vector<Isa> supported_isas() {
 #if defined(__aarch64__)
-  const Isa family[] = {Isa::Neon, Isa::NeonDotprod};
+  const Isa family[] = {Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm};
 #elif defined(__x86_64__)
   const Isa family[] = {Isa::Avx2, Isa::Avx512};
 #else
@@ -107,6 +107,7 @@ const char* isa_name(Isa isa) {
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
     case Isa::NeonDotprod: return "neon-dotprod";
+    case Isa::NeonI8mm: return "neon-i8mm";
   }
   return "?";
 }

@@ -1,5 +1,6 @@
-// ARM64 CPU features: NEON (Advanced SIMD) is part of every ARMv8-A CPU; the 8-bit dot-product
-// instructions (SDOT, ARMv8.2-A, optional before ARMv8.4-A) are reported by the kernel.
+// ARM64 CPU features: NEON (Advanced SIMD) is part of every ARMv8-A CPU; the 8-bit dot product
+// (SDOT, ARMv8.2-A, optional before ARMv8.4-A) and matrix multiply (SMMLA, I8MM, optional
+// before ARMv8.6-A) are reported by the kernel.
 #include "cpu/cpu_features.hpp"
 
 #if defined(__linux__)
@@ -21,10 +22,20 @@ bool has_dotprod() {
 #endif
 }
 
+bool has_i8mm() {
+#if defined(__linux__) && defined(HWCAP2_I8MM)
+  return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#elif defined(__ARM_FEATURE_MATMUL_INT8)
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 Isa detected_isa() {
-  static const Isa isa = has_dotprod() ? Isa::NeonDotprod : Isa::Neon;
+  static const Isa isa = !has_dotprod() ? Isa::Neon : has_i8mm() ? Isa::NeonI8mm : Isa::NeonDotprod;
   return isa;
 }
 

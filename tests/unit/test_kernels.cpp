@@ -174,6 +174,46 @@ TEST_CASE("four-row kernels give each row's dot-kernel result bit for bit") {
   }
 }
 
+TEST_CASE("four-row kernels over several positions give each the dot kernel's result bit for bit") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  bool ran = false;
+  for (Isa isa : available_isas()) {
+    const Kernels& k = kernels_for(isa);
+    for (int type = 0; type < kMaxTypes; ++type) {
+      if (!k.dot4_tokens[type]) continue;
+      ran = true;
+      const DType t = static_cast<DType>(type);
+      const int64_t n = dtype_traits(static_cast<uint32_t>(type))->block_elems == 256 ? 512 : 544;
+      std::vector<uint8_t> rows;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<uint8_t> row = random_row(t, n, rng);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      const size_t row_bytes = rows.size() / 4, act_bytes = activation_row_bytes(t, n);
+      const int64_t most = 7;  // chunks of positions and pairs of them, with remainders
+      std::vector<uint8_t> act(act_bytes * most);
+      std::vector<float> x(n);
+      for (int64_t p = 0; p < most; ++p) {
+        for (float& v : x) v = normal(rng);
+        quantize_activations(k, t, x.data(), &act[p * act_bytes], n);
+      }
+      CAPTURE(dtype_name(t));
+      CAPTURE(isa_name(isa));
+      for (int64_t tokens = 1; tokens <= most; ++tokens) {
+        CAPTURE(tokens);
+        const int64_t stride = 6;  // wider than four rows
+        std::vector<float> out(stride * tokens, -1.0f);
+        k.dot4_tokens[type](rows.data(), row_bytes, act.data(), act_bytes, tokens, n, out.data(), stride);
+        for (int64_t p = 0; p < tokens; ++p)
+          for (int r = 0; r < 4; ++r)
+            CHECK(out[p * stride + r] == k.dot[type](rows.data() + r * row_bytes, &act[p * act_bytes], n));
+      }
+    }
+  }
+  if (!ran) MESSAGE("no instruction set of this CPU has prompt kernels over several positions (ARM64 NEON has)");
+}
+
 TEST_CASE("SIMD row decoders and the bf16 conversion equal the reference ones bit for bit") {
   std::mt19937 rng(11);
   const int64_t n = 512;
@@ -233,7 +273,7 @@ TEST_CASE("NEON kernels give the portable kernels' results bit for bit") {
   // They form their floating-point results in the portable kernels' order (kernels_neon.inc).
   std::vector<Isa> neon;
   for (Isa isa : available_isas())
-    if (isa == Isa::Neon || isa == Isa::NeonDotprod) neon.push_back(isa);
+    if (isa == Isa::Neon || isa == Isa::NeonDotprod || isa == Isa::NeonI8mm) neon.push_back(isa);
   if (neon.empty()) {
     MESSAGE("this CPU has no NEON: checked on ARM64 (scripts/test-arm64.sh runs it under qemu-aarch64)");
     return;
