@@ -3,7 +3,8 @@
 llama2.c's -n counts forward passes from position 0: it prints one token per pass (the prompt's,
 then sampled ones), so cria generates n - len(prompt tokens with BOS) + 1 tokens. Each golden case also runs on every other file that
 holds the same weights (GGUF F32, llama2.c version 1 export). CRIA_GOLDEN_ARGS adds options
-to every run (a backend: "--backend vulkan -ngl 3"); then each case runs on its first file only."""
+to every run (a backend: "--backend vulkan -ngl 3"); then each case runs on its first file only.
+CRIA_GOLDEN_THREADS sets the threads of each run (default 2)."""
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ CLI = os.environ["CRIA_CLI"]
 M = os.path.join(SHARED, "models")
 G = os.path.join(SHARED, "golden")
 EXTRA = os.environ.get("CRIA_GOLDEN_ARGS", "").split()
+THREADS = os.environ.get("CRIA_GOLDEN_THREADS", "2")
 
 STORIES = [("stories260K.bin", "stories260K.tok512.bin"),
            ("stories260K.v1.bin", "stories260K.tok512.bin"),
@@ -43,7 +45,7 @@ def main():
             ids = run(["tokenize"] + vocab_source + [prompt]).split()
             n_generate = steps - len(ids) + 1
             out = run(["run", "-m", os.path.join(M, model), *vocab_args, "-p", prompt,
-                       "-n", str(n_generate), "--temp", "0", "-t", "2", *EXTRA])
+                       "-n", str(n_generate), "--temp", "0", "-t", THREADS, *EXTRA])
             ok = out == expected
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {golden} with {model}: {len(out)} bytes, "
