@@ -11,6 +11,7 @@ packages=(
   golang-go
   qemu-user
   g++-mingw-w64-x86-64-posix wine wine64
+  g++-aarch64-linux-gnu
   clang libclang-rt-14-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
 )

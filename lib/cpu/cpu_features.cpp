@@ -26,6 +26,7 @@ bool has_f16c() {
 }  // namespace
 #endif
 
+#if !defined(__aarch64__)
 Isa detected_isa() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
@@ -39,16 +40,30 @@ Isa detected_isa() {
 #endif
   return Isa::Scalar;
 }
+#endif
+
+std::vector<Isa> supported_isas() {
+#if defined(__aarch64__)
+  const Isa family[] = {Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm};
+#elif defined(__x86_64__)
+  const Isa family[] = {Isa::Avx2, Isa::Avx512};
+#else
+  const Isa family[] = {Isa::Scalar};
+#endif
+  const Isa best = detected_isa();
+  std::vector<Isa> isas = {Isa::Scalar};
+  for (Isa isa : family)
+    if (isa != Isa::Scalar && isa <= best) isas.push_back(isa);
+  return isas;
+}
 
 Isa active_isa() {
   static const Isa isa = [] {
-    Isa best = detected_isa();
     const char* want = std::getenv("CRIA_ISA");
-    if (!want || !*want) return best;
-    Isa asked = !std::strcmp(want, "scalar") ? Isa::Scalar
-                : !std::strcmp(want, "avx2") ? Isa::Avx2
-                                             : Isa::Avx512;
-    return asked < best ? asked : best;
+    if (want && *want)
+      for (Isa supported : supported_isas())
+        if (!std::strcmp(want, isa_name(supported))) return supported;
+    return detected_isa();  // unset, "amx", or an instruction set this CPU lacks
   }();
   return isa;
 }
@@ -90,6 +105,9 @@ const char* isa_name(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+    case Isa::NeonDotprod: return "neon-dotprod";
+    case Isa::NeonI8mm: return "neon-i8mm";
   }
   return "?";
 }

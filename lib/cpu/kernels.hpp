@@ -34,6 +34,10 @@ using DotFn = float (*)(const void* w_row, const void* x_row, int64_t n);
 // result equals DotFn's for that row bit for bit; interleaving rows only hides memory latency.
 using Dot4Fn = void (*)(const void* w_rows, size_t row_bytes, const void* x_row, int64_t n,
                         float* out);
+// Four consecutive weight rows with n_tokens activation rows (x_bytes apart), for prompts:
+// out[t * out_stride + r] for r < 4, each equal to DotFn's result bit for bit.
+using Dot4TokensFn = void (*)(const void* w_rows, size_t row_bytes, const void* x_rows, size_t x_bytes,
+                              int64_t n_tokens, int64_t n, float* out, int64_t out_stride);
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 // Rows in RowLayout::Grouped16 with activations from quantize_grouped_activations (packed.hpp):
 // out[t * out_stride + r] for r < n_rows, t < n_tokens.
@@ -49,6 +53,7 @@ struct Kernels {
   QuantizeFn quantize_q8k;   // n a multiple of 256
   DotFn dot[kMaxTypes];      // indexed by DType value; null: type not supported
   Dot4Fn dot4[kMaxTypes];    // null: use dot row by row
+  Dot4TokensFn dot4_tokens[kMaxTypes];  // null: dot4 position by position
   // Attention over the KV cache: y += a * x, and rows stored as fp16.
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
@@ -84,8 +89,11 @@ size_t activation_row_bytes(DType weight_type, int64_t n);
 void quantize_activations(const Kernels& k, DType weight_type, const float* x, void* y, int64_t n);
 
 const Kernels& scalar_kernels();
-const Kernels& avx2_kernels();
+const Kernels& avx2_kernels();           // x86-64 targets only
 const Kernels& avx512_kernels();
+const Kernels& neon_kernels();           // ARM64 targets only
+const Kernels& neon_dotprod_kernels();
+const Kernels& neon_i8mm_kernels();
 const Kernels& kernels_for(Isa isa);
 const Kernels& active_kernels();  // for active_isa()
 

@@ -299,8 +299,14 @@ const Kernels& scalar_kernels() {
 
 const Kernels& kernels_for(Isa isa) {
   switch (isa) {
+#if defined(__x86_64__)
     case Isa::Avx512: return avx512_kernels();
     case Isa::Avx2: return avx2_kernels();
+#elif defined(__aarch64__)
+    case Isa::NeonI8mm: return neon_i8mm_kernels();
+    case Isa::NeonDotprod: return neon_dotprod_kernels();
+    case Isa::Neon: return neon_kernels();
+#endif
     default: return scalar_kernels();
   }
 }

@@ -171,14 +171,20 @@ void matmul(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, Thr
   const size_t act_bytes = activation_row_bytes(w.dtype, cols);
   const uint8_t* act = x.rows(w.dtype, pool);
   // Work goes out in groups of four rows (a split that does not depend on the thread count);
-  // full groups use the four-row kernel where the type has one.
+  // full groups use the four-row kernel where the type has one (for all positions at once
+  // where it has that).
   const Dot4Fn dot4 = k.dot4[static_cast<int>(w.dtype)];
+  const Dot4TokensFn dot4_tokens = k.dot4_tokens[static_cast<int>(w.dtype)];
   const int64_t groups = (w.rows + 3) / 4;
   // Each thread goes through its rows in order, as the grouped kernels do (matmul_grouped).
   pool.parallel_for_stealing(groups, 4, [&](int64_t begin, int64_t end, int) {
     float four[4];
     for (int64_t g = begin; g < end; ++g) {
       const int64_t r0 = 4 * g;
+      if (dot4_tokens && r0 + 4 <= w.rows) {
+        dot4_tokens(w.row(r0), w.row_bytes, act, act_bytes, n_tokens, cols, out + r0, out_stride);
+        continue;
+      }
       if (dot4 && r0 + 4 <= w.rows) {
         for (int64_t t = 0; t < n_tokens; ++t) {
           dot4(w.row(r0), w.row_bytes, act + t * act_bytes, cols, four);

@@ -6,7 +6,8 @@ holds the same weights (GGUF F32, llama2.c version 1 export). CRIA_GOLDEN_ARGS a
 to every run (a backend: "--backend vulkan -ngl 3"); then each case runs on its first file only.
 The first case runs once more on a copy of its model under a non-ASCII (UTF-8) name in
 CRIA_TEST_TMP. CRIA_EMULATOR runs the CLI of a cross build ("wine", "qemu-aarch64");
-CRIA_GOLDEN_FILES=first runs each case on its first file only (a shorter run under emulation)."""
+CRIA_GOLDEN_FILES=first runs each case on its first file only (a shorter run under emulation).
+CRIA_GOLDEN_THREADS sets the threads of each run (default 2)."""
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ G = os.path.join(SHARED, "golden")
 EXTRA = os.environ.get("CRIA_GOLDEN_ARGS", "").split()
 EMULATOR = os.environ.get("CRIA_EMULATOR", "").split()
 FIRST_FILE_ONLY = bool(EXTRA) or os.environ.get("CRIA_GOLDEN_FILES") == "first"
+THREADS = os.environ.get("CRIA_GOLDEN_THREADS", "2")
 
 STORIES = [("stories260K.bin", "stories260K.tok512.bin"),
            ("stories260K.v1.bin", "stories260K.tok512.bin"),
@@ -63,7 +65,7 @@ def main():
         ids = run(["tokenize"] + vocab_source + [prompt]).split()
         n_generate = steps - len(ids) + 1
         out = run(["run", "-m", model, *vocab_args, "-p", prompt,
-                   "-n", str(n_generate), "--temp", "0", "-t", "2", *EXTRA])
+                   "-n", str(n_generate), "--temp", "0", "-t", THREADS, *EXTRA])
         ok = out == expected
         failures += not ok
         shown = model if os.path.dirname(model) != M else os.path.basename(model)

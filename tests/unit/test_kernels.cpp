@@ -174,6 +174,46 @@ TEST_CASE("four-row kernels give each row's dot-kernel result bit for bit") {
   }
 }
 
+TEST_CASE("four-row kernels over several positions give each the dot kernel's result bit for bit") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  bool ran = false;
+  for (Isa isa : available_isas()) {
+    const Kernels& k = kernels_for(isa);
+    for (int type = 0; type < kMaxTypes; ++type) {
+      if (!k.dot4_tokens[type]) continue;
+      ran = true;
+      const DType t = static_cast<DType>(type);
+      const int64_t n = dtype_traits(static_cast<uint32_t>(type))->block_elems == 256 ? 512 : 544;
+      std::vector<uint8_t> rows;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<uint8_t> row = random_row(t, n, rng);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      const size_t row_bytes = rows.size() / 4, act_bytes = activation_row_bytes(t, n);
+      const int64_t most = 7;  // chunks of positions and pairs of them, with remainders
+      std::vector<uint8_t> act(act_bytes * most);
+      std::vector<float> x(n);
+      for (int64_t p = 0; p < most; ++p) {
+        for (float& v : x) v = normal(rng);
+        quantize_activations(k, t, x.data(), &act[p * act_bytes], n);
+      }
+      CAPTURE(dtype_name(t));
+      CAPTURE(isa_name(isa));
+      for (int64_t tokens = 1; tokens <= most; ++tokens) {
+        CAPTURE(tokens);
+        const int64_t stride = 6;  // wider than four rows
+        std::vector<float> out(stride * tokens, -1.0f);
+        k.dot4_tokens[type](rows.data(), row_bytes, act.data(), act_bytes, tokens, n, out.data(), stride);
+        for (int64_t p = 0; p < tokens; ++p)
+          for (int r = 0; r < 4; ++r)
+            CHECK(out[p * stride + r] == k.dot[type](rows.data() + r * row_bytes, &act[p * act_bytes], n));
+      }
+    }
+  }
+  if (!ran) MESSAGE("no instruction set of this CPU has prompt kernels over several positions (ARM64 NEON has)");
+}
+
 TEST_CASE("SIMD row decoders and the bf16 conversion equal the reference ones bit for bit") {
   std::mt19937 rng(11);
   const int64_t n = 512;
@@ -226,5 +266,67 @@ TEST_CASE("F16 rows convert to bf16 in one pass with the bits of decoding then r
     k.f16_to_bf16(halves.data(), got.data(), n - 3);  // and a tail shorter than a vector
     k.f16_to_bf16(halves.data() + n - 3, got.data() + n - 3, 3);
     CHECK(got == expected);
+  }
+}
+
+TEST_CASE("NEON kernels give the portable kernels' results bit for bit") {
+  // They form their floating-point results in the portable kernels' order (kernels_neon.inc).
+  std::vector<Isa> neon;
+  for (Isa isa : available_isas())
+    if (isa == Isa::Neon || isa == Isa::NeonDotprod || isa == Isa::NeonI8mm) neon.push_back(isa);
+  if (neon.empty()) {
+    MESSAGE("this CPU has no NEON: checked on ARM64 (scripts/test-arm64.sh runs it under qemu-aarch64)");
+    return;
+  }
+  const Kernels& portable = scalar_kernels();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Isa isa : neon) {
+    const Kernels& k = kernels_for(isa);
+    CAPTURE(isa_name(isa));
+    for (int type = 0; type < kMaxTypes; ++type) {
+      if (!portable.dot[type]) continue;
+      const DType t = static_cast<DType>(type);
+      CAPTURE(dtype_name(t));
+      // 33 blocks of 32 or 3 super-blocks of 256.
+      const int64_t n = dtype_traits(static_cast<uint32_t>(type))->block_elems == 256 ? 768 : 1056;
+      std::vector<uint8_t> rows;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<uint8_t> row = random_row(t, n, rng);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      const size_t row_bytes = rows.size() / 4;
+      std::vector<float> x(n);
+      for (float& v : x) v = normal(rng);
+      std::vector<uint8_t> want_act(activation_row_bytes(t, n)), got_act(want_act.size());
+      quantize_activations(portable, t, x.data(), want_act.data(), n);
+      quantize_activations(k, t, x.data(), got_act.data(), n);
+      CHECK(want_act == got_act);
+      for (int64_t cols : {n, n - 4}) {  // F32, F16 and BF16 also with a tail of 12
+        if (activation_format(t) != ActFormat::F32 && cols != n) continue;
+        float four[4];
+        if (k.dot4[type]) k.dot4[type](rows.data(), row_bytes, got_act.data(), cols, four);
+        for (int r = 0; r < 4; ++r) {
+          const float want = portable.dot[type](rows.data() + r * row_bytes, want_act.data(), cols);
+          CHECK(k.dot[type](rows.data() + r * row_bytes, got_act.data(), cols) == want);
+          if (k.dot4[type]) CHECK(four[r] == want);
+        }
+      }
+    }
+    // Attention's helpers, with a tail.
+    std::vector<float> x(203), y0(203), y1(203);
+    for (float& v : x) v = normal(rng);
+    for (float& v : y0) v = normal(rng);
+    std::vector<uint16_t> h0(x.size()), h1(x.size());
+    portable.f32_to_f16(x.data(), h0.data(), 203);
+    k.f32_to_f16(x.data(), h1.data(), 203);
+    CHECK(h0 == h1);
+    y1 = y0;
+    portable.axpy_f32(0.37f, x.data(), y0.data(), 203);
+    k.axpy_f32(0.37f, x.data(), y1.data(), 203);
+    CHECK(y0 == y1);
+    portable.axpy_f16(-1.3f, h0.data(), y0.data(), 203);
+    k.axpy_f16(-1.3f, h0.data(), y1.data(), 203);
+    CHECK(y0 == y1);
   }
 }
