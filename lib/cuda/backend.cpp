@@ -101,12 +101,13 @@ class CudaPass final : public Pass {
       if (in.wants_logits) logit_rows[n_logits_++] = static_cast<int32_t>(t);
       max_position_ = std::max(max_position_, in.position);
     }
-    graphs_ = b_.use_graphs_ && n <= kMatvecEntries;
-    begin_capture();
+    // Queued before the graph: the graph itself is the same from one token to the next.
     check(cudaMemcpyAsync(b_.entries_.get(), e, sizeof(DeviceEntry) * static_cast<size_t>(b_.capacity_) +
                                                     sizeof(int32_t) * static_cast<size_t>(n_logits_),
                           cudaMemcpyHostToDevice, stream_),
           "cudaMemcpyAsync (batch entries)");
+    graphs_ = b_.use_graphs_ && n <= kMatvecEntries;
+    begin_capture();
   }
 
   ~CudaPass() override {
