@@ -2,21 +2,32 @@
 // Weight decoders for the kernels: a row of each type is a run of units of kValues values
 // (a block of the 32-value formats, a 32-value sub-block of the K-quants, or a few dense
 // values), and decode(row, u, v) writes unit u's values to v. Products follow the order of
-// the reference decoders (lib/quant) so that results match them closely.
+// the reference decoders (lib/quant) so that results match them closely. The decoders also
+// compile for the host, where tests/cuda/test_decoders.cu checks them against lib/quant.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace cria::cuda {
 
-__device__ __forceinline__ uint32_t load_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
-__device__ __forceinline__ float half_at(const uint8_t* p) {
+__host__ __device__ __forceinline__ float bits_to_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+__host__ __device__ __forceinline__ uint32_t load_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__host__ __device__ __forceinline__ float half_at(const uint8_t* p) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(load_u16(p))));
 }
 // `count` bytes from p (2-byte aligned) into b.
 template <int count>
-__device__ __forceinline__ void load_bytes(const uint8_t* p, uint8_t* b) {
+__host__ __device__ __forceinline__ void load_bytes(const uint8_t* p, uint8_t* b) {
 #pragma unroll
   for (int i = 0; i < count / 2; ++i) {
     const uint32_t v = load_u16(p + 2 * i);
@@ -28,18 +39,18 @@ __device__ __forceinline__ void load_bytes(const uint8_t* p, uint8_t* b) {
 // Dense types: a 16-byte load per unit where rows are 16-byte aligned, else one value.
 struct F32x4 {
   static constexpr int kValues = 4;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const float4 q = reinterpret_cast<const float4*>(row)[u];
     v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
   }
 };
 struct F32x1 {
   static constexpr int kValues = 1;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = reinterpret_cast<const float*>(row)[u]; }
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = reinterpret_cast<const float*>(row)[u]; }
 };
 struct F16x8 {
   static constexpr int kValues = 8;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint4 q = reinterpret_cast<const uint4*>(row)[u];
     const uint32_t w[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
@@ -51,30 +62,30 @@ struct F16x8 {
 };
 struct F16x1 {
   static constexpr int kValues = 1;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = half_at(row + 2 * u); }
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = half_at(row + 2 * u); }
 };
 // bf16 is the high half of an f32.
 struct BF16x8 {
   static constexpr int kValues = 8;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint4 q = reinterpret_cast<const uint4*>(row)[u];
     const uint32_t w[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      v[2 * i] = __uint_as_float(w[i] << 16);
-      v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      v[2 * i] = bits_to_float(w[i] << 16);
+      v[2 * i + 1] = bits_to_float(w[i] & 0xffff0000u);
     }
   }
 };
 struct BF16x1 {
   static constexpr int kValues = 1;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = __uint_as_float(load_u16(row + 2 * u) << 16); }
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) { v[0] = bits_to_float(load_u16(row + 2 * u) << 16); }
 };
 
 // 32-value blocks: d (fp16) then 16 bytes of nibbles (low: values 0-15, high: 16-31).
 struct Q4_0 {
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 18 * u;
     const float d = half_at(b);
     uint8_t q[16];
@@ -88,7 +99,7 @@ struct Q4_0 {
 };
 struct Q4_1 {
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 20 * u;
     const float d = half_at(b), m = half_at(b + 2);
     uint8_t q[16];
@@ -103,7 +114,7 @@ struct Q4_1 {
 // Q5_0 / Q5_1: a 32-bit word of fifth bits (bit j: value j) before the nibbles.
 struct Q5_0 {
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 22 * u;
     const float d = half_at(b);
     const uint32_t qh = load_u16(b + 2) | (load_u16(b + 4) << 16);
@@ -120,7 +131,7 @@ struct Q5_0 {
 };
 struct Q5_1 {
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 24 * u;
     const float d = half_at(b), m = half_at(b + 2);
     const uint32_t qh = load_u16(b + 4) | (load_u16(b + 6) << 16);
@@ -137,7 +148,7 @@ struct Q5_1 {
 };
 struct Q8_0 {
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 34 * u;
     const float d = half_at(b);
     uint8_t q[32];
@@ -150,7 +161,7 @@ struct Q8_0 {
 // K-quants: super-blocks of 256 values; unit u is sub-block u % 8 of super-block u / 8.
 struct Q2_K {  // scales[16], qs[64], d, dmin
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 84 * (u / 8);
     const int s = static_cast<int>(u % 8), half = s / 4, shift = 2 * (s % 4);
     const float d = half_at(b + 80), dmin = half_at(b + 82);
@@ -167,7 +178,7 @@ struct Q2_K {  // scales[16], qs[64], d, dmin
 };
 struct Q3_K {  // hmask[32], qs[64], scales[12] (sixteen 6-bit, offset 32), d
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 110 * (u / 8);
     const int s = static_cast<int>(u % 8), half = s / 4, r = s % 4;
     const float d = half_at(b + 108);
@@ -191,7 +202,7 @@ struct Q3_K {  // hmask[32], qs[64], scales[12] (sixteen 6-bit, offset 32), d
   }
 };
 // Scale and min j of a Q4_K / Q5_K super-block (six bits each in 12 bytes).
-__device__ __forceinline__ void scale_min(int j, const uint8_t* q, int* scale, int* min) {
+__host__ __device__ __forceinline__ void scale_min(int j, const uint8_t* q, int* scale, int* min) {
   if (j < 4) {
     *scale = q[j] & 63;
     *min = q[j + 4] & 63;
@@ -202,7 +213,7 @@ __device__ __forceinline__ void scale_min(int j, const uint8_t* q, int* scale, i
 }
 struct Q4_K {  // d, dmin, scales[12], qs[128]: sub-blocks 2k and 2k+1 share 32 bytes (low, high nibbles)
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 144 * (u / 8);
     const int s = static_cast<int>(u % 8);
     const float d = half_at(b), dmin = half_at(b + 2);
@@ -219,7 +230,7 @@ struct Q4_K {  // d, dmin, scales[12], qs[128]: sub-blocks 2k and 2k+1 share 32 
 };
 struct Q5_K {  // d, dmin, scales[12], qh[32], qs[128]
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 176 * (u / 8);
     const int s = static_cast<int>(u % 8);
     const float d = half_at(b), dmin = half_at(b + 2);
@@ -242,7 +253,7 @@ struct Q5_K {  // d, dmin, scales[12], qh[32], qs[128]
 };
 struct Q6_K {  // ql[128], qh[64], scales[16] (int8), d
   static constexpr int kValues = 32;
-  __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
+  __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint8_t* b = row + 210 * (u / 8);
     const int s = static_cast<int>(u % 8), half = s / 4, quarter = s % 4;
     const float d = half_at(b + 208);
