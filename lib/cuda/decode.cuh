@@ -10,6 +10,13 @@
 #include <cstdint>
 #include <cstring>
 
+// Unrolled in device code; the host compiler (tests) knows no such pragma.
+#ifdef __CUDA_ARCH__
+#define CRIA_UNROLL _Pragma("unroll")
+#else
+#define CRIA_UNROLL
+#endif
+
 namespace cria::cuda {
 
 __host__ __device__ __forceinline__ float bits_to_float(uint32_t u) {
@@ -28,7 +35,7 @@ __host__ __device__ __forceinline__ float half_at(const uint8_t* p) {
 // `count` bytes from p (2-byte aligned) into b.
 template <int count>
 __host__ __device__ __forceinline__ void load_bytes(const uint8_t* p, uint8_t* b) {
-#pragma unroll
+CRIA_UNROLL
   for (int i = 0; i < count / 2; ++i) {
     const uint32_t v = load_u16(p + 2 * i);
     b[2 * i] = static_cast<uint8_t>(v);
@@ -53,10 +60,10 @@ struct F16x8 {
   __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint4 q = reinterpret_cast<const uint4*>(row)[u];
     const uint32_t w[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
+CRIA_UNROLL
     for (int i = 0; i < 4; ++i) {
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
-      v[2 * i] = f.x, v[2 * i + 1] = f.y;
+      v[2 * i] = __half2float(__ushort_as_half(static_cast<unsigned short>(w[i] & 0xffffu)));
+      v[2 * i + 1] = __half2float(__ushort_as_half(static_cast<unsigned short>(w[i] >> 16)));
     }
   }
 };
@@ -70,7 +77,7 @@ struct BF16x8 {
   __host__ __device__ static void decode(const uint8_t* row, int64_t u, float* v) {
     const uint4 q = reinterpret_cast<const uint4*>(row)[u];
     const uint32_t w[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
+CRIA_UNROLL
     for (int i = 0; i < 4; ++i) {
       v[2 * i] = bits_to_float(w[i] << 16);
       v[2 * i + 1] = bits_to_float(w[i] & 0xffff0000u);
@@ -90,7 +97,7 @@ struct Q4_0 {
     const float d = half_at(b);
     uint8_t q[16];
     load_bytes<16>(b + 2, q);
-#pragma unroll
+CRIA_UNROLL
     for (int j = 0; j < 16; ++j) {
       v[j] = static_cast<float>((q[j] & 0x0f) - 8) * d;
       v[j + 16] = static_cast<float>((q[j] >> 4) - 8) * d;
@@ -104,7 +111,7 @@ struct Q4_1 {
     const float d = half_at(b), m = half_at(b + 2);
     uint8_t q[16];
     load_bytes<16>(b + 4, q);
-#pragma unroll
+CRIA_UNROLL
     for (int j = 0; j < 16; ++j) {
       v[j] = static_cast<float>(q[j] & 0x0f) * d + m;
       v[j + 16] = static_cast<float>(q[j] >> 4) * d + m;
@@ -120,7 +127,7 @@ struct Q5_0 {
     const uint32_t qh = load_u16(b + 2) | (load_u16(b + 4) << 16);
     uint8_t q[16];
     load_bytes<16>(b + 6, q);
-#pragma unroll
+CRIA_UNROLL
     for (int j = 0; j < 16; ++j) {
       const int lo = (q[j] & 0x0f) | (((qh >> j) & 1) << 4);
       const int hi = (q[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
@@ -137,7 +144,7 @@ struct Q5_1 {
     const uint32_t qh = load_u16(b + 4) | (load_u16(b + 6) << 16);
     uint8_t q[16];
     load_bytes<16>(b + 8, q);
-#pragma unroll
+CRIA_UNROLL
     for (int j = 0; j < 16; ++j) {
       const int lo = (q[j] & 0x0f) | (((qh >> j) & 1) << 4);
       const int hi = (q[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
@@ -153,7 +160,7 @@ struct Q8_0 {
     const float d = half_at(b);
     uint8_t q[32];
     load_bytes<32>(b + 2, q);
-#pragma unroll
+CRIA_UNROLL
     for (int j = 0; j < 32; ++j) v[j] = static_cast<float>(static_cast<int8_t>(q[j])) * d;
   }
 };
@@ -167,11 +174,11 @@ struct Q2_K {  // scales[16], qs[64], d, dmin
     const float d = half_at(b + 80), dmin = half_at(b + 82);
     uint8_t q[32];
     load_bytes<32>(b + 16 + 32 * half, q);
-#pragma unroll
+CRIA_UNROLL
     for (int part = 0; part < 2; ++part) {
       const uint8_t sc = b[8 * half + 2 * (s % 4) + part];
       const float dl = d * static_cast<float>(sc & 0x0f), ml = dmin * static_cast<float>(sc >> 4);
-#pragma unroll
+CRIA_UNROLL
       for (int l = 0; l < 16; ++l) v[16 * part + l] = dl * static_cast<float>((q[16 * part + l] >> shift) & 3) - ml;
     }
   }
@@ -186,13 +193,13 @@ struct Q3_K {  // hmask[32], qs[64], scales[12] (sixteen 6-bit, offset 32), d
     load_bytes<32>(b + 32 + 32 * half, q);
     load_bytes<32>(b, hm);
     const uint8_t* sc = b + 96;
-#pragma unroll
+CRIA_UNROLL
     for (int part = 0; part < 2; ++part) {
       const int j = 8 * half + 2 * r + part;
       const int low = j < 8 ? (sc[j] & 0x0f) : (sc[j - 8] >> 4);
       const int high = (sc[8 + (j % 4)] >> (2 * (j / 4))) & 3;
       const float dl = d * static_cast<float>((low | (high << 4)) - 32);
-#pragma unroll
+CRIA_UNROLL
       for (int l = 0; l < 16; ++l) {
         const int i = 16 * part + l;
         const int value = ((q[i] >> (2 * r)) & 3) - (((hm[i] >> (4 * half + r)) & 1) ? 0 : 4);
@@ -224,7 +231,7 @@ struct Q4_K {  // d, dmin, scales[12], qs[128]: sub-blocks 2k and 2k+1 share 32 
     const uint4 w0 = p[0], w1 = p[1];
     const uint32_t w[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
     const int shift = 4 * (s % 2);
-#pragma unroll
+CRIA_UNROLL
     for (int l = 0; l < 32; ++l) v[l] = d1 * static_cast<float>((w[l / 4] >> (8 * (l % 4) + shift)) & 0x0f) - m1;
   }
 };
@@ -243,7 +250,7 @@ struct Q5_K {  // d, dmin, scales[12], qh[32], qs[128]
     const uint32_t w[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
     const uint32_t hw[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
     const int shift = 4 * (s % 2);
-#pragma unroll
+CRIA_UNROLL
     for (int l = 0; l < 32; ++l) {
       const uint32_t low = (w[l / 4] >> (8 * (l % 4) + shift)) & 0x0f;
       const uint32_t high = (hw[l / 4] >> (8 * (l % 4) + s)) & 1;
@@ -261,10 +268,10 @@ struct Q6_K {  // ql[128], qh[64], scales[16] (int8), d
     load_bytes<32>(b + 64 * half + 32 * (quarter % 2), ql);
     load_bytes<32>(b + 128 + 32 * half, qh);
     const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192);
-#pragma unroll
+CRIA_UNROLL
     for (int part = 0; part < 2; ++part) {
       const float dl = d * static_cast<float>(scales[8 * half + 2 * quarter + part]);
-#pragma unroll
+CRIA_UNROLL
       for (int l = 0; l < 16; ++l) {
         const int i = 16 * part + l;
         const int q = ((ql[i] >> (4 * (quarter / 2))) & 0x0f) | (((qh[i] >> (2 * quarter)) & 3) << 4);
