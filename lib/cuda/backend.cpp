@@ -235,6 +235,9 @@ class CudaPass final : public Pass {
       cudaGraph_t g;
       ~Release() { cudaGraphDestroy(g); }
     } release{graph};
+    size_t nodes = 0;
+    check(cudaGraphGetNodes(graph, nullptr, &nodes), "cudaGraphGetNodes");
+    if (nodes == 0) return;  // nothing queued since the last result
     if (b_.graph_) {
       cudaGraphExecUpdateResultInfo info{};
       if (cudaGraphExecUpdate(b_.graph_, graph, &info) != cudaSuccess) {
