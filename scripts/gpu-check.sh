@@ -16,14 +16,15 @@
 # Results go to $OUT (default ./gpu-check-results): nvidia-smi.txt, build.log, tests.log,
 # bench.jsonl (one JSON object per engine and file) and summary.txt (the table).
 #   CRIA_GPU_CHECK_LAYERS=N  7B shape with N layers (default: all 32), for a smaller disk or GPU
-#   CRIA_GPU_CHECK_MODELS=DIR  where the model files go (default $OUT/models; kept if present)
+#   CRIA_GPU_CHECK_MODELS=DIR  where the model files go (default build-gpu-check/models, outside
+#                              $OUT; kept if present)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=${OUT:-$root/gpu-check-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-models=${CRIA_GPU_CHECK_MODELS:-$out/models}
+models=${CRIA_GPU_CHECK_MODELS:-$root/build-gpu-check/models}
 build=$root/build-gpu-check
 arch=${CRIA_GPU_CHECK_ARCH:-native}
 layers=${CRIA_GPU_CHECK_LAYERS:-}
