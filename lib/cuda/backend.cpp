@@ -121,7 +121,9 @@ class CudaPass final : public Pass {
     cudaStreamSynchronize(stream_);
   }
 
-  void embed(Activation out) override { cuda::embed(b_.weight({WeightKind::TokenEmbedding}), entries(), n_, act(out), stream_); }
+  void embed(Activation out) override {
+    cuda::embed(b_.weight({WeightKind::TokenEmbedding}), entries(), n_, act(out), stream_);
+  }
 
   void rmsnorm(Activation out, Activation in, WeightId weight) override {
     cuda::rmsnorm(act(in), static_cast<const float*>(b_.weight(weight).data), act(out), c_.dim, c_.rms_eps, nullptr, n_,
