@@ -49,7 +49,7 @@ struct EngineOptions {
   cria::SessionOptions session;
 
   static constexpr const char* kHelp =
-      "  --backend NAME  auto (default), cpu, reference (plain f32, slow), vulkan where built:\n"
+      "  --backend NAME  auto (default), cpu, reference (plain f32, slow), cuda, vulkan where built:\n"
       "                  see 'cria devices'\n"
       "  --device N      the backend's device (default 0)\n"
       "  -ngl, --gpu-layers N  with a GPU backend, the first N layers on the device and the\n"

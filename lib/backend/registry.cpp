@@ -9,6 +9,10 @@
 #if CRIA_WITH_VULKAN
 #include "vulkan/backend.hpp"
 #endif
+#if CRIA_WITH_CUDA
+#include "cuda/backend.hpp"
+#include "cuda/device.hpp"
+#endif
 
 namespace cria {
 
@@ -18,6 +22,28 @@ std::string joined(const std::vector<std::string>& names) {
   std::string s;
   for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
   return s;
+}
+
+#if CRIA_WITH_CUDA
+// Whether "auto" takes CUDA device `index`: one exists (a driver and a GPU).
+bool cuda_gpu(int index) {
+  try {
+    return index >= 0 && static_cast<size_t>(index) < cuda::list_devices().size();
+  } catch (const Error&) {
+    return false;  // no driver or no device
+  }
+}
+#endif
+
+// `make` on the device alone, or split with the CPU backend: the first gpu_layers layers on
+// the device, the rest on the CPU backend (which takes the prompt GEMM choice).
+template <class Make>
+std::unique_ptr<Backend> on_device(const BackendOptions& options, Make make) {
+  if (options.gpu_layers < 0) return make(options);
+  BackendOptions device = options, host = options;
+  device.gemm = "auto";
+  host.name = "cpu";
+  return std::make_unique<SplitBackend>(make(device), std::make_unique<cpu::CpuBackend>(host), options.gpu_layers);
 }
 
 #if CRIA_WITH_VULKAN
@@ -36,14 +62,22 @@ bool vulkan_gpu(int index) {
 }  // namespace
 
 std::vector<std::string> built_backends() {
-#if CRIA_WITH_VULKAN
-  return {"vulkan", "cpu", "reference"};
-#else
-  return {"cpu", "reference"};
+  std::vector<std::string> names;
+#if CRIA_WITH_CUDA
+  names.push_back("cuda");
 #endif
+#if CRIA_WITH_VULKAN
+  names.push_back("vulkan");
+#endif
+  names.push_back("cpu");
+  names.push_back("reference");
+  return names;
 }
 
 std::string auto_backend(int device) {
+#if CRIA_WITH_CUDA
+  if (cuda_gpu(device)) return "cuda";
+#endif
 #if CRIA_WITH_VULKAN
   if (vulkan_gpu(device)) return "vulkan";
 #endif
@@ -53,6 +87,14 @@ std::string auto_backend(int device) {
 std::vector<DeviceInfo> list_devices() {
   BackendOptions defaults;
   std::vector<DeviceInfo> devices;
+#if CRIA_WITH_CUDA
+  try {
+    const std::vector<cuda::DeviceSummary> gpus = cuda::list_devices();
+    for (size_t i = 0; i < gpus.size(); ++i) devices.push_back({"cuda", static_cast<int>(i), gpus[i].describe()});
+  } catch (const Error&) {
+    // no driver or no device: no CUDA devices
+  }
+#endif
 #if CRIA_WITH_VULKAN
   try {
     const std::vector<vulkan::DeviceSummary> gpus = vulkan::Device::list();
@@ -68,19 +110,16 @@ std::vector<DeviceInfo> list_devices() {
 
 std::unique_ptr<Backend> create_backend(const BackendOptions& options) {
   const std::string& name = options.name;
-#if CRIA_WITH_VULKAN
-  if (name == "vulkan" || ((name.empty() || name == "auto") && auto_backend(options.device) == "vulkan")) {
-    if (options.gpu_layers < 0) return std::make_unique<vulkan::VulkanBackend>(options);
-    // The first gpu_layers layers on the device, the rest on the CPU backend (which takes the
-    // prompt GEMM choice).
-    BackendOptions device = options, host = options;
-    device.gemm = "auto";
-    host.name = "cpu";
-    return std::make_unique<SplitBackend>(std::make_unique<vulkan::VulkanBackend>(device),
-                                          std::make_unique<cpu::CpuBackend>(host), options.gpu_layers);
-  }
+  const std::string chosen = name.empty() || name == "auto" ? auto_backend(options.device) : name;
+#if CRIA_WITH_CUDA
+  if (chosen == "cuda")
+    return on_device(options, [](const BackendOptions& o) { return std::make_unique<cuda::CudaBackend>(o); });
 #endif
-  if (name.empty() || name == "auto" || name == "cpu") return std::make_unique<cpu::CpuBackend>(options);
+#if CRIA_WITH_VULKAN
+  if (chosen == "vulkan")
+    return on_device(options, [](const BackendOptions& o) { return std::make_unique<vulkan::VulkanBackend>(o); });
+#endif
+  if (chosen == "cpu") return std::make_unique<cpu::CpuBackend>(options);
   if (name == "reference") return std::make_unique<reference::ReferenceBackend>(options);
   throw Error(ErrorCode::Unsupported,
               "backend '" + name + "' is not built into this cria (built: " + joined(built_backends()) + ")");
