@@ -402,10 +402,6 @@ void CpuBackend::regroup(io::MappedFile& file) {
   file.edit_copy([&](uint8_t* data) {
     for (Matrix* m : matrices) {
       if (!regroups(*m)) continue;
-      // Between matrices, the load may be cancelled: a 7B matrix takes tens of milliseconds.
-      if (progress_ && !progress_(static_cast<float>(done / total)))
-        throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
-      done += static_cast<double>(m->rows) * m->row_bytes;
       // Only tensors that lie in the file's copy (all of GGUF's do) can be rewritten there.
       const uint8_t* at = static_cast<const uint8_t*>(m->data);
       const size_t bytes = static_cast<size_t>(m->rows) * m->row_bytes;
@@ -413,7 +409,6 @@ void CpuBackend::regroup(io::MappedFile& file) {
         continue;
       uint8_t* first = data + (at - base);
       const Matrix view = *m;
-      // Rows are independent: two threads halve the pass over a multi-gigabyte model.
       auto regroup_rows = [&](int64_t begin, int64_t end) {
         std::vector<uint8_t> plain(view.row_bytes);
         for (int64_t r = begin; r < end; ++r) {
@@ -422,9 +417,18 @@ void CpuBackend::regroup(io::MappedFile& file) {
           group_row(view.dtype, plain.data(), row, view.cols);
         }
       };
-      std::thread helper(regroup_rows, view.rows / 2, view.rows);
-      regroup_rows(0, view.rows / 2);
-      helper.join();
+      // Rows are independent: two threads halve the pass over a multi-gigabyte model. They take
+      // the matrix in slices of about 8 MiB, between which the load may be cancelled.
+      const int64_t slice = std::max<int64_t>(2, static_cast<int64_t>((size_t{8} << 20) / view.row_bytes));
+      for (int64_t begin = 0; begin < view.rows; begin += slice) {
+        const int64_t end = std::min(view.rows, begin + slice), middle = begin + (end - begin) / 2;
+        if (progress_ && !progress_(static_cast<float>((done + static_cast<double>(begin) * view.row_bytes) / total)))
+          throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
+        std::thread helper(regroup_rows, middle, end);
+        regroup_rows(begin, middle);
+        helper.join();
+      }
+      done += static_cast<double>(bytes);
       m->layout = RowLayout::Grouped16;
     }
   });
