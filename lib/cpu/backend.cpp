@@ -1,6 +1,5 @@
 #include "cpu/backend.hpp"
 
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
