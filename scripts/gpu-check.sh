@@ -26,7 +26,13 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 models=${CRIA_GPU_CHECK_MODELS:-$root/build-gpu-check/models}
 build=$root/build-gpu-check
-arch=${CRIA_GPU_CHECK_ARCH:-native}
+# This GPU's architecture only ("native", CMake 3.24 and later), else the release's list.
+native=native
+cmake_version=$(cmake --version | head -1 | grep -o '[0-9]*\.[0-9]*' | head -1)
+if [ "$(printf '%s\n' "$cmake_version" 3.24 | sort -V | head -1)" != 3.24 ]; then
+  native="80-real;86-real;89-real;90-real;90-virtual"
+fi
+arch=${CRIA_GPU_CHECK_ARCH:-$native}
 layers=${CRIA_GPU_CHECK_LAYERS:-}
 llama_dir=${CRIA_LLAMA_CPP_DIR:-$HOME/.cache/cria/llama-cpp}
 llama_version=3.22.1
