@@ -115,7 +115,7 @@ print(f"{'file':28} {'cria pp512':>11} {'cria tg128':>11} {'bandwidth':>10} {'tg
 for name in sorted(set(cria) | set(llama)):
     c, l = cria.get(name, {}), llama.get(name, {})
     def f(v, fmt):
-        return format(v, fmt) if isinstance(v, (int, float)) else "-"
+        return format(v, fmt) if isinstance(v, (int, float)) else "-".rjust(int(fmt.split(".")[0]))
     ratio = c["gen_tokens_per_s"] / l["gen_tokens_per_s"] if c.get("gen_tokens_per_s") and l.get("gen_tokens_per_s") else None
     print(f"{name:28} {f(c.get('prompt_tokens_per_s'), '11.1f')} {f(c.get('gen_tokens_per_s'), '11.1f')} "
           f"{f(c.get('read_bandwidth', 0) / 1e9 if c else None, '8.0f')}GB/s {f(c.get('gen_bandwidth_ratio'), '6.2f')} "
