@@ -26,7 +26,13 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 models=${CRIA_GPU_CHECK_MODELS:-$root/build-gpu-check/models}
 build=$root/build-gpu-check
-arch=${CRIA_GPU_CHECK_ARCH:-native}
+# This GPU's architecture only ("native", CMake 3.24 and later), else the release's list.
+native=native
+cmake_version=$(cmake --version | head -1 | grep -o '[0-9]*\.[0-9]*' | head -1)
+if [ "$(printf '%s\n' "$cmake_version" 3.24 | sort -V | head -1)" != 3.24 ]; then
+  native="80-real;86-real;89-real;90-real;90-virtual"
+fi
+arch=${CRIA_GPU_CHECK_ARCH:-$native}
 layers=${CRIA_GPU_CHECK_LAYERS:-}
 llama_dir=${CRIA_LLAMA_CPP_DIR:-$HOME/.cache/cria/llama-cpp}
 llama_version=3.22.1
@@ -109,7 +115,7 @@ print(f"{'file':28} {'cria pp512':>11} {'cria tg128':>11} {'bandwidth':>10} {'tg
 for name in sorted(set(cria) | set(llama)):
     c, l = cria.get(name, {}), llama.get(name, {})
     def f(v, fmt):
-        return format(v, fmt) if isinstance(v, (int, float)) else "-"
+        return format(v, fmt) if isinstance(v, (int, float)) else "-".rjust(int(fmt.split(".")[0]))
     ratio = c["gen_tokens_per_s"] / l["gen_tokens_per_s"] if c.get("gen_tokens_per_s") and l.get("gen_tokens_per_s") else None
     print(f"{name:28} {f(c.get('prompt_tokens_per_s'), '11.1f')} {f(c.get('gen_tokens_per_s'), '11.1f')} "
           f"{f(c.get('read_bandwidth', 0) / 1e9 if c else None, '8.0f')}GB/s {f(c.get('gen_bandwidth_ratio'), '6.2f')} "

@@ -7,9 +7,11 @@ set -euo pipefail
 fail() { echo "FAIL: $*"; exit 1; }
 if msg=$("$CMAKE" -S "$CRIA_SOURCE_DIR" -B "$CRIA_CUDA_BUILD" -G Ninja -DCRIA_BUILD_TESTS=OFF \
            -DCRIA_BUILD_EXAMPLES=OFF -DCRIA_CUDA=ON 2>&1); then
-  grep -q 'CMAKE_CUDA_ARCHITECTURES:STRING=80-real;86-real;89-real;90-real;90-virtual' "$CRIA_CUDA_BUILD/CMakeCache.txt" ||
-    fail "not configured for sm_80 to sm_90 and PTX"
-  echo "ok   CRIA_CUDA configures with $(grep '^CMAKE_CUDA_COMPILER:' "$CRIA_CUDA_BUILD/CMakeCache.txt")"
+  for code in "compute_80,code=\[sm_80\]" "compute_86,code=\[sm_86\]" "compute_89,code=\[sm_89\]" \
+              "compute_90,code=\[sm_90\]" "compute_90,code=\[compute_90\]"; do
+    grep -q -- "--generate-code=arch=$code" "$CRIA_CUDA_BUILD/build.ninja" || fail "not configured for $code"
+  done
+  echo "ok   CRIA_CUDA configures, for sm_80, sm_86, sm_89, sm_90 and PTX"
 else
   [ -x /usr/local/cuda/bin/nvcc ] && fail "CRIA_CUDA does not configure though nvcc is installed: $msg"
   echo "$msg" | grep -q "CRIA_CUDA needs nvcc and cuBLAS" || fail "unclear error without nvcc: $msg"
