@@ -22,11 +22,11 @@ MappedFile::MappedFile(const std::string& path, Mode mode, const std::function<b
       throw Error(ErrorCode::OutOfMemory, path + ": cannot allocate " + std::to_string(mapped_bytes_ >> 20) +
                                               " MiB to read the file into: " + platform::last_error());
     try {
-      // In pieces of 64 MiB, reporting to `progress` before each (it may cancel).
+      // In pieces of 16 MiB, reporting to `progress` before each (it may cancel).
       for (size_t done = 0; done < size_;) {
         if (progress && !progress(static_cast<float>(static_cast<double>(done) / static_cast<double>(size_))))
           throw Error(ErrorCode::Cancelled, "loading was cancelled by the progress callback");
-        const size_t piece = std::min<size_t>(size_ - done, size_t{64} << 20);
+        const size_t piece = std::min<size_t>(size_ - done, size_t{16} << 20);
         file.read_at(static_cast<uint8_t*>(p) + done, piece, done);
         done += piece;
       }

@@ -1297,7 +1297,7 @@ static void test_cancel_from_another_thread(cria_model *m) {
 /* Loading cancelled from another thread. The application's progress callback answers with a
 ** flag that another thread sets; here that thread is woken once the file is being read, so
 ** that its cancel lands in the middle of the load. The load returns CRIA_ERROR_CANCELLED soon
-** after (the callback runs after each 64 MiB read and each matrix placed), and loading again
+** after (the callback runs after each 16 MiB read and each 8 MiB regrouped), and loading again
 ** works. Needs a model large enough to take a while (CRIA_TEST_BIG_MODEL, a 143 MB file that
 ** the test fixture makes with `cria synth`). */
 typedef struct load_canceller {

@@ -15,7 +15,7 @@ class MappedFile {
 
   MappedFile() = default;
   // Throws cria::Error (Io, OutOfMemory) naming the path. In Read mode `progress` (when set)
-  // receives the fraction read after each piece of 64 MiB; returning false cancels
+  // receives the fraction read after each piece of 16 MiB; returning false cancels
   // (Cancelled).
   explicit MappedFile(const std::string& path, Mode mode = Mode::Map,
                       const std::function<bool(float)>& progress = {});
