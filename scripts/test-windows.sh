@@ -10,10 +10,13 @@
 #   capi_c_shared/static   the C ABI program against cria.dll and libcria.a (a UTF-8
 #                          state-file path among its checks)
 #   capi_exported_symbols  cria.dll exports exactly capi/exported_symbols.txt
+#   capi_header_msvc       cria.h compiles as an MSVC program sees it (clang, MSVC target)
 # Only the targets these need are built. CRIA_WINDOWS_FULL=1 runs every unit test and every
 # model file of the goldens. Exits 77, saying what is missing, without mingw-w64 or wine.
-# Measured on this project's 2-core machine (busy with other builds): see README's platform
-# table for the stage's time.
+# Measured from a clean build-windows on the 2-core development machine while others built
+# (load average 10-14, 2026-12-03): 6.0-6.3 CPU minutes in all (about 3.5 minutes of wall time
+# on two idle cores, by that count), 12-16 minutes of wall time under that load; the first
+# wine start, which creates the prefix, 14 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-windows
