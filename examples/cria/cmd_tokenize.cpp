@@ -23,194 +23,9 @@
 #include "cria/io/gguf.hpp"
 #include "cria/io/mapped_file.hpp"
 #include "cria/tokenizer/tokenizer.hpp"
+#include "json_lines.hpp"
 
 namespace {
-
-// ------------------------------------------------------------------------------------------
-// A small JSON reader for the two shapes we accept: a string, an array of integers.
-// ------------------------------------------------------------------------------------------
-
-class JsonLine {
- public:
-  JsonLine(const std::string& s, size_t line) : s_(s), line_(line) {}
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw std::invalid_argument("line " + std::to_string(line_) + ", column " +
-                                std::to_string(pos_ + 1) + ": invalid JSON: " + what);
-  }
-  void ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-  void end() {
-    ws();
-    if (pos_ != s_.size()) fail("unexpected text after the value");
-  }
-
-  std::string string() {
-    ws();
-    if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string");
-    ++pos_;
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) fail("unterminated string");
-      unsigned char c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') {
-        ++pos_;
-        return out;
-      }
-      if (c < 0x20) fail("raw control character in a string");
-      if (c == '\\') {
-        ++pos_;
-        if (pos_ >= s_.size()) fail("unterminated escape");
-        char e = s_[pos_++];
-        switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
-          case 'u': {
-            uint32_t cp = hex4();
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-              if (pos_ + 1 < s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
-                pos_ += 2;
-                uint32_t lo = hex4();
-                if (lo < 0xDC00 || lo > 0xDFFF) fail("high surrogate not followed by a low one");
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-              } else {
-                fail("unpaired surrogate \\u" + hex_of(cp));
-              }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-              fail("unpaired surrogate \\u" + hex_of(cp));
-            }
-            append_utf8(out, cp);
-            break;
-          }
-          default: fail(std::string("unknown escape \\") + e);
-        }
-        continue;
-      }
-      if (c < 0x80) {
-        out += static_cast<char>(c);
-        ++pos_;
-        continue;
-      }
-      size_t len = utf8_len(pos_);
-      if (!len) fail("invalid UTF-8 in a string");
-      out.append(s_, pos_, len);
-      pos_ += len;
-    }
-  }
-
-  std::vector<int64_t> int_array() {
-    ws();
-    if (pos_ >= s_.size() || s_[pos_] != '[') fail("expected an array of integers");
-    ++pos_;
-    std::vector<int64_t> out;
-    ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return out;
-    }
-    while (true) {
-      ws();
-      out.push_back(integer());
-      ws();
-      if (pos_ >= s_.size()) fail("unterminated array");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == ']') {
-        ++pos_;
-        return out;
-      }
-      fail("expected ',' or ']'");
-    }
-  }
-
- private:
-  int64_t integer() {
-    size_t start = pos_;
-    bool neg = false;
-    if (pos_ < s_.size() && s_[pos_] == '-') {
-      neg = true;
-      ++pos_;
-    }
-    if (pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9') fail("expected an integer");
-    if (s_[pos_] == '0' && pos_ + 1 < s_.size() && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9')
-      fail("leading zero");
-    int64_t v = 0;
-    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
-      v = v * 10 + (s_[pos_] - '0');
-      if (v > (int64_t{1} << 40)) fail("integer out of range: " + s_.substr(start, 16));
-      ++pos_;
-    }
-    if (pos_ < s_.size() && (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E'))
-      fail("expected an integer, not a fraction");
-    return neg ? -v : v;
-  }
-  uint32_t hex4() {
-    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = s_[pos_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else fail("bad hex digit in \\u escape");
-    }
-    return v;
-  }
-  static std::string hex_of(uint32_t v) {
-    char b[8];
-    std::snprintf(b, sizeof b, "%04X", v);
-    return b;
-  }
-  size_t utf8_len(size_t i) const {
-    const auto* p = reinterpret_cast<const unsigned char*>(s_.data()) + i;
-    size_t avail = s_.size() - i;
-    auto t = [&](size_t k) { return k < avail && (p[k] & 0xC0) == 0x80; };
-    if ((p[0] & 0xE0) == 0xC0 && t(1)) return p[0] >= 0xC2 ? 2 : 0;
-    if ((p[0] & 0xF0) == 0xE0 && t(1) && t(2)) {
-      uint32_t cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-      return cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF) ? 3 : 0;
-    }
-    if ((p[0] & 0xF8) == 0xF0 && t(1) && t(2) && t(3)) {
-      uint32_t cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) |
-                    (p[3] & 0x3Fu);
-      return cp >= 0x10000 && cp <= 0x10FFFF ? 4 : 0;
-    }
-    return 0;
-  }
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  const std::string& s_;
-  size_t line_;
-  size_t pos_ = 0;
-};
 
 // JSON string output. Bytes >= 0x80 pass through (pieces and decoded text are UTF-8).
 void append_json_string(std::string& out, const std::string& s) {
@@ -365,9 +180,7 @@ int cmd_tokenize(int argc, char** argv) {
     std::string out;
     char num[16];
     for_each_line(file, [&](std::string& line, size_t number) {
-      JsonLine j(line, number);
-      std::string text = j.string();
-      j.end();
+      std::string text = cli::json_string_line(line, number);
       if (hex) text = from_hex(text, number);
       std::vector<int32_t> ids = tok.encode(text, opt);
       out += '[';
@@ -467,9 +280,7 @@ int cmd_detokenize(int argc, char** argv) {
   if (jsonl) {
     std::string out;
     for_each_line(file, [&](std::string& line, size_t number) {
-      JsonLine j(line, number);
-      std::vector<int64_t> raw_ids = j.int_array();
-      j.end();
+      const std::vector<int64_t> raw_ids = cli::json_int_array_line(line, number);
       std::vector<int32_t> ids;
       ids.reserve(raw_ids.size());
       for (int64_t id : raw_ids) ids.push_back(check(id, "line " + std::to_string(number) + ": "));

@@ -1,5 +1,5 @@
-// JSON Schema to GBNF: a small JSON reader that remembers where each value begins (for error
-// messages), and a converter that writes one rule per schema that needs one.
+// JSON Schema to GBNF: a converter that writes one rule per schema that needs one, naming the
+// line and column of what it refuses.
 #include "cria/sampling/json_schema.hpp"
 
 #include <algorithm>
@@ -11,263 +11,27 @@
 #include <vector>
 
 #include "cria/error.hpp"
+#include "cria/io/json.hpp"
 
 namespace cria {
 
 namespace {
 
-// ---- JSON ----------------------------------------------------------------------------------
-
-struct Json {
-  enum Kind { Null, Bool, Number, String, Array, Object };
-  struct Member;
-  Kind kind = Null;
-  bool boolean = false;
-  std::string text;  // String: the decoded value; Number: the literal as written
-  std::vector<Json> items;
-  std::vector<Member> members;  // in the text's order
-  size_t offset = 0;            // where the value begins in the text
-
-  const Json* get(std::string_view key) const;
-};
-
-struct Json::Member {
-  std::string key;
-  size_t key_offset;
-  Json value;
-};
-
-const Json* Json::get(std::string_view key) const {
-  for (const Member& m : members)
-    if (m.key == key) return &m.value;
-  return nullptr;
-}
+using io::Json;
 
 std::string where(std::string_view text, size_t offset) {
-  size_t line = 1, column = 1;
-  for (size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
-      ++column;
-    }
-  }
-  return "json schema: line " + std::to_string(line) + ", column " + std::to_string(column) + ": ";
+  const io::TextPosition at = io::text_position(text, offset);
+  return "json schema: line " + std::to_string(at.line) + ", column " + std::to_string(at.column) + ": ";
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | cp >> 6);
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | cp >> 12);
-    out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | cp >> 18);
-    out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
-    out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
+// The schema's JSON value; a malformed one is refused with the same prefix as the converter's errors.
+Json read_schema(std::string_view text) {
+  try {
+    return io::parse_json(text, "schema");
+  } catch (const io::JsonError& e) {
+    throw Error(ErrorCode::InvalidArgument, "json schema: " + std::string(e.what()));
   }
 }
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : s_(text) {}
-
-  Json read_document() {
-    Json v = value(0);
-    space();
-    if (at_ < s_.size()) fail(at_, "unexpected " + describe() + " after the schema");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(size_t offset, const std::string& what) const {
-    throw Error(ErrorCode::InvalidArgument, where(s_, offset) + what);
-  }
-  std::string describe() const {
-    if (at_ >= s_.size()) return "end of text";
-    const unsigned char c = static_cast<unsigned char>(s_[at_]);
-    return c < 0x20 || c >= 0x7F ? "character" : "'" + std::string(1, static_cast<char>(c)) + "'";
-  }
-  void space() {
-    while (at_ < s_.size() && (s_[at_] == ' ' || s_[at_] == '\t' || s_[at_] == '\n' || s_[at_] == '\r')) ++at_;
-  }
-  bool word(std::string_view w) {
-    if (s_.compare(at_, w.size(), w) != 0) return false;
-    at_ += w.size();
-    return true;
-  }
-
-  Json value(int depth) {
-    if (depth > 256) fail(at_, "the schema nests deeper than 256 levels");
-    space();
-    Json v;
-    v.offset = at_;
-    if (at_ >= s_.size()) fail(at_, "expected a value, found the end of the text");
-    const char c = s_[at_];
-    if (c == '{') {
-      v.kind = Json::Object;
-      ++at_;
-      space();
-      if (at_ < s_.size() && s_[at_] == '}') {
-        ++at_;
-        return v;
-      }
-      for (;;) {
-        space();
-        const size_t key_at = at_;
-        if (at_ >= s_.size() || s_[at_] != '"') fail(at_, "expected a key in quotes, found " + describe());
-        std::string key = string();
-        for (const Json::Member& m : v.members)
-          if (m.key == key) fail(key_at, "duplicate key '" + key + "'");
-        space();
-        if (at_ >= s_.size() || s_[at_] != ':') fail(at_, "expected ':' after a key, found " + describe());
-        ++at_;
-        v.members.push_back({std::move(key), key_at, value(depth + 1)});
-        space();
-        if (at_ < s_.size() && s_[at_] == ',') {
-          ++at_;
-        } else if (at_ < s_.size() && s_[at_] == '}') {
-          ++at_;
-          return v;
-        } else {
-          fail(at_, "expected ',' or '}' in an object, found " + describe());
-        }
-      }
-    }
-    if (c == '[') {
-      v.kind = Json::Array;
-      ++at_;
-      space();
-      if (at_ < s_.size() && s_[at_] == ']') {
-        ++at_;
-        return v;
-      }
-      for (;;) {
-        v.items.push_back(value(depth + 1));
-        space();
-        if (at_ < s_.size() && s_[at_] == ',') {
-          ++at_;
-        } else if (at_ < s_.size() && s_[at_] == ']') {
-          ++at_;
-          return v;
-        } else {
-          fail(at_, "expected ',' or ']' in an array, found " + describe());
-        }
-      }
-    }
-    if (c == '"') {
-      v.kind = Json::String;
-      v.text = string();
-      return v;
-    }
-    if (word("true") || word("false")) {
-      v.kind = Json::Bool;
-      v.boolean = c == 't';
-      return v;
-    }
-    if (word("null")) return v;
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      v.kind = Json::Number;
-      v.text = number();
-      return v;
-    }
-    fail(at_, "expected a value, found " + describe());
-  }
-
-  std::string number() {
-    const size_t begin = at_;
-    auto digits = [&] {
-      const size_t from = at_;
-      while (at_ < s_.size() && s_[at_] >= '0' && s_[at_] <= '9') ++at_;
-      if (at_ == from) fail(at_, "a number needs digits here");
-      return at_ - from;
-    };
-    if (s_[at_] == '-') ++at_;
-    const size_t int_at = at_;
-    if (digits() > 1 && s_[int_at] == '0') fail(int_at, "a number does not start with 0 unless it is 0");
-    if (at_ < s_.size() && s_[at_] == '.') {
-      ++at_;
-      digits();
-    }
-    if (at_ < s_.size() && (s_[at_] == 'e' || s_[at_] == 'E')) {
-      ++at_;
-      if (at_ < s_.size() && (s_[at_] == '+' || s_[at_] == '-')) ++at_;
-      digits();
-    }
-    return std::string(s_.substr(begin, at_ - begin));
-  }
-
-  uint32_t hex4() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i, ++at_) {
-      const char h = at_ < s_.size() ? s_[at_] : '\0';
-      const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-      if (d < 0) fail(at_, "\\u needs four hex digits");
-      v = v * 16 + static_cast<uint32_t>(d);
-    }
-    return v;
-  }
-
-  // A string's value, UTF-8; `at_` is on the opening quote.
-  std::string string() {
-    const size_t open = at_++;
-    std::string out;
-    for (;;) {
-      if (at_ >= s_.size()) fail(open, "unterminated string");
-      const unsigned char c = static_cast<unsigned char>(s_[at_]);
-      if (c == '"') {
-        ++at_;
-        return out;
-      }
-      if (c < 0x20) fail(at_, "a control character in a string must be escaped");
-      if (c != '\\') {
-        const size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        bool ok = n > 0 && at_ + n <= s_.size();
-        for (size_t i = 1; ok && i < n; ++i) ok = (static_cast<unsigned char>(s_[at_ + i]) & 0xC0) == 0x80;
-        if (!ok) fail(at_, "invalid UTF-8");
-        out.append(s_.substr(at_, n));
-        at_ += n;
-        continue;
-      }
-      const size_t esc = at_;
-      ++at_;
-      const char e = at_ < s_.size() ? s_[at_++] : '\0';
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a high surrogate: its low half must follow
-            if (!word("\\u")) fail(esc, "a lone surrogate \\u escape");
-            const uint32_t low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail(esc, "a lone surrogate \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            fail(esc, "a lone surrogate \\u escape");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: fail(esc, "unknown escape in a string");
-      }
-    }
-  }
-
-  std::string_view s_;
-  size_t at_ = 0;
-};
 
 // Compact JSON text of a value.
 std::string to_json(const Json& v) {
@@ -679,7 +443,7 @@ class Converter {
 }  // namespace
 
 std::string json_schema_to_grammar(std::string_view schema_json) {
-  const Json root = JsonReader(schema_json).read_document();
+  const Json root = read_schema(schema_json);
   return Converter(schema_json, root).convert();
 }
 
