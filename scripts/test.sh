@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export OPENBLAS_CORETYPE=Haswell
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j "$(nproc)" "$@")
-# ARM64: cross build and qemu-aarch64 runs (scripts/test-arm64.sh, about 6 minutes on 2 cores).
+# ARM64: cross build and qemu-aarch64 runs (scripts/test-arm64.sh, about 4 minutes on 2 idle cores).
 if [ "${CRIA_CROSS:-1}" = 0 ]; then
   echo "arm64 stage skipped: CRIA_CROSS=0"
 elif ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
