@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/weight_list.hpp"
 #include "cria/error.hpp"
 
 namespace cria::vulkan {
@@ -384,20 +385,8 @@ void VulkanBackend::place(const LlamaConfig& config, const LlamaWeights& weights
   if (config.head_dim() > 256 || config.head_dim() % 2 != 0)
     throw Error(ErrorCode::Unsupported, "the Vulkan backend's attention takes heads of up to 256 values (even), not " +
                                             std::to_string(config.head_dim()));
-  // Every tensor, with the bytes done so far reported to the progress callback. A model split
-  // with the CPU backend (gpu_layers) gives no final norm and classifier: their views are empty.
-  std::vector<std::pair<WeightId, const TensorView*>> all = {{{WeightKind::TokenEmbedding}, &weights.token_embd},
-                                                             {{WeightKind::OutputNorm}, &weights.output_norm},
-                                                             {{WeightKind::Output}, &weights.output}};
-  for (int64_t l = 0; l < config.n_layers; ++l) {
-    const LlamaLayerWeights& lw = weights.layers.at(static_cast<size_t>(l));
-    for (auto [kind, t] : {std::pair{WeightKind::AttentionNorm, &lw.attn_norm}, {WeightKind::Query, &lw.wq},
-                           {WeightKind::Key, &lw.wk}, {WeightKind::Value, &lw.wv}, {WeightKind::AttentionOutput, &lw.wo},
-                           {WeightKind::FfnNorm, &lw.ffn_norm}, {WeightKind::Gate, &lw.w_gate}, {WeightKind::Up, &lw.w_up},
-                           {WeightKind::Down, &lw.w_down}})
-      all.push_back({{kind, l}, t});
-  }
-  all.erase(std::remove_if(all.begin(), all.end(), [](const auto& w) { return w.second->empty(); }), all.end());
+  // Every tensor, with the bytes done so far reported to the progress callback.
+  const auto all = weight_list(config, weights);
   double total = 0, done = 0;
   for (auto& [id, t] : all) total += static_cast<double>(t->rows) * t->row_bytes;
   layers_.resize(static_cast<size_t>(config.n_layers));
