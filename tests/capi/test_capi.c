@@ -876,7 +876,7 @@ static void test_batches(cria_model *m) {
   sequence_sink seqs;
   text_sink sink;
   cria_batch *batch = NULL;
-  int32_t ids[64], t;
+  int32_t ids[64] = {0}, t; /* zeros (<unk>) past the tokenized prompt: valid ids */
   size_t n_ids = 0, len = 0;
   char text[64];
   float la[512], lb[512];
