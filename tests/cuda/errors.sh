@@ -4,18 +4,7 @@
 # library dynamically (the runtime is static and opens the driver; cuBLAS is opened for the
 # first prompt), so it loads, and the CPU backend runs, on a machine without NVIDIA's driver.
 set -euo pipefail
-fail() { echo "FAIL: $*"; exit 1; }
-model="$CRIA_SHARED_DIR/models/stories260K.gguf"
-expect_error() {  # expect_error PATTERN ENV... -- CLI ARGS...
-  local pattern=$1; shift
-  local envs=()
-  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-  shift
-  local msg
-  if msg=$(env "${envs[@]}" "$CRIA_CLI" "$@" 2>&1); then fail "succeeded: $*"; fi
-  echo "$msg" | grep -q "$pattern" || fail "unclear error for $*: $msg"
-  echo "ok   ${envs[*]} $*: $(echo "$msg" | tail -1)"
-}
+source "$(dirname "$0")/../gpu/error_checks.sh"
 if ldd "$CRIA_LIBRARY" | grep -E -q "libcuda|libcudart|libcublas"; then fail "libcria links a CUDA library: $(ldd "$CRIA_LIBRARY")"; fi
 echo "ok   libcria.so links no CUDA library"
 # No device visible: the runtime's reason, whether or not the machine has a GPU.

@@ -3,18 +3,7 @@
 # loader, no Vulkan driver, a device index the machine lacks. And libcria does not link the
 # Vulkan loader (it opens it when the backend is asked for).
 set -euo pipefail
-fail() { echo "FAIL: $*"; exit 1; }
-model="$CRIA_SHARED_DIR/models/stories260K.gguf"
-expect_error() {  # expect_error PATTERN ENV... -- CLI ARGS...
-  local pattern=$1; shift
-  local envs=()
-  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-  shift
-  local msg
-  if msg=$(env "${envs[@]}" "$CRIA_CLI" "$@" 2>&1); then fail "succeeded: $*"; fi
-  echo "$msg" | grep -q "$pattern" || fail "unclear error for $*: $msg"
-  echo "ok   ${envs[*]} $*: $(echo "$msg" | tail -1)"
-}
+source "$(dirname "$0")/../gpu/error_checks.sh"
 if ldd "$CRIA_LIBRARY" | grep -q libvulkan; then fail "libcria links libvulkan"; fi
 echo "ok   libcria.so does not link libvulkan"
 expect_error "no Vulkan loader" CRIA_VULKAN_LOADER=/nonexistent/libvulkan.so.1 -- run -m "$model" -n 4 --backend vulkan
