@@ -4,7 +4,7 @@
 # qemu-aarch64: scripts/test-arm64.sh; Windows under wine: scripts/test-windows.sh), then the
 # same suite under AddressSanitizer + UBSan and the threaded tests under ThreadSanitizer
 # (scripts/sanitize.sh), then each fuzz target for CRIA_FUZZ_SECONDS seconds (scripts/fuzz.sh,
-# default 45 here). CRIA_CROSS=0, CRIA_SANITIZERS=0 or CRIA_FUZZ_SECONDS=0 leave those parts out
+# default 30 here). CRIA_CROSS=0, CRIA_SANITIZERS=0 or CRIA_FUZZ_SECONDS=0 leave those parts out
 # for a quick local run. Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ cross_stage Windows scripts/test-windows.sh
 if [ "${CRIA_SANITIZERS:-1}" != 0 ]; then
   bash scripts/sanitize.sh
 fi
-export CRIA_FUZZ_SECONDS=${CRIA_FUZZ_SECONDS:-45}
+export CRIA_FUZZ_SECONDS=${CRIA_FUZZ_SECONDS:-30}
 if [ "$CRIA_FUZZ_SECONDS" != 0 ]; then
   bash scripts/fuzz.sh
 fi
