@@ -66,8 +66,9 @@ GemmBackend resolve_gemm_backend(GemmBackend requested, const Matrix& w, int64_t
   if (requested != GemmBackend::Auto) return requested;
   if (amx_applies(w, run)) return GemmBackend::Kernels;  // cria's AMX tiles (ops.hpp)
   if (run < 16) return GemmBackend::Kernels;  // too few positions to amortise a GEMM
-  // Regrouped rows have their own integer GEMM among the kernels.
-  if (w.layout == RowLayout::Grouped16) return GemmBackend::Kernels;
+  // Regrouped rows (and Q4_0 rows read as if regrouped) have their own integer GEMM among
+  // the kernels.
+  if (grouped_gemm_for(w)) return GemmBackend::Kernels;
   if (!onednn_built())  // built without oneDNN: OpenBLAS's f32 GEMM, or the dot kernels
     return openblas_built() && (t == DType::F32 || t == DType::F16 || t == DType::BF16 || run >= 32)
                ? GemmBackend::OpenBlas

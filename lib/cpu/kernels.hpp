@@ -77,6 +77,9 @@ struct Kernels {
   AttentionValuesFn attention_values_f16;
   // Kernels for grouped rows; null: this instruction set keeps the file's layout.
   GroupedGemmFn grouped_gemm[kMaxTypes];
+  // The same products on rows in the file's layout (grouped activations still), equal to
+  // grouped_gemm's on the regrouped rows bit for bit; null: none for the type.
+  GroupedGemmFn plain_gemm[kMaxTypes];
 };
 
 // Decodes one row with the fastest decoder available for its type.

@@ -3,6 +3,9 @@
 // products summed by vpmaddubsw + vpmaddwd (the weights are at most 63, so the 16-bit pair
 // sums cannot saturate; grouped Q8_0's 0-255 could, so Q8_0 keeps the file's layout here).
 // Two rows by up to two positions per tile: AVX2 has 16 vector registers.
+// Q4_0 and Q4_K rows in the file's layout run through the same tiles: their blocks are
+// rearranged into the grouped lanes as they are read, so that they give the grouped rows'
+// results bit for bit (plain_gemm_q4_0_avx2, plain_gemm_q4_k_avx2).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -75,6 +78,84 @@ inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, 
   *min = _mm256_load_ps(mn);
 }
 
+// Rows as the file stores them, read into the grouped layout's lanes (packed.hpp) for half h
+// of a group: the same integers and scales, so the same arithmetic after. Q4_0: blocks
+// 8h..8h+7 of the group (each an fp16 scale and 16 bytes of nibbles; blocks at or past
+// `count`, in a row's last group, read as zero without touching memory past the row). Q4_K:
+// the group's super-block h (fp16 d and dmin, 12 bytes of 6-bit scales and mins, 128 bytes
+// of nibbles; the 64 weights of sub-blocks 2c and 2c+1 share 32 bytes, low and high nibbles).
+struct PlainHalf {
+  __m256i words[4];  // words[k] lane i: 4 bytes, low nibbles weights 4k.., high 16 + 4k.. of lane i
+  __m256 scale, min;
+};
+
+// Lanes j and j + 4 in y[j] (one per 128-bit half, 16 bytes each): a 4 x 4 transpose of 32-bit
+// words in each half gives word k of lanes 0-3 and 4-7.
+inline void transpose_lanes(const __m256i y[4], __m256i words[4]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+  words[0] = _mm256_unpacklo_epi64(t0, t2);
+  words[1] = _mm256_unpackhi_epi64(t0, t2);
+  words[2] = _mm256_unpacklo_epi64(t1, t3);
+  words[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+inline __m256i load_halves(const uint8_t* low, const uint8_t* high) {
+  return _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(high), reinterpret_cast<const __m128i*>(low));
+}
+
+template <Kind kKind>
+inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
+  PlainHalf half;
+  __m256i y[4];
+  if constexpr (kKind == Kind::Q4_0) {
+    alignas(32) uint8_t partial[8 * 18];
+    const uint8_t* b = group + 18 * 8 * h;
+    if (count < 8) {
+      std::memset(partial, 0, sizeof partial);
+      std::memcpy(partial, b, static_cast<size_t>(count) * 18);
+      b = partial;
+    }
+    for (int j = 0; j < 4; ++j) y[j] = load_halves(b + 18 * j + 2, b + 18 * (j + 4) + 2);
+    uint16_t d[8];
+    for (int j = 0; j < 8; ++j) std::memcpy(&d[j], b + 18 * j, 2);
+    half.scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
+    half.min = _mm256_setzero_ps();
+  } else {
+    static_assert(kKind == Kind::Q4_K, "the file's layout is read for Q4_0 and Q4_K");
+    const uint8_t* sb = group + 144 * h;
+    const uint8_t* q = sb + 4;
+    alignas(32) int32_t sc[8], mn[8];
+    for (int j = 0; j < 4; ++j) {
+      sc[j] = q[j] & 63;
+      mn[j] = q[j + 4] & 63;
+      sc[j + 4] = (q[j + 8] & 0x0f) | (q[j] >> 6) << 4;
+      mn[j + 4] = (q[j + 8] >> 4) | (q[j + 4] >> 6) << 4;
+    }
+    uint16_t dd[2];
+    std::memcpy(dd, sb, 4);
+    half.scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc))));
+    half.min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(mn))));
+    // Sub-blocks 2c (low nibbles) and 2c+1 (high) of bytes qs[32c..32c+31], as lanes whose
+    // bytes hold weight e (low nibble) and 16 + e (high nibble).
+    const uint8_t* qs = sb + 16;
+    const __m256i nibble = _mm256_set1_epi8(0x0f), high_nibble = _mm256_set1_epi8(static_cast<char>(0xf0));
+    __m256i even[2], odd[2];  // [lanes 0 | 2], [1 | 3], then [4 | 6], [5 | 7]
+    for (int p = 0; p < 2; ++p) {
+      const __m256i first = load_halves(qs + 64 * p, qs + 64 * p + 32);        // bytes 0-15 of chunks 2p, 2p+1
+      const __m256i second = load_halves(qs + 64 * p + 16, qs + 64 * p + 48);  // bytes 16-31
+      even[p] = _mm256_or_si256(_mm256_and_si256(first, nibble), _mm256_slli_epi16(_mm256_and_si256(second, nibble), 4));
+      odd[p] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(first, 4), nibble), _mm256_and_si256(second, high_nibble));
+    }
+    y[0] = _mm256_permute2x128_si256(even[0], even[1], 0x20);
+    y[1] = _mm256_permute2x128_si256(odd[0], odd[1], 0x20);
+    y[2] = _mm256_permute2x128_si256(even[0], even[1], 0x31);
+    y[3] = _mm256_permute2x128_si256(odd[0], odd[1], 0x31);
+  }
+  transpose_lanes(y, half.words);
+  return half;
+}
+
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -82,9 +163,11 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <Kind kKind, int kRows, int kTokens>
+// kPlain: Q4_0 or Q4_K rows in the file's layout (plain_half), otherwise grouped rows.
+template <Kind kKind, int kRows, int kTokens, bool kPlain = false>
 void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
           float* out, int64_t out_stride, bool prefetch) {
+  static_assert(!kPlain || kKind == Kind::Q4_0 || kKind == Kind::Q4_K, "the file's layout: Q4_0 and Q4_K");
   constexpr bool kQ6 = kKind == Kind::Q6_K;
   const int64_t n_groups = kQ6 ? cols / 256 : (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   constexpr bool kK = kKind == Kind::Q4_K || kKind == Kind::Q5_K;  // scales and mins per lane
@@ -107,6 +190,9 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
       __m256i isum[kRows][kTokens];
       for (int r = 0; r < kRows; ++r)
         for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_setzero_si256();
+      PlainHalf plain[kPlain ? kRows : 1];
+      if constexpr (kPlain)
+        for (int r = 0; r < kRows; ++r) plain[r] = plain_half<kKind>(w + r * row_bytes + offset, h, count);
       for (int k = 0; k < (kQ6 ? 2 : 4); ++k) {
         __m256i first[kRows], second[kRows];  // the weights of chunks 2k and 2k+1
         for (int r = 0; r < kRows; ++r) {
@@ -120,7 +206,8 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
             second[r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low, 4), nibble),
                                         _mm256_and_si256(high_odd, top));
           } else {
-            const __m256i packed = load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
+            const __m256i packed =
+                kPlain ? plain[r].words[k] : load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
             first[r] = _mm256_and_si256(packed, nibble);
             second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
             if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
@@ -140,7 +227,12 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
       }
       for (int r = 0; r < kRows; ++r) {
         __m256 scale, min = _mm256_setzero_ps();
-        half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale, &min);
+        if constexpr (kPlain) {
+          scale = plain[r].scale;
+          min = plain[r].min;
+        } else {
+          half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale, &min);
+        }
         for (int t = 0; t < kTokens; ++t) {
           const uint8_t* at = ag + t * act_bytes;
           const __m256 x_scale = _mm256_loadu_ps(reinterpret_cast<const float*>(at) + 8 * h);
@@ -159,11 +251,11 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
     for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = hsum(acc[r][t]);
 }
 
-template <Kind kKind, int kRows>
+template <Kind kKind, int kRows, bool kPlain>
 void row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
               int64_t n_tokens, int64_t cols, float* out, int64_t out_stride, bool prefetch) {
-  if (n_tokens == 2) tile<kKind, kRows, 2>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
-  else tile<kKind, kRows, 1>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
+  if (n_tokens == 2) tile<kKind, kRows, 2, kPlain>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
+  else tile<kKind, kRows, 1, kPlain>(w, row_bytes, act, act_bytes, cols, out, out_stride, prefetch);
 }
 
 // Rows by kTokens positions for several positions at once (Q4_0 and Q4_K): each chunk's 8-bit
@@ -172,7 +264,7 @@ void row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act
 // pairs of 4-bit weights times |activations| <= 127 stay within 16 bits), so every position
 // gets the integers, and then the floats, of the one-position tiles. The loops over rows,
 // positions and chunks are unrolled so that the sums stay in registers.
-template <Kind kKind, int kRows, int kTokens>
+template <Kind kKind, int kRows, int kTokens, bool kPlain>
 void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
                float* out, int64_t out_stride, bool prefetch) {
   static_assert(kKind == Kind::Q4_0 || kKind == Kind::Q4_K, "5- and 6-bit weights overflow 16-bit sums over a half-group");
@@ -198,13 +290,17 @@ void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       for (int r = 0; r < kRows; ++r)
         #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) sum16[r][t] = _mm256_setzero_si256();
+      PlainHalf plain[kPlain ? kRows : 1];
+      if constexpr (kPlain)
+        for (int r = 0; r < kRows; ++r) plain[r] = plain_half<kKind>(w + r * row_bytes + offset, h, count);
       #pragma GCC unroll 8
       for (int k = 0; k < 4; ++k) {
         __m256i first[kRows], second[kRows];  // the weights of chunks 2k and 2k+1
         #pragma GCC unroll 8
         for (int r = 0; r < kRows; ++r) {
           const uint8_t* group = w + r * row_bytes + offset;
-          const __m256i packed = load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
+          const __m256i packed =
+              kPlain ? plain[r].words[k] : load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
           first[r] = _mm256_and_si256(packed, nibble);
           second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
         }
@@ -225,7 +321,12 @@ void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r) {
         min[r] = _mm256_setzero_ps();
-        half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale[r], &min[r]);
+        if constexpr (kPlain) {
+          scale[r] = plain[r].scale;
+          min[r] = plain[r].min;
+        } else {
+          half_scales<kKind>(w + r * row_bytes + offset, blocks, h, &scale[r], &min[r]);
+        }
       }
       #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
@@ -252,7 +353,7 @@ void tile_wide(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
 
 // Positions in fours through tile_wide, two rows at a time; the rest of the positions as
 // for one or two.
-template <Kind kKind>
+template <Kind kKind, bool kPlain>
 int64_t rows_wide(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
                   int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   constexpr int kRows = 2, kTokens = 4;
@@ -260,30 +361,30 @@ int64_t rows_wide(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint
   for (; t0 + kTokens <= n_tokens; t0 += kTokens) {
     int64_t r = 0;
     for (; r + kRows <= n_rows; r += kRows)
-      tile_wide<kKind, kRows, kTokens>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
+      tile_wide<kKind, kRows, kTokens, kPlain>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
                                        out + t0 * out_stride + r, out_stride, t0 == 0);
     for (; r < n_rows; ++r)
-      tile_wide<kKind, 1, kTokens>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
+      tile_wide<kKind, 1, kTokens, kPlain>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, cols,
                                    out + t0 * out_stride + r, out_stride, t0 == 0);
   }
   return t0;
 }
 
-template <Kind kKind>
+template <Kind kKind, bool kPlain = false>
 void rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act, size_t act_bytes,
           int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
   int64_t done = 0;
   if constexpr (kKind == Kind::Q4_0 || kKind == Kind::Q4_K) {
-    if (n_tokens >= 4) done = rows_wide<kKind>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+    if (n_tokens >= 4) done = rows_wide<kKind, kPlain>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
   }
   for (int64_t t0 = done; t0 < n_tokens; t0 += 2) {
     const int64_t tokens = n_tokens - t0 < 2 ? n_tokens - t0 : 2;
     int64_t r = 0;
     for (; r + 2 <= n_rows; r += 2)
-      row_tile<kKind, 2>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
+      row_tile<kKind, 2, kPlain>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
                          out + t0 * out_stride + r, out_stride, t0 == 0);
     if (r < n_rows)
-      row_tile<kKind, 1>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
+      row_tile<kKind, 1, kPlain>(w + r * row_bytes, row_bytes, act + t0 * act_bytes, act_bytes, tokens, cols,
                          out + t0 * out_stride + r, out_stride, t0 == 0);
   }
 }
@@ -296,10 +397,22 @@ void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
   rows<Kind::Q4_0>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
+void plain_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride) {
+  rows<Kind::Q4_0, true>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
 void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride) {
   rows<Kind::Q4_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void plain_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride) {
+  rows<Kind::Q4_K, true>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 void grouped_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,

@@ -62,9 +62,8 @@ void matmul_amx(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride,
   });
 }
 
-void matmul_grouped(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, ThreadPool& pool) {
-  const GroupedGemmFn gemm = active_kernels().grouped_gemm[static_cast<int>(w.dtype)];
-  if (!gemm) throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
+void matmul_grouped(const Matrix& w, GroupedGemmFn gemm, MatmulInput& x, float* out, int64_t out_stride,
+                    ThreadPool& pool) {
   const size_t act_bytes = grouped_activation_bytes(w.dtype, w.cols);
   const uint8_t* act = x.grouped(w.dtype, pool);
   const int64_t n_tokens = x.n_tokens();
@@ -143,6 +142,13 @@ const uint8_t* MatmulInput::rows(DType t, ThreadPool& pool) {
                      activation_row_bytes(t, cols_), quantize_activations, pool);
 }
 
+GroupedGemmFn grouped_gemm_for(const Matrix& w) {
+  const Kernels& k = active_kernels();
+  const int t = static_cast<int>(w.dtype);
+  if (w.layout == RowLayout::Grouped16) return k.grouped_gemm[t];
+  return k.plain_gemm[t] && groupable(w.dtype, w.cols) ? k.plain_gemm[t] : nullptr;
+}
+
 bool amx_applies(const Matrix& w, int64_t run) {
   const bool simd_decode = w.layout == RowLayout::Grouped16 || active_kernels().dequantize[static_cast<int>(w.dtype)];
   const int64_t min_tokens = w.dtype == DType::F16 || w.dtype == DType::BF16 ? kAmxMinTokensF16
@@ -160,10 +166,12 @@ void matmul(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, Thr
     matmul_amx(w, x, out, out_stride, pool);
     return;
   }
-  if (w.layout == RowLayout::Grouped16) {
-    matmul_grouped(w, x, out, out_stride, pool);
+  if (const GroupedGemmFn gemm = grouped_gemm_for(w)) {
+    matmul_grouped(w, gemm, x, out, out_stride, pool);
     return;
   }
+  if (w.layout == RowLayout::Grouped16)
+    throw Error(ErrorCode::Unsupported, std::string("no grouped kernel for ") + dtype_name(w.dtype));
   const Kernels& k = active_kernels();
   const DotFn dot = k.dot[static_cast<int>(w.dtype)];
   if (!dot) throw Error(ErrorCode::Unsupported, std::string("no kernel for weight type ") + dtype_name(w.dtype));

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/kernels.hpp"
 #include "cpu/matrix.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -64,6 +65,10 @@ void matmul(const Matrix& w, MatmulInput& x, float* out, int64_t out_stride, Thr
 // sequence. Decided by the run, not the batch, so that a position gets the same arithmetic
 // alone as beside other sequences.
 bool amx_applies(const Matrix& w, int64_t run);
+// The kernel on grouped activations for w as placed: grouped_gemm for regrouped rows,
+// plain_gemm for rows in the file's layout where the CPU has one (then both layouts give the
+// same bits); null: the row kernels (dot, dot4) take w.
+GroupedGemmFn grouped_gemm_for(const Matrix& w);
 
 // out = x / sqrt(mean(x^2) + eps) * weight
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
