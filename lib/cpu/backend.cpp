@@ -96,6 +96,7 @@ class CpuPass final : public Pass {
  public:
   CpuPass(CpuBackend& backend, CpuBackend::Lane& lane, const BatchEntry* entries, int64_t n)
       : b_(backend), lane_(lane), hold_(lane.busy), entries_(entries), n_(n) {
+    b_.copy_deferred(lane_.pool, false);
     // The runs of the batch, and attention's blocks (up to kAttentionBlock positions of a run).
     for (int64_t t = 0; t < n; ++t) {
       const bool continues = extend_runs(runs_, entries, t - 1, t, t);
@@ -123,7 +124,7 @@ class CpuPass final : public Pass {
   void matmul(Activation in, std::initializer_list<Projection> projections) override {
     products_.clear();  // kept between calls: no allocation per projection
     for (const Projection& p : projections)
-      products_.push_back({&b_.settle(b_.matrix(p.weight), lane_.pool), act(p.out), b_.width(p.out)});
+      products_.push_back({&b_.settle(b_.placed(p.weight), lane_.pool), act(p.out), b_.width(p.out)});
     multiply(act(in), b_.width(in), runs_, products_);
   }
 
@@ -328,12 +329,45 @@ void CpuBackend::place(const LlamaConfig& config, const LlamaWeights& weights, i
   if (writable && repack_) regroup(*writable);
   if (!writable && copy_mapped_) {
     const std::vector<Matrix*> mapped = movable_matrices();
-    copied_ = std::make_unique<std::atomic<bool>[]>(mapped.size());
+    copies_ = std::make_unique<Copy[]>(mapped.size());
+    uint64_t deferred_bytes = 0;
     for (size_t i = 0; i < mapped.size(); ++i) {
       mapped[i]->copy_slot = static_cast<int32_t>(i);
-      copied_[i].store(false, std::memory_order_relaxed);
+      mapped_.push_back(mapped[i]);
+      // Where the kernels give the regrouped copy's bits on the mapping too, no pass need wait
+      // for the copy: the first token comes at once, and the copies follow a part per pass.
+      copies_[i].deferred = regroups(*mapped[i]) && grouped_gemm_for(*mapped[i]) != nullptr;
+      if (copies_[i].deferred) deferred_bytes += static_cast<uint64_t>(mapped[i]->rows) * mapped[i]->row_bytes;
     }
+    deferred_bytes_per_pass_ = deferred_bytes / 8;
+    deferring_.store(deferred_bytes > 0, std::memory_order_relaxed);
   }
+}
+
+void CpuBackend::copy_deferred(ThreadPool& pool, bool all) {
+  if (!deferring_.load(std::memory_order_acquire)) return;
+  // The first pass makes none, so that a mapped model gives its first token at once.
+  if (!all && !first_pass_done_.exchange(true, std::memory_order_relaxed)) return;
+  std::unique_lock<std::mutex> lock(copy_mutex_, std::defer_lock);
+  if (all) lock.lock();
+  else if (!lock.try_lock()) return;  // a pass on another lane is making copies: not twice the wait
+  uint64_t made = 0;
+  for (; next_deferred_ < mapped_.size() && (all || made < deferred_bytes_per_pass_); ++next_deferred_) {
+    Copy& copy = copies_[next_deferred_];
+    if (!copy.deferred) continue;
+    const Matrix& m = *mapped_[next_deferred_];
+    copy_to_private(m, pool);
+    copy.ready.store(true, std::memory_order_release);
+    made += static_cast<uint64_t>(m.rows) * m.row_bytes;
+  }
+  if (next_deferred_ == mapped_.size()) deferring_.store(false, std::memory_order_release);
+}
+
+void CpuBackend::copy_deferred_now() {
+  if (!deferring_.load(std::memory_order_acquire)) return;
+  Lane& l = lane(0);
+  std::lock_guard<std::mutex> hold(l.busy);
+  copy_deferred(l.pool, true);
 }
 
 bool CpuBackend::regroups(const Matrix& m) const {
@@ -341,19 +375,22 @@ bool CpuBackend::regroups(const Matrix& m) const {
 }
 
 const Matrix& CpuBackend::settle(const Matrix& m, ThreadPool& pool) {
-  if (m.copy_slot < 0 || copied_[m.copy_slot].load(std::memory_order_acquire)) return m;
+  if (m.copy_slot < 0) return m;
+  Copy& copy = copies_[m.copy_slot];
+  if (copy.ready.load(std::memory_order_acquire)) return copy.matrix;
+  if (copy.deferred) return m;
   // Passes on other lanes wait here for the copy rather than read a matrix half placed.
   std::lock_guard<std::mutex> lock(copy_mutex_);
-  if (!copied_[m.copy_slot].load(std::memory_order_relaxed)) {
-    copy_to_private(const_cast<Matrix&>(m), pool);
-    copied_[m.copy_slot].store(true, std::memory_order_release);
+  if (!copy.ready.load(std::memory_order_relaxed)) {
+    copy_to_private(m, pool);
+    copy.ready.store(true, std::memory_order_release);
   }
-  return m;
+  return copy.matrix;
 }
 
 void CpuBackend::Unmap::operator()(uint8_t* p) const { platform::free_pages(p, bytes); }
 
-void CpuBackend::copy_to_private(Matrix& m, ThreadPool& pool) {
+void CpuBackend::copy_to_private(const Matrix& m, ThreadPool& pool) {
   constexpr size_t kHugePage = platform::kHugePage;
   const size_t bytes = static_cast<size_t>(m.rows) * m.row_bytes;
   // One huge page more than needed, so that the copy can start on a huge-page boundary.
@@ -362,25 +399,29 @@ void CpuBackend::copy_to_private(Matrix& m, ThreadPool& pool) {
   if (!p)
     throw Error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
                                             " MiB to copy a mapped weight matrix into");
-  private_.push_back(PrivateMemory(static_cast<uint8_t*>(p), Unmap{reserved}));
+  Copy& slot = copies_[m.copy_slot];
+  slot.memory = PrivateMemory(static_cast<uint8_t*>(p), Unmap{reserved});
   uint8_t* copy = static_cast<uint8_t*>(p) + (-reinterpret_cast<uintptr_t>(p) & (kHugePage - 1));
   const bool regroup = regroups(m);
   const uint8_t* file_rows = static_cast<const uint8_t*>(m.data);
   const uintptr_t page = static_cast<uintptr_t>(platform::page_size());
-  pool.parallel_for(m.rows, [&](int64_t begin, int64_t end, int) {
+  auto copy_rows = [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const size_t at = static_cast<size_t>(r) * m.row_bytes;
       if (regroup) group_row(m.dtype, file_rows + at, copy + at, m.cols);
       else std::memcpy(copy + at, file_rows + at, m.row_bytes);
     }
-  });
+  };
+  pool.parallel_for(m.rows, copy_rows);
   // This process no longer reads those pages of the mapping (whole pages within the matrix
   // only); they stay in the page cache for others.
   const uintptr_t first = (reinterpret_cast<uintptr_t>(file_rows) + page - 1) & ~(page - 1);
   const uintptr_t last = (reinterpret_cast<uintptr_t>(file_rows) + bytes) & ~(page - 1);
   if (last > first) platform::forget_mapped_pages(reinterpret_cast<void*>(first), last - first);
-  m.data = copy;
-  m.layout = regroup ? RowLayout::Grouped16 : RowLayout::Plain;
+  slot.matrix = m;
+  slot.matrix.data = copy;
+  slot.matrix.layout = regroup ? RowLayout::Grouped16 : RowLayout::Plain;
+  slot.matrix.copy_slot = -1;
 }
 
 std::vector<Matrix*> CpuBackend::movable_matrices() {
@@ -518,7 +559,7 @@ const float* CpuBackend::norm(WeightId id) const {
   }
 }
 
-const Matrix& CpuBackend::matrix(WeightId id) const {
+const Matrix& CpuBackend::placed(WeightId id) const {
   if (id.kind == WeightKind::Output) return output_;
   const Layer& l = layers_.at(static_cast<size_t>(id.layer));
   switch (id.kind) {
@@ -531,6 +572,12 @@ const Matrix& CpuBackend::matrix(WeightId id) const {
     case WeightKind::Down: return l.w_down;
     default: throw Error(ErrorCode::InvalidArgument, "matmul: the weight is not a matrix");
   }
+}
+
+const Matrix& CpuBackend::matrix(WeightId id) const {
+  const Matrix& m = placed(id);
+  if (m.copy_slot >= 0 && copies_[m.copy_slot].ready.load(std::memory_order_acquire)) return copies_[m.copy_slot].matrix;
+  return m;
 }
 
 }  // namespace cria::cpu

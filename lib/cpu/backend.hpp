@@ -1,8 +1,10 @@
 #pragma once
 // The CPU backend: weights in the model's read copy (Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices
 // regrouped there in place for the integer kernels), or in the file mapping, from which each
-// matrix is copied (and regrouped) to private memory by the first pass that reads it, or
-// used in place when private copies are not wanted; kernels chosen at run time for the
+// matrix is copied (and regrouped) to private memory: a part at a time by the passes after the
+// first where the kernels read the mapping with the copy's results, else by the first pass
+// that reads it; or used in place when private copies are not wanted; kernels chosen at run
+// time for the
 // instruction set, prompt GEMM on cria's kernels, AMX tiles, oneDNN or
 // OpenBLAS, and one thread pool per thread count shared by every sequence of the model.
 #include <functional>
@@ -39,8 +41,11 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Pass> begin_pass(const BatchEntry* entries, int64_t n, int n_threads) override;
   double probe_read_bandwidth(int n_threads) override { return measure_read_bandwidth(threads(n_threads)); }
 
-  // How a matrix was placed (for tests and probes).
+  // How a matrix is placed now: its private copy once made, else where `place` left it (for
+  // tests and probes).
   const Matrix& matrix(WeightId id) const;
+  // Makes every deferred copy now (for tests; passes make them a part at a time).
+  void copy_deferred_now();
 
  private:
   friend class CpuPass;
@@ -68,6 +73,8 @@ class CpuBackend final : public Backend {
   void size_lane(Lane& lane, int64_t entries, int64_t positions) const;
   int64_t width(Activation a) const;
   const float* norm(WeightId id) const;
+  // The matrix as `place` left it (in the mapping while copy_slot >= 0).
+  const Matrix& placed(WeightId id) const;
   // The matrices that may be regrouped or copied: every layer's, and the output unless it is
   // tied to the embedding table (read row by row in the file's layout).
   std::vector<Matrix*> movable_matrices();
@@ -75,16 +82,28 @@ class CpuBackend final : public Backend {
   void regroup(io::MappedFile& file);
   // Whether the kernels read `m` regrouped.
   bool regroups(const Matrix& m) const;
-  // `m` as the kernels read it: a matrix still in the file mapping is first copied to
-  // private memory huge pages back (regrouped where regroups() says), on the pass's threads.
+  // `m` as a pass reads it: its private copy once made; a deferred one in place until then;
+  // any other matrix still in the file mapping is first copied to private memory (regrouped
+  // where regroups() says), on the pass's threads.
   const Matrix& settle(const Matrix& m, ThreadPool& pool);
-  void copy_to_private(Matrix& m, ThreadPool& pool);
+  // Makes the copy of `m` (in copies_[m.copy_slot]), on the pool's threads.
+  void copy_to_private(const Matrix& m, ThreadPool& pool);
+  // Called as a pass starts: from the second pass on, makes the next deferred copies, about
+  // an eighth of their bytes per pass, unless a pass on another lane is making copies.
+  void copy_deferred(ThreadPool& pool, bool all);
 
   struct Unmap {
     size_t bytes;
     void operator()(uint8_t* p) const;
   };
   using PrivateMemory = std::unique_ptr<uint8_t, Unmap>;
+  // The private copy of a matrix that was in the file mapping.
+  struct Copy {
+    Matrix matrix;
+    PrivateMemory memory;
+    std::atomic<bool> ready{false};  // set (release) once matrix and memory are in place
+    bool deferred = false;           // made by copy_deferred; passes read the mapping until then
+  };
 
   GemmBackend gemm_;
   int default_threads_;
@@ -96,11 +115,16 @@ class CpuBackend final : public Backend {
   const float* output_norm_ = nullptr;
   Matrix output_;
   std::vector<Layer> layers_;
-  // Matrices copied out of the file mapping: one flag per copy_slot, set once the copy is in
-  // place, and the memory the copies live in.
-  std::unique_ptr<std::atomic<bool>[]> copied_;
+  // Matrices copied out of the file mapping, by copy_slot, made under copy_mutex_; the
+  // matrices they copy; the deferred copies not yet made (from next_deferred_ on), the bytes
+  // a pass makes; and whether a pass has started.
+  std::unique_ptr<Copy[]> copies_;
+  std::vector<const Matrix*> mapped_;
   std::mutex copy_mutex_;
-  std::vector<PrivateMemory> private_;
+  size_t next_deferred_ = 0;
+  uint64_t deferred_bytes_per_pass_ = 0;
+  std::atomic<bool> deferring_{false};  // deferred copies are left
+  std::atomic<bool> first_pass_done_{false};
   std::mutex lanes_mutex_;
   std::map<int, std::unique_ptr<Lane>> lanes_;
 };

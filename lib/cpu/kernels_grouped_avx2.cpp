@@ -117,25 +117,46 @@ inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
       b = partial;
     }
     for (int j = 0; j < 4; ++j) y[j] = load_halves(b + 18 * j + 2, b + 18 * (j + 4) + 2);
-    uint16_t d[8];
-    for (int j = 0; j < 8; ++j) std::memcpy(&d[j], b + 18 * j, 2);
-    half.scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
+    // Inserted one by one: eight 2-byte stores read back as one vector would stall the load.
+    auto scale_bits = [&](int j) {
+      uint16_t d;
+      std::memcpy(&d, b + 18 * j, 2);
+      return static_cast<int>(d);
+    };
+    __m128i d = _mm_cvtsi32_si128(scale_bits(0));
+    d = _mm_insert_epi16(d, scale_bits(1), 1);
+    d = _mm_insert_epi16(d, scale_bits(2), 2);
+    d = _mm_insert_epi16(d, scale_bits(3), 3);
+    d = _mm_insert_epi16(d, scale_bits(4), 4);
+    d = _mm_insert_epi16(d, scale_bits(5), 5);
+    d = _mm_insert_epi16(d, scale_bits(6), 6);
+    d = _mm_insert_epi16(d, scale_bits(7), 7);
+    half.scale = _mm256_cvtph_ps(d);
     half.min = _mm256_setzero_ps();
   } else {
     static_assert(kKind == Kind::Q4_K, "the file's layout is read for Q4_0 and Q4_K");
     const uint8_t* sb = group + 144 * h;
     const uint8_t* q = sb + 4;
-    alignas(32) int32_t sc[8], mn[8];
-    for (int j = 0; j < 4; ++j) {
-      sc[j] = q[j] & 63;
-      mn[j] = q[j + 4] & 63;
-      sc[j + 4] = (q[j + 8] & 0x0f) | (q[j] >> 6) << 4;
-      mn[j + 4] = (q[j + 8] >> 4) | (q[j + 4] >> 6) << 4;
-    }
+    // The 6-bit scales and mins of sub-blocks 0-3 are the low bits of bytes 0-3 and 4-7; those
+    // of 4-7 take their low 4 bits from bytes 8-11 and their top 2 from bytes 0-3 and 4-7.
+    uint32_t w0, w1, w2;
+    std::memcpy(&w0, q, 4);
+    std::memcpy(&w1, q + 4, 4);
+    std::memcpy(&w2, q + 8, 4);
+    const __m128i low6 = _mm_set1_epi32(0x3f3f3f3f), low4 = _mm_set1_epi32(0x0f0f0f0f), top2 = _mm_set1_epi32(0x30303030);
+    const __m128i v0 = _mm_cvtsi32_si128(static_cast<int>(w0)), v1 = _mm_cvtsi32_si128(static_cast<int>(w1));
+    const __m128i v2 = _mm_cvtsi32_si128(static_cast<int>(w2));
+    // Bytes 0-3: scales of sub-blocks 0-3, bytes 4-7: those of 4-7 (and the same for the mins).
+    const __m128i sc_low = _mm_and_si128(v0, low6);
+    const __m128i sc_high = _mm_or_si128(_mm_and_si128(v2, low4), _mm_and_si128(_mm_srli_epi16(v0, 2), top2));
+    const __m128i mn_low = _mm_and_si128(v1, low6);
+    const __m128i mn_high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(v2, 4), low4), _mm_and_si128(_mm_srli_epi16(v1, 2), top2));
+    const __m256i sc = _mm256_cvtepu8_epi32(_mm_unpacklo_epi32(sc_low, sc_high));
+    const __m256i mn = _mm256_cvtepu8_epi32(_mm_unpacklo_epi32(mn_low, mn_high));
     uint16_t dd[2];
     std::memcpy(dd, sb, 4);
-    half.scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc))));
-    half.min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(mn))));
+    half.scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), _mm256_cvtepi32_ps(sc));
+    half.min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), _mm256_cvtepi32_ps(mn));
     // Sub-blocks 2c (low nibbles) and 2c+1 (high) of bytes qs[32c..32c+31], as lanes whose
     // bytes hold weight e (low nibble) and 16 + e (high nibble).
     const uint8_t* qs = sb + 16;

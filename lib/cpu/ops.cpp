@@ -31,6 +31,8 @@ namespace {
 
 // Rows per work item for grouped weights: a split that does not depend on the thread count.
 constexpr int64_t kGroupedRowsPerItem = 16;
+// Positions from which rows in the file's layout are regrouped per work item (matmul_grouped).
+constexpr int64_t kRegroupPositions = 4;
 // Fewest positions for which the AMX kernel beats the dot kernels: it decodes every weight
 // once per call, a fixed cost that few positions do not repay. F16 and BF16 from 16, and
 // types without a SIMD row decoder from 32: the counts from which the GEMM backends (which
@@ -73,10 +75,23 @@ void matmul_grouped(const Matrix& w, GroupedGemmFn gemm, MatmulInput& x, float* 
   // last items of the other's (parallel_for_stealing), so that a faster thread helps without
   // breaking either thread's order, as ranges taken in turn would. Prompts: split_prompt's
   // ranges taken in turn.
+  // Rows in the file's layout that several positions share are regrouped first, item by item,
+  // into a buffer of the thread's (the same bytes as a regrouped copy, so the same results):
+  // the plain kernel's rearranging of every block for every tile of positions costs more.
+  const Kernels& k = active_kernels();
+  const bool regroup_items = w.layout == RowLayout::Plain && n_tokens >= kRegroupPositions;
   auto run = [&](int64_t begin, int64_t end, int) {
+    thread_local std::vector<uint8_t> regrouped;
     for (int64_t i = begin; i < end; ++i) {
       const int64_t r0 = i * kGroupedRowsPerItem;
       const int64_t rows = std::min(kGroupedRowsPerItem, w.rows - r0);
+      if (regroup_items) {
+        if (regrouped.size() < static_cast<size_t>(rows) * w.row_bytes) regrouped.resize(kGroupedRowsPerItem * w.row_bytes);
+        for (int64_t r = 0; r < rows; ++r) group_row(w.dtype, w.row(r0 + r), &regrouped[r * w.row_bytes], w.cols);
+        k.grouped_gemm[static_cast<int>(w.dtype)](regrouped.data(), w.row_bytes, rows, act, act_bytes, n_tokens, w.cols,
+                                                  out + r0, out_stride);
+        continue;
+      }
       gemm(w.row(r0), w.row_bytes, rows, act, act_bytes, n_tokens, w.cols, out + r0, out_stride);
     }
   };

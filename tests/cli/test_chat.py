@@ -82,6 +82,7 @@ def main():
 
     term.type("/save %s\n" % state)
     term.expect(rb"\[saved %d positions to " % past1)
+    term.expect(rb"> ")  # the prompt, before the next message's echo (else it lands in the answer)
 
     answer2, _, evaluated2, past2 = turn(term, "And a dog?")
     assert evaluated2 == past2 - past1, "turn 2 evaluated %d positions, but only %d are new" % (evaluated2, past2 - past1)
@@ -89,6 +90,7 @@ def main():
 
     term.type("/undo\n")
     term.expect(rb"\[undone: %d positions left\]" % past1)
+    term.expect(rb"> ")
     _, _, evaluated3, past3 = turn(term, "And a bird that sings?")
     assert evaluated3 == past3 - past1, (evaluated3, past3, past1)
     print("edited turn 2: %d positions evaluated, %d in context" % (evaluated3, past3))
@@ -96,6 +98,7 @@ def main():
     # Back to the saved conversation: the same message gets the same answer, for the same work.
     term.type("/load %s\n" % state)
     term.expect(rb"\[loaded %d positions from " % past1)
+    term.expect(rb"> ")
     answer4, _, evaluated4, past4 = turn(term, "And a dog?")
     assert (answer4, evaluated4, past4) == (answer2, evaluated2, past2), (answer4, answer2)
 
