@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite under sanitizers: AddressSanitizer + UndefinedBehaviorSanitizer (halt on the
 # first report) over the whole suite, and ThreadSanitizer over the tests where threads meet
-# (the thread pool, sessions of one model on several threads, cancelling from another thread);
+# (the thread pool, sessions of one model on several threads, mapped weights copied while
+# passes on two threads read them, cancelling from another thread);
 # that build, without oneDNN, OpenBLAS and Vulkan, also checks cria without optional libraries.
 # Any report fails. Python and Go load the instrumented libcria.so through wrappers that
 # preload libasan and libstdc++ (in that order); the interpreters' own leaks are not checked.

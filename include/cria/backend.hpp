@@ -132,9 +132,11 @@ struct BackendOptions {
   // memory (the CPU backend regroups Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices).
   bool repack = true;
   // CPU backend, weights in a file mapping (`place` without a writable copy): each matrix is
-  // copied to private memory on huge pages by the first pass that reads it (regrouped, with
-  // `repack`), so that mapped weights run as fast as read ones. false: used in place, their
-  // pages shared with other processes.
+  // copied to private memory on huge pages (regrouped, with `repack`), so that mapped weights
+  // run as fast as read ones: where the kernels read the file's layout with the copy's
+  // results, a part at a time by the passes after the first (which read the mapping until
+  // then), else by the first pass that reads it. false: used in place, their pages shared
+  // with other processes.
   bool copy_mapped = false;
   // Called by `place` with the fraction of the weights placed (0 to 1) where placing takes
   // long (uploads to a GPU); returning false stops it with Error(Cancelled).

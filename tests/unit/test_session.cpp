@@ -131,7 +131,7 @@ std::vector<float> logits_with(const cria::Model& model, int threads, int64_t ba
 
 }  // namespace
 
-TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, batching, both load modes, same logits as in place") {
+TEST_CASE("regrouped Q4_0, Q8_0, Q4_K and Q6_K weights: thread-count identity, batching, both load modes (mapped: passes on two threads meet at the copies), same logits as in place") {
   struct Case { const char* name; double max_difference; };
   // Q4_0 and Q8_0 differ from the file's layout in summation order only. The regrouped
   // K-quant kernels (Q4_K, and Q6_K, which also holds the Q4_0 file's output matrix)

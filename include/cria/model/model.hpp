@@ -32,9 +32,10 @@ struct LoadOptions {
   // Read (default): the file is read into anonymous memory advised for huge pages, where the
   // backend may rearrange weights for its kernels (see `repack`): a full read at load.
   // Map: the file is mapped (near-instant load); with `repack`, the CPU backend copies each
-  // weight matrix into private memory on huge pages, rearranged as in Read mode, the first
-  // time a pass reads it, so that generation is as fast as in Read mode, with the same
-  // results; without, weights are used in place (pages shared with other processes, at the
+  // weight matrix into private memory on huge pages, rearranged as in Read mode (a part per
+  // pass after the first where its kernels read the file's layout with the same results,
+  // else when a pass first reads it), so that generation is as fast as in Read mode, with
+  // the same results; without, weights are used in place (pages shared with other processes, at the
   // file layout's and small pages' speed). A file larger than 90% of the memory available
   // (MemAvailable) is used in place from the mapping in either mode.
   io::MappedFile::Mode load_mode = io::MappedFile::Mode::Read;
