@@ -135,8 +135,8 @@ type LoadOptions struct {
 	Progress func(fraction float32) bool
 	// Map maps the file (near-instant load) instead of reading it (the default); each weight
 	// matrix is then copied to private memory, rearranged for the CPU's kernels as a read
-	// file's are, the first time it is used: as fast as a read file afterwards, with the
-	// same results.
+	// file's are, during the first evaluations: as fast as a read file afterwards, with the
+	// same results throughout.
 	Map bool
 	// Shared, with Map, uses the weights in place from the mapping instead: pages shared
 	// with other processes, slower generation. (Unstable.)

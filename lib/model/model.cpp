@@ -148,7 +148,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     b.n_threads = options.n_threads;
     b.gemm = options.gemm;
     b.repack = options.repack;
-    // Mapped weights are copied on first use where a copy fits: not for a file that Read mode
+    // Mapped weights are copied during the first passes where a copy fits: not for a file that Read mode
     // maps because it is too large for memory.
     b.copy_mapped = options.load_mode == io::MappedFile::Mode::Map && options.repack &&
                     fits_in_memory(path);

@@ -425,8 +425,8 @@ class Model(_Handle):
     load with Cancelled (or the exception raised).
     load_mode: "read" (default: weights read into private memory and rearranged for the
     CPU's kernels), "map" (the file mapped, near-instant load; each weight matrix copied to
-    private memory and rearranged the first time it is used, then as fast as "read", with
-    the same results) or "map-shared" (unstable: weights used in place from the mapping,
+    private memory and rearranged during the first evaluations, then as fast as "read", with
+    the same results throughout) or "map-shared" (unstable: weights used in place from the mapping,
     pages shared between processes, slower generation).
     backend: "auto" (default: the best one built that has a device), "cpu", "reference"
     (plain scalar f32, slow: the oracle), or a GPU backend where one is built; device: the
