@@ -162,15 +162,17 @@ typedef bool (*cria_progress_fn)(float progress, void *user_data);
 typedef struct cria_model cria_model;
 
 /* CRIA_LOAD_READ: the file is read into private memory (advised for huge pages) and Q4_0,
-** Q8_0, Q4_K, Q5_K and Q6_K matrices are rearranged for the CPU's integer kernels: a full read at
-** load. CRIA_LOAD_MAP: the file is mapped (near-instant load) and the CPU backend copies each
-** weight matrix into private memory, rearranged as in read mode: where its kernels read the
-** file's layout with the same results (AVX2: Q4_0, Q4_K), the first evaluation reads the
-** mapping and the later ones make the copies a part at a time (an eighth each); other
-** matrices are copied by the first evaluation that reads them. Generation then runs as fast
-** as in read mode, and with the same results throughout. A file larger than 90% of the available memory is used in
-** place from the mapping in both modes. CRIA_LOAD_MAP_SHARED (UNSTABLE): weights are used
-** in place from the mapping, their pages shared with other processes that map the file:
+** Q8_0, Q4_K, Q5_K and Q6_K matrices are rearranged for the CPU's integer kernels: a full read
+** at load. CRIA_LOAD_MAP: the file is mapped (near-instant load) and the CPU backend copies
+** each weight matrix into private memory, rearranged as in read mode: where its kernels read
+** the file's layout with the same results (matrices not rearranged; on AVX2 also Q4_0, Q4_K,
+** Q5_K and Q6_K), the first evaluation reads the mapping and the later ones make the copies a
+** part at a time (an eighth each); other matrices are copied by the first evaluation that
+** reads them. Generation then runs as fast as in read mode, and with the same results
+** throughout. A copy for which memory cannot be had is not made: that matrix is read in
+** place, as CRIA_LOAD_MAP_SHARED reads it. A file larger than 90% of the available memory is
+** used in place from the mapping in both modes. CRIA_LOAD_MAP_SHARED (UNSTABLE): weights are
+** used in place from the mapping, their pages shared with other processes that map the file:
 ** slower generation (the file's layout and small pages). */
 typedef enum cria_load_mode {
   CRIA_LOAD_READ = 0,

@@ -334,9 +334,10 @@ void CpuBackend::place(const LlamaConfig& config, const LlamaWeights& weights, i
     for (size_t i = 0; i < mapped.size(); ++i) {
       mapped[i]->copy_slot = static_cast<int32_t>(i);
       mapped_.push_back(mapped[i]);
-      // Where the kernels give the regrouped copy's bits on the mapping too, no pass need wait
-      // for the copy: the first token comes at once, and the copies follow a part per pass.
-      copies_[i].deferred = regroups(*mapped[i]) && grouped_gemm_for(*mapped[i]) != nullptr;
+      // Where the kernels give the copy's bits on the mapping too (a copy in the file's layout,
+      // or a regrouped one the plain-layout kernels match), no pass need wait for the copy:
+      // the first token comes at once, and the copies follow a part per pass.
+      copies_[i].deferred = !regroups(*mapped[i]) || grouped_gemm_for(*mapped[i]) != nullptr;
       if (copies_[i].deferred) deferred_bytes += static_cast<uint64_t>(mapped[i]->rows) * mapped[i]->row_bytes;
     }
     deferred_bytes_per_pass_ = deferred_bytes / 8;
@@ -356,9 +357,13 @@ void CpuBackend::copy_deferred(ThreadPool& pool, bool all) {
     Copy& copy = copies_[next_deferred_];
     if (!copy.deferred) continue;
     const Matrix& m = *mapped_[next_deferred_];
-    copy_to_private(m, pool);
+    const bool copied = copy_to_private(m, pool);
     copy.ready.store(true, std::memory_order_release);
     made += static_cast<uint64_t>(m.rows) * m.row_bytes;
+    if (!copied) {  // memory is short: the rest stay in the mapping too
+      next_deferred_ = mapped_.size();
+      break;
+    }
   }
   if (next_deferred_ == mapped_.size()) deferring_.store(false, std::memory_order_release);
 }
@@ -390,29 +395,30 @@ const Matrix& CpuBackend::settle(const Matrix& m, ThreadPool& pool) {
 
 void CpuBackend::Unmap::operator()(uint8_t* p) const { platform::free_pages(p, bytes); }
 
-void CpuBackend::copy_to_private(const Matrix& m, ThreadPool& pool) {
+bool CpuBackend::copy_to_private(const Matrix& m, ThreadPool& pool) {
   constexpr size_t kHugePage = platform::kHugePage;
   const size_t bytes = static_cast<size_t>(m.rows) * m.row_bytes;
   // One huge page more than needed, so that the copy can start on a huge-page boundary.
   const size_t reserved = (bytes + 2 * kHugePage - 1) / kHugePage * kHugePage;
   void* p = platform::allocate_pages(reserved);
-  if (!p)
-    throw Error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
-                                            " MiB to copy a mapped weight matrix into");
   Copy& slot = copies_[m.copy_slot];
+  if (!p) {  // short of memory: the matrix is read in the mapping, as map-shared reads it
+    slot.matrix = m;
+    slot.matrix.copy_slot = -1;
+    return false;
+  }
   slot.memory = PrivateMemory(static_cast<uint8_t*>(p), Unmap{reserved});
   uint8_t* copy = static_cast<uint8_t*>(p) + (-reinterpret_cast<uintptr_t>(p) & (kHugePage - 1));
   const bool regroup = regroups(m);
   const uint8_t* file_rows = static_cast<const uint8_t*>(m.data);
   const uintptr_t page = static_cast<uintptr_t>(platform::page_size());
-  auto copy_rows = [&](int64_t begin, int64_t end, int) {
+  pool.parallel_for(m.rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const size_t at = static_cast<size_t>(r) * m.row_bytes;
       if (regroup) group_row(m.dtype, file_rows + at, copy + at, m.cols);
       else std::memcpy(copy + at, file_rows + at, m.row_bytes);
     }
-  };
-  pool.parallel_for(m.rows, copy_rows);
+  });
   // This process no longer reads those pages of the mapping (whole pages within the matrix
   // only); they stay in the page cache for others.
   const uintptr_t first = (reinterpret_cast<uintptr_t>(file_rows) + page - 1) & ~(page - 1);
@@ -422,6 +428,7 @@ void CpuBackend::copy_to_private(const Matrix& m, ThreadPool& pool) {
   slot.matrix.data = copy;
   slot.matrix.layout = regroup ? RowLayout::Grouped16 : RowLayout::Plain;
   slot.matrix.copy_slot = -1;
+  return true;
 }
 
 std::vector<Matrix*> CpuBackend::movable_matrices() {

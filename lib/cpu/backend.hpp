@@ -84,10 +84,12 @@ class CpuBackend final : public Backend {
   bool regroups(const Matrix& m) const;
   // `m` as a pass reads it: its private copy once made; a deferred one in place until then;
   // any other matrix still in the file mapping is first copied to private memory (regrouped
-  // where regroups() says), on the pass's threads.
+  // where regroups() says), on the pass's threads, or read in place where that memory cannot
+  // be had.
   const Matrix& settle(const Matrix& m, ThreadPool& pool);
-  // Makes the copy of `m` (in copies_[m.copy_slot]), on the pool's threads.
-  void copy_to_private(const Matrix& m, ThreadPool& pool);
+  // Makes the copy of `m` (in copies_[m.copy_slot]), on the pool's threads; where the memory
+  // cannot be had, the slot holds `m` itself, read in the mapping (false).
+  bool copy_to_private(const Matrix& m, ThreadPool& pool);
   // Called as a pass starts: from the second pass on, makes the next deferred copies, about
   // an eighth of their bytes per pass, unless a pass on another lane is making copies.
   void copy_deferred(ThreadPool& pool, bool all);

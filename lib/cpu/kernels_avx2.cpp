@@ -12,7 +12,9 @@ const Kernels& avx2_kernels() {
     k.grouped_gemm[static_cast<int>(DType::Q4_K)] = grouped_gemm_q4_k_avx2;
     k.plain_gemm[static_cast<int>(DType::Q4_K)] = plain_gemm_q4_k_avx2;
     k.grouped_gemm[static_cast<int>(DType::Q5_K)] = grouped_gemm_q5_k_avx2;
+    k.plain_gemm[static_cast<int>(DType::Q5_K)] = plain_gemm_q5_k_avx2;
     k.grouped_gemm[static_cast<int>(DType::Q6_K)] = grouped_gemm_q6_k_avx2;
+    k.plain_gemm[static_cast<int>(DType::Q6_K)] = plain_gemm_q6_k_avx2;
     return k;
   }();
   return k;

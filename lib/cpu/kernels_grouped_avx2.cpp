@@ -3,9 +3,9 @@
 // products summed by vpmaddubsw + vpmaddwd (the weights are at most 63, so the 16-bit pair
 // sums cannot saturate; grouped Q8_0's 0-255 could, so Q8_0 keeps the file's layout here).
 // Two rows by up to two positions per tile: AVX2 has 16 vector registers.
-// Q4_0 and Q4_K rows in the file's layout run through the same tiles: their blocks are
-// rearranged into the grouped lanes as they are read, so that they give the grouped rows'
-// results bit for bit (plain_gemm_q4_0_avx2, plain_gemm_q4_k_avx2).
+// Rows in the file's layout run through the same tiles: their blocks are rearranged into the
+// grouped lanes as they are read, so that they give the grouped rows' results bit for bit
+// (plain_gemm_q4_0_avx2, plain_gemm_q4_k_avx2, plain_gemm_q5_k_avx2, plain_gemm_q6_k_avx2).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -79,13 +79,15 @@ inline void half_scales(const uint8_t* group, int blocks, int h, __m256* scale, 
 }
 
 // Rows as the file stores them, read into the grouped layout's lanes (packed.hpp) for half h
-// of a group: the same integers and scales, so the same arithmetic after. Q4_0: blocks
+// of a group: the same integers and scales, so the same arithmetic after. Q6_K: lanes 8h..8h+7
+// of the super-block, each word one chunk of 6-bit values (not nibbles). Q4_0: blocks
 // 8h..8h+7 of the group (each an fp16 scale and 16 bytes of nibbles; blocks at or past
 // `count`, in a row's last group, read as zero without touching memory past the row). Q4_K:
 // the group's super-block h (fp16 d and dmin, 12 bytes of 6-bit scales and mins, 128 bytes
 // of nibbles; the 64 weights of sub-blocks 2c and 2c+1 share 32 bytes, low and high nibbles).
+// Q5_K: as Q4_K, with qh[32] between the scales and the nibbles.
 struct PlainHalf {
-  __m256i words[4];  // words[k] lane i: 4 bytes, low nibbles weights 4k.., high 16 + 4k.. of lane i
+  __m256i words[4];  // words[k] lane i: 4 bytes, low nibbles weights 4k.., high 16 + 4k.. of lane i (Q6_K: weights 4k..)
   __m256 scale, min;
 };
 
@@ -133,9 +135,36 @@ inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
     d = _mm_insert_epi16(d, scale_bits(7), 7);
     half.scale = _mm256_cvtph_ps(d);
     half.min = _mm256_setzero_ps();
+  } else if constexpr (kKind == Kind::Q6_K) {
+    // Half h is the super-block's weights 128h..128h+127, in four quarters of 32: the low
+    // nibbles (quarters 0, 1) or high nibbles (2, 3) of ql[64h..64h+31] and ql[64h+32..], and
+    // bits 2q..2q+1 of qh[32h..32h+31] on top (then ql's 128 bytes, qh's 64, int8 scales[16],
+    // fp16 d). The 6-bit values are whole here: words[c] is chunk c of each lane.
+    const uint8_t* ql = group + 64 * h;
+    const __m256i nibble = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30);
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 128 + 32 * h));
+    const __m256i quarter0 = _mm256_or_si256(_mm256_and_si256(low, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
+    const __m256i quarter1 = _mm256_or_si256(_mm256_and_si256(high, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
+    const __m256i quarter2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low, 4), nibble), _mm256_and_si256(qh, top));
+    const __m256i quarter3 =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(high, 4), nibble), _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
+    // Quarter q holds the 16-weight lanes 2q (low 128 bits) and 2q + 1 (high).
+    y[0] = _mm256_permute2x128_si256(quarter0, quarter2, 0x20);
+    y[1] = _mm256_permute2x128_si256(quarter0, quarter2, 0x31);
+    y[2] = _mm256_permute2x128_si256(quarter1, quarter3, 0x20);
+    y[3] = _mm256_permute2x128_si256(quarter1, quarter3, 0x31);
+    uint16_t d;
+    std::memcpy(&d, group + 208, 2);
+    const __m256i s = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(group + 192 + 8 * h)));
+    half.scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(d)), _mm256_cvtepi32_ps(s));
+    half.min = _mm256_setzero_ps();
   } else {
-    static_assert(kKind == Kind::Q4_K, "the file's layout is read for Q4_0 and Q4_K");
-    const uint8_t* sb = group + 144 * h;
+    static_assert(kKind == Kind::Q4_K || kKind == Kind::Q5_K, "the file's layout: Q4_0, Q4_K, Q5_K and Q6_K");
+    // Q5_K's super-block adds qh[32] before the nibbles; its fifth bits are read by fifth_bits.
+    constexpr bool kQ5 = kKind == Kind::Q5_K;
+    const uint8_t* sb = group + (kQ5 ? 176 : 144) * h;
     const uint8_t* q = sb + 4;
     // The 6-bit scales and mins of sub-blocks 0-3 are the low bits of bytes 0-3 and 4-7; those
     // of 4-7 take their low 4 bits from bytes 8-11 and their top 2 from bytes 0-3 and 4-7.
@@ -159,7 +188,7 @@ inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
     half.min = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[1])), _mm256_cvtepi32_ps(mn));
     // Sub-blocks 2c (low nibbles) and 2c+1 (high) of bytes qs[32c..32c+31], as lanes whose
     // bytes hold weight e (low nibble) and 16 + e (high nibble).
-    const uint8_t* qs = sb + 16;
+    const uint8_t* qs = sb + (kQ5 ? 48 : 16);
     const __m256i nibble = _mm256_set1_epi8(0x0f), high_nibble = _mm256_set1_epi8(static_cast<char>(0xf0));
     __m256i even[2], odd[2];  // [lanes 0 | 2], [1 | 3], then [4 | 6], [5 | 7]
     for (int p = 0; p < 2; ++p) {
@@ -177,6 +206,18 @@ inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
   return half;
 }
 
+// Q5_K rows in the file's layout: the fifth bits of chunk c of the eight lanes of super-block
+// h (weights 4c..4c+3 of each 32-weight sub-block), at bit 4 of each byte. Bit i of qh[m] is
+// the fifth bit of weight m of sub-block i: qh's word c is given to every lane, and lane i
+// shifts its bit i down.
+inline __m256i fifth_bits(const uint8_t* group, int h, int c) {
+  int32_t word;
+  std::memcpy(&word, group + 176 * h + 16 + 4 * c, 4);
+  const __m256i lane_bit = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i bits = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(word), lane_bit), _mm256_set1_epi8(1));
+  return _mm256_slli_epi16(bits, 4);
+}
+
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -184,11 +225,10 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// kPlain: Q4_0 or Q4_K rows in the file's layout (plain_half), otherwise grouped rows.
+// kPlain: rows in the file's layout (plain_half, fifth_bits), otherwise grouped rows.
 template <Kind kKind, int kRows, int kTokens, bool kPlain = false>
 void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes, int64_t cols,
           float* out, int64_t out_stride, bool prefetch) {
-  static_assert(!kPlain || kKind == Kind::Q4_0 || kKind == Kind::Q4_K, "the file's layout: Q4_0 and Q4_K");
   constexpr bool kQ6 = kKind == Kind::Q6_K;
   const int64_t n_groups = kQ6 ? cols / 256 : (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   constexpr bool kK = kKind == Kind::Q4_K || kKind == Kind::Q5_K;  // scales and mins per lane
@@ -218,7 +258,10 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
         __m256i first[kRows], second[kRows];  // the weights of chunks 2k and 2k+1
         for (int r = 0; r < kRows; ++r) {
           const uint8_t* group = w + r * row_bytes + offset;
-          if (kQ6) {
+          if (kQ6 && kPlain) {
+            first[r] = plain[r].words[2 * k];
+            second[r] = plain[r].words[2 * k + 1];
+          } else if (kQ6) {
             const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 18 + 64 * k + 32 * h));
             const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 146 + 32 * h));
             const __m256i high_even = k == 0 ? _mm256_slli_epi16(high, 4) : high;
@@ -231,7 +274,10 @@ void tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_byt
                 kPlain ? plain[r].words[k] : load_lanes(group + 2 * blocks + 4 * blocks * k + 32 * h, count);
             first[r] = _mm256_and_si256(packed, nibble);
             second[r] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
-            if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
+            if (kKind == Kind::Q5_K && kPlain) {  // weights 4k.. and 16 + 4k.. of each lane
+              first[r] = _mm256_or_si256(first[r], fifth_bits(group, h, k));
+              second[r] = _mm256_or_si256(second[r], fifth_bits(group, h, 4 + k));
+            } else if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
               const __m256i fifth = load_lanes(group + 18 * blocks + 32 * h, count);
               first[r] = _mm256_or_si256(first[r], _mm256_and_si256(_mm256_slli_epi16(fifth, 4 - k), fifth_bit));
               second[r] = _mm256_or_si256(second[r], _mm256_and_si256(_mm256_srli_epi16(fifth, k), fifth_bit));
@@ -442,10 +488,22 @@ void grouped_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
   rows<Kind::Q5_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
+void plain_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride) {
+  rows<Kind::Q5_K, true>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
 void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride) {
   rows<Kind::Q6_K>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
+}
+
+void plain_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride) {
+  rows<Kind::Q6_K, true>(w, row_bytes, n_rows, act, act_bytes, n_tokens, cols, out, out_stride);
 }
 
 }  // namespace cria::cpu

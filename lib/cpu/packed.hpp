@@ -102,8 +102,8 @@ void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
 void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
-// grouped_gemm_q4_0_avx2 and grouped_gemm_q4_k_avx2 on rows in the file's layout, with the
-// same results bit for bit.
+// The grouped_gemm_*_avx2 kernels on rows in the file's layout, with the same results bit for
+// bit.
 void plain_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                           size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                           int64_t out_stride);
@@ -116,9 +116,15 @@ void grouped_gemm_q4_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, 
 void grouped_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
+void plain_gemm_q5_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride);
 void grouped_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                             size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
                             int64_t out_stride);
+void plain_gemm_q6_k_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
+                          size_t act_bytes, int64_t n_tokens, int64_t cols, float* out,
+                          int64_t out_stride);
 
 // AMX bf16 GEMM for prompts (kernels_grouped_amx.cpp; call only when amx_active()):
 // activations are converted once per call into tiles of 16 positions, and each call decodes

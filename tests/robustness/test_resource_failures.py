@@ -1,5 +1,6 @@
 """Resource failures: a model file truncated or deleted while in use, an mmap failure, memory
-exhausted under an address-space limit (`ulimit -v`), and a full disk under `cria quantize`
+exhausted under an address-space limit (`ulimit -v`) (also for map mode's private copies,
+which are then skipped), and a full disk under `cria quantize`
 and saved session state. Each gives a status and a message naming the problem, never a crash
 or a hang, and leaves no partial file behind as if it were complete.
 
@@ -124,6 +125,7 @@ def memory_limits():
     for what, extra, limit, pattern in cases:
         rc, err = run([CLI, "run", "-m", model, "-p", "a", "-n", "1", "-t", "1"] + extra, limit_as=limit)
         check(rc == 1 and re.search(pattern, err) is not None, "ulimit -v %d MiB, %s" % (limit >> 20, what), err[-200:])
+    map_copies_short_of_memory(model, base)
     # Through the C API: the status is CRIA_ERROR_OUT_OF_MEMORY / CRIA_ERROR_IO.
     code = r'''
 import sys, cria
@@ -149,6 +151,35 @@ except cria.CriaError as e:
         out = r.stdout.strip()
         check(r.returncode == 0 and out.startswith(want), "C API under ulimit -v %d MiB, %s load: %s" % (
               (py_base + size // 2) >> 20, mode, want), out[-200:] or r.stderr[-300:])
+
+
+def map_copies_short_of_memory(q8_model, base):
+    """map mode under an address-space limit that holds the mapping and only about half of the
+    private copies: the copies that cannot be had are not made, those matrices are read in the
+    mapping, and the text is the one written without the limit. Q8_0 (copied whole at first
+    use) and Q6_K (copied a part per pass after the first); under CRIA_ISA=avx2 the kernels
+    read both in the file's layout with the copies' bits."""
+    q6_model = os.path.join(TMP, "110m-q6_k.gguf")
+    if not os.path.exists(q6_model):
+        rc, err = run([CLI, "synth", "--shape", "110m", "--type", "Q6_K", "-o", q6_model])
+        check(rc == 0, "cria synth of a 110M-shaped Q6_K model", err)
+    env = dict(os.environ, CRIA_ISA="avx2")
+    for model in (q8_model, q6_model):
+        size = os.path.getsize(model)
+        limit = base + size + size // 2  # the mapping and half of the copies, by arithmetic
+        args = [CLI, "run", "-m", model, "-p", "Once upon a time", "-n", "12", "--temp", "0", "-c", "64",
+                "-t", "1", "--load", "map"]
+        texts = []
+        for limit_as in (None, limit):
+            r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300, env=env,
+                               preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as)))
+                               if limit_as else None)
+            texts.append((r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")[-200:]))
+        (rc_free, text_free, _), (rc, text, err) = texts
+        check(rc_free == 0 and rc == 0 and text == text_free and len(text) > len("Once upon a time"),
+              "map mode, %s, ulimit -v %d MiB (mapping %d MiB, copies do not all fit): the same text" % (
+                  os.path.basename(model), limit >> 20, size >> 20),
+              "" if rc == 0 and text == text_free else "exit %s %s" % (rc, err))
 
 
 def full_disk_cases(folder, how):
