@@ -13,8 +13,8 @@ enum class RowLayout : uint8_t { Plain, Grouped16 };
 
 struct Matrix : TensorView {
   RowLayout layout = RowLayout::Plain;
-  // >= 0: the rows are still in the file mapping and the first pass that reads them copies
-  // them to private memory (CpuBackend::settle); the index of its flag.
+  // >= 0: the rows are still in the file mapping, to be copied to private memory
+  // (CpuBackend::settle, CpuBackend::copy_deferred); the index of the copy's slot.
   int32_t copy_slot = -1;
 
   Matrix() = default;

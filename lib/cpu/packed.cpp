@@ -15,6 +15,16 @@ namespace {
 // Element offset of 4-byte chunk c within a block (Q4_0's nibble order).
 inline int chunk_offset(int c) { return 16 * (c & 1) + 4 * (c >> 1); }
 
+// Four bytes as one word, whose bytes per-byte masks and shifts (within a byte) treat alike on
+// any byte order; grouping works a word of bytes at a time.
+inline uint32_t load4(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline void store4(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+constexpr uint32_t kLowNibbles = 0x0f0f0f0fu;
+
 // Bytes of 32 weights (one lane) in the file's layout.
 size_t lane_bytes(DType t) {
   switch (t) {
@@ -80,63 +90,70 @@ int64_t group_count(int64_t cols) { return (cols / 32 + kGroupBlocks - 1) / kGro
 template <typename Block>
 void group_q45_k(const uint8_t* plain, uint8_t* out, int blocks) {
   constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
-  std::memset(out, 0, 2 * static_cast<size_t>(blocks));
   uint8_t* q = out + 2 * blocks;
   uint8_t* mins = out + q4_k_packed_bytes(blocks);
-  auto put_six_bits = [](uint8_t* bits, int j, int value) {
-    const int at = 6 * j;
-    bits[at / 8] |= static_cast<uint8_t>(value << (at % 8));
-    if (at % 8 > 2) bits[at / 8 + 1] |= static_cast<uint8_t>(value >> (8 - at % 8));
-  };
   for (int j = 0; j < blocks; ++j) {
     const Block* super = reinterpret_cast<const Block*>(plain) + j / 8;
     const int sub = j % 8;
-    int sc, m;
-    k_quant_scale_min(sub, super->scales, &sc, &m);
-    put_six_bits(out, j, sc);
-    put_six_bits(mins, j, m);
     if (sub == 0) {
+      // A super-block's eight 6-bit scales (and mins) fill six bytes exactly.
+      uint64_t scales = 0, mins_bits = 0;
+      for (int i = 0; i < 8; ++i) {
+        int sc, m;
+        k_quant_scale_min(i, super->scales, &sc, &m);
+        scales |= static_cast<uint64_t>(sc) << (6 * i);
+        mins_bits |= static_cast<uint64_t>(m) << (6 * i);
+      }
+      for (int byte = 0; byte < 6; ++byte) {
+        out[6 * (j / 8) + byte] = static_cast<uint8_t>(scales >> (8 * byte));
+        mins[6 * (j / 8) + byte] = static_cast<uint8_t>(mins_bits >> (8 * byte));
+      }
       uint8_t* dd = out + 2 * q4_k_packed_bytes(blocks) + 4 * (j / 8);
       std::memcpy(dd, &super->d, 2);
       std::memcpy(dd + 2, &super->dmin, 2);
     }
-    // Sub-block `sub` holds the low (even) or high (odd) nibbles of 32 bytes.
-    uint8_t values[32];
-    for (int e = 0; e < 32; ++e) {
-      const uint8_t byte = super->qs[32 * (sub / 2) + e];
-      values[e] = (sub & 1) ? byte >> 4 : byte & 15;
-      if constexpr (kFifthBit) values[e] |= ((super->qh[e] >> sub) & 1) << 4;
+    // Sub-block `sub` holds the low (even) or high (odd) nibbles of 32 bytes; weights 4k..4k+3
+    // go to the low nibbles of chunk k, weights 16+4k.. to its high ones.
+    const uint8_t* qs = super->qs + 32 * (sub / 2);
+    const int nibble_shift = 4 * (sub & 1);
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t low = (load4(qs + 4 * k) >> nibble_shift) & kLowNibbles;
+      const uint32_t high = (load4(qs + 16 + 4 * k) >> nibble_shift) & kLowNibbles;
+      store4(q + (k * blocks + j) * 4, low | high << 4);
     }
-    for (int k = 0; k < 4; ++k)
-      for (int b = 0; b < 4; ++b) {
-        q[(k * blocks + j) * 4 + b] =
-            static_cast<uint8_t>((values[4 * k + b] & 15) | (values[16 + 4 * k + b] & 15) << 4);
-        if constexpr (kFifthBit) {
-          uint8_t& fifth = q[16 * blocks + 4 * j + b];
-          if (k == 0) fifth = 0;
-          fifth |= static_cast<uint8_t>((values[4 * k + b] >> 4) << k | (values[16 + 4 * k + b] >> 4) << (4 + k));
-        }
+    if constexpr (kFifthBit) {  // bit k: weight 4k+b's fifth bit; bit 4+k: weight 16+4k+b's
+      uint32_t fifth = 0;
+      for (int k = 0; k < 4; ++k) {
+        fifth |= ((load4(super->qh + 4 * k) >> sub) & 0x01010101u) << k;
+        fifth |= ((load4(super->qh + 16 + 4 * k) >> sub) & 0x01010101u) << (4 + k);
       }
+      store4(q + 16 * blocks + 4 * j, fifth);
+    }
   }
 }
 
-
 constexpr size_t kQ6Low = 18, kQ6High = 18 + 128;  // offsets in a grouped Q6_K super-block
 
+// Lane j (weights 16j..16j+15) lies in quarter m = (j / 2) % 4 of half n = j / 8 of the file's
+// super-block: low 4 bits in ql[64n + 32 (m & 1) + l] (low nibbles for m < 2, high ones
+// after), top 2 bits at bits 2m of qh[32n + l], l = 16 (j % 2) + 0..15.
 void group_q6_k(const BlockQ6_K* b, uint8_t* out) {
-  uint8_t q[256];
-  q6_k_values(*b, q);
   std::memcpy(out, b->scales, 16);
   std::memcpy(out + 16, &b->d, 2);
-  std::memset(out + kQ6Low, 0, 192);
-  for (int j = 0; j < 16; ++j)
-    for (int b4 = 0; b4 < 4; ++b4) {
-      for (int k = 0; k < 2; ++k)
-        out[kQ6Low + (k * 16 + j) * 4 + b4] = static_cast<uint8_t>(
-            (q[16 * j + 8 * k + b4] & 15) | (q[16 * j + 8 * k + 4 + b4] & 15) << 4);
-      for (int c = 0; c < 4; ++c)
-        out[kQ6High + j * 4 + b4] |= static_cast<uint8_t>((q[16 * j + 4 * c + b4] >> 4) << (2 * c));
+  for (int j = 0; j < 16; ++j) {
+    const int n = j / 8, m = (j / 2) % 4, l = 16 * (j % 2);
+    const uint8_t* ql = b->ql + 64 * n + 32 * (m & 1) + l;
+    const uint8_t* qh = b->qh + 32 * n + l;
+    const int nibble_shift = 4 * (m / 2);
+    for (int k = 0; k < 2; ++k) {
+      const uint32_t low = (load4(ql + 8 * k) >> nibble_shift) & kLowNibbles;
+      const uint32_t high = (load4(ql + 8 * k + 4) >> nibble_shift) & kLowNibbles;
+      store4(out + kQ6Low + (k * 16 + j) * 4, low | high << 4);
     }
+    uint32_t top = 0;
+    for (int c = 0; c < 4; ++c) top |= ((load4(qh + 4 * c) >> (2 * m)) & 0x03030303u) << (2 * c);
+    store4(out + kQ6High + j * 4, top);
+  }
 }
 
 // Value i (0-255) of a grouped Q6_K super-block, 0-63.
@@ -181,10 +198,9 @@ void group_row(DType t, const void* plain, void* grouped, int64_t cols) {
         const uint8_t* qs = reinterpret_cast<const BlockQ4_0*>(block)->qs;
         for (int k = 0; k < 4; ++k) std::memcpy(q + (k * grp.blocks + j) * 4, qs + 4 * k, 4);
       } else {
-        const int8_t* qs = reinterpret_cast<const BlockQ8_0*>(block)->qs;
-        for (int c = 0; c < 8; ++c)
-          for (int b = 0; b < 4; ++b)
-            q[(c * grp.blocks + j) * 4 + b] = static_cast<uint8_t>(qs[chunk_offset(c) + b] + 128);
+        const uint8_t* qs = reinterpret_cast<const uint8_t*>(reinterpret_cast<const BlockQ8_0*>(block)->qs);
+        for (int c = 0; c < 8; ++c)  // + 128 of each int8, modulo 256
+          store4(q + (c * grp.blocks + j) * 4, load4(qs + chunk_offset(c)) ^ 0x80808080u);
       }
     }
   }
