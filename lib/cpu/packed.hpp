@@ -97,6 +97,23 @@ void grouped_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows
 void grouped_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
                               const uint8_t* act, size_t act_bytes, int64_t n_tokens,
                               int64_t cols, float* out, int64_t out_stride);
+// The grouped_gemm_*_avx512 kernels on rows in the file's layout, with the same results bit for
+// bit.
+void plain_gemm_q4_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                            const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                            int64_t cols, float* out, int64_t out_stride);
+void plain_gemm_q8_0_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                            const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                            int64_t cols, float* out, int64_t out_stride);
+void plain_gemm_q4_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                            const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                            int64_t cols, float* out, int64_t out_stride);
+void plain_gemm_q5_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                            const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                            int64_t cols, float* out, int64_t out_stride);
+void plain_gemm_q6_k_avx512(const uint8_t* w, size_t row_bytes, int64_t n_rows,
+                            const uint8_t* act, size_t act_bytes, int64_t n_tokens,
+                            int64_t cols, float* out, int64_t out_stride);
 
 // AVX2 versions (kernels_grouped_avx2.cpp) for Q4_0, Q4_K, Q5_K and Q6_K.
 void grouped_gemm_q4_0_avx2(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
