@@ -336,8 +336,10 @@ void CpuBackend::place(const LlamaConfig& config, const LlamaWeights& weights, i
       mapped_.push_back(mapped[i]);
       // Where the kernels give the copy's bits on the mapping too (a copy in the file's layout,
       // or a regrouped one the plain-layout kernels match), no pass need wait for the copy:
-      // the first token comes at once, and the copies follow a part per pass.
-      copies_[i].deferred = !regroups(*mapped[i]) || grouped_gemm_for(*mapped[i]) != nullptr;
+      // the first token comes at once, and the copies follow a part per pass. With AMX,
+      // prompts take the tile unit on one layout and not always on the other (grouped Q5_K
+      // has no AMX decoder), so regrouped copies are made before a pass reads them.
+      copies_[i].deferred = !regroups(*mapped[i]) || (grouped_gemm_for(*mapped[i]) != nullptr && !amx_active());
       if (copies_[i].deferred) deferred_bytes += static_cast<uint64_t>(mapped[i]->rows) * mapped[i]->row_bytes;
     }
     deferred_bytes_per_pass_ = deferred_bytes / 8;

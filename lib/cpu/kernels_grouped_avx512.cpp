@@ -1,8 +1,9 @@
-// AVX-512 VNNI GEMM on grouped Q4_0 / Q8_0 rows (layout in packed.hpp). Each 32-bit lane
-// of the accumulator is one block: eight vpdpbusd cover 16 blocks, then one subtraction
-// removes the weights' offset, one conversion and one fused multiply-add apply both scales.
-// Compiled with AVX-512 flags; called only when the
-// CPU has them.
+// AVX-512 VNNI GEMM on grouped Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K rows (layout in packed.hpp).
+// Each 32-bit lane of the accumulator is one block: eight vpdpbusd cover 16 blocks, then one
+// subtraction removes the weights' offset, one conversion and one fused multiply-add apply
+// both scales. Rows in the file's layout run through the same tiles, their blocks read into
+// the grouped lanes as they are loaded, with the same results bit for bit
+// (plain_gemm_*_avx512). Compiled with AVX-512 flags; called only when the CPU has them.
 #include <immintrin.h>
 
 // GCC 12 flags the undefined upper halves inside its own reduction intrinsics.

@@ -251,7 +251,8 @@ TEST_CASE("kernels on rows in the file's layout give the grouped kernels' bits")
       }
     }
   }
-  // AVX2 has them for Q4_0, Q4_K, Q5_K and Q6_K; a machine without AVX2 checks nothing here.
+  // AVX-512 has them for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, AVX2 for all but Q8_0; a machine
+  // without AVX2 checks nothing here.
   if (checked == 0) MESSAGE("no instruction set of this CPU reads rows in the file's layout as if regrouped");
 }
 
