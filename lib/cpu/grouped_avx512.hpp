@@ -51,6 +51,19 @@ inline void q4_k_scales(const uint8_t* group, int blocks, __m512* scale, __m512*
   *min = _mm512_load_ps(mn);
 }
 
+// A 4 x 4 transpose of 32-bit words within each 128-bit lane: with in[i] holding lanes (4-byte
+// words) 4L .. 4L + 3 of row i in its 128-bit lane L, out[m] holds word m of rows 0-3 there. So
+// from 16 lanes of 4 bytes in four vectors, out[m]'s 128-bit lane L holds lanes 4L + m, and
+// from 16-byte blocks with block 4L + i in in[i]'s lane L, out[k] holds word k of blocks 4L..4L + 3.
+inline void transpose_lanes(const __m512i in[4], __m512i out[4]) {
+  const __m512i a = _mm512_unpacklo_epi32(in[0], in[1]), b = _mm512_unpackhi_epi32(in[0], in[1]);
+  const __m512i c = _mm512_unpacklo_epi32(in[2], in[3]), d = _mm512_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm512_unpacklo_epi64(a, c);
+  out[1] = _mm512_unpackhi_epi64(a, c);
+  out[2] = _mm512_unpacklo_epi64(b, d);
+  out[3] = _mm512_unpackhi_epi64(b, d);
+}
+
 // Loads the 4-byte lanes of `lanes` (a group of fewer than 16 blocks ends early).
 inline __m512i load_lanes(__mmask16 lanes, bool full, const uint8_t* p) {
   return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(lanes, p);

@@ -72,17 +72,6 @@ T* aligned64(T* p) {
   return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
 }
 
-// Four vectors of 16 lanes (4 bytes each) to 16 x 16 bytes: out[m], 128-bit lane L holds
-// the four lanes 4L + m, one from each input, in order.
-inline void transpose_lanes(const __m512i in[4], __m512i out[4]) {
-  const __m512i a = _mm512_unpacklo_epi32(in[0], in[1]), b = _mm512_unpackhi_epi32(in[0], in[1]);
-  const __m512i c = _mm512_unpacklo_epi32(in[2], in[3]), d = _mm512_unpackhi_epi32(in[2], in[3]);
-  out[0] = _mm512_unpacklo_epi64(a, c);
-  out[1] = _mm512_unpackhi_epi64(a, c);
-  out[2] = _mm512_unpacklo_epi64(b, d);
-  out[3] = _mm512_unpackhi_epi64(b, d);
-}
-
 // Bytes 16 lane..16 lane + 15 of v as the floats 2^23 + 2^(8 kByte) byte, one byte permute:
 // each byte goes into byte kByte of a float whose other bytes are those of 2^23. An FMA then
 // scales and offsets these exactly, with no integer conversions.

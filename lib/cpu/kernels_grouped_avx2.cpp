@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/k_scale_bytes.hpp"
 #include "cpu/packed.hpp"
 
 namespace cria::cpu {
@@ -165,23 +166,9 @@ inline PlainHalf plain_half(const uint8_t* group, int h, int count) {
     // Q5_K's super-block adds qh[32] before the nibbles; its fifth bits are read by fifth_bits.
     constexpr bool kQ5 = kKind == Kind::Q5_K;
     const uint8_t* sb = group + (kQ5 ? 176 : 144) * h;
-    const uint8_t* q = sb + 4;
-    // The 6-bit scales and mins of sub-blocks 0-3 are the low bits of bytes 0-3 and 4-7; those
-    // of 4-7 take their low 4 bits from bytes 8-11 and their top 2 from bytes 0-3 and 4-7.
-    uint32_t w0, w1, w2;
-    std::memcpy(&w0, q, 4);
-    std::memcpy(&w1, q + 4, 4);
-    std::memcpy(&w2, q + 8, 4);
-    const __m128i low6 = _mm_set1_epi32(0x3f3f3f3f), low4 = _mm_set1_epi32(0x0f0f0f0f), top2 = _mm_set1_epi32(0x30303030);
-    const __m128i v0 = _mm_cvtsi32_si128(static_cast<int>(w0)), v1 = _mm_cvtsi32_si128(static_cast<int>(w1));
-    const __m128i v2 = _mm_cvtsi32_si128(static_cast<int>(w2));
-    // Bytes 0-3: scales of sub-blocks 0-3, bytes 4-7: those of 4-7 (and the same for the mins).
-    const __m128i sc_low = _mm_and_si128(v0, low6);
-    const __m128i sc_high = _mm_or_si128(_mm_and_si128(v2, low4), _mm_and_si128(_mm_srli_epi16(v0, 2), top2));
-    const __m128i mn_low = _mm_and_si128(v1, low6);
-    const __m128i mn_high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(v2, 4), low4), _mm_and_si128(_mm_srli_epi16(v1, 2), top2));
-    const __m256i sc = _mm256_cvtepu8_epi32(_mm_unpacklo_epi32(sc_low, sc_high));
-    const __m256i mn = _mm256_cvtepu8_epi32(_mm_unpacklo_epi32(mn_low, mn_high));
+    const __m128i scales_mins = k_scale_bytes(sb + 4);
+    const __m256i sc = _mm256_cvtepu8_epi32(scales_mins);
+    const __m256i mn = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins));
     uint16_t dd[2];
     std::memcpy(dd, sb, 4);
     half.scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dd[0])), _mm256_cvtepi32_ps(sc));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpu/grouped_avx512.hpp"
+#include "cpu/k_scale_bytes.hpp"
 #include "cpu/packed.hpp"
 
 namespace cria::cpu {
@@ -61,17 +62,6 @@ inline const uint8_t* whole_group(const uint8_t* group, int blocks, uint8_t* buf
   std::memset(buffer, 0, kGroupBlocks * block_bytes_of(kKind));
   std::memcpy(buffer, group, static_cast<size_t>(blocks) * block_bytes_of(kKind));
   return buffer;
-}
-
-// y[i] holds lanes 4p + i in its 128-bit lane p (16 bytes each): a 4 x 4 transpose of 32-bit
-// words within each 128-bit lane gives words[k], word k of every lane.
-inline void transpose_lanes(const __m512i y[4], __m512i words[4]) {
-  const __m512i t0 = _mm512_unpacklo_epi32(y[0], y[1]), t1 = _mm512_unpackhi_epi32(y[0], y[1]);
-  const __m512i t2 = _mm512_unpacklo_epi32(y[2], y[3]), t3 = _mm512_unpackhi_epi32(y[2], y[3]);
-  words[0] = _mm512_unpacklo_epi64(t0, t2);
-  words[1] = _mm512_unpackhi_epi64(t0, t2);
-  words[2] = _mm512_unpacklo_epi64(t1, t3);
-  words[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
 // words[k] lane j = bytes 4k..4k+3 of the 16 at g + stride * j + offset, for 16 lanes j.
@@ -164,24 +154,6 @@ inline __m512i plain_fifth_bits(const uint8_t* g) {
     fifth = _mm512_or_si512(fifth, _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(word, sub_block), one), i));
   }
   return fifth;
-}
-
-// A K-quant super-block's 6-bit scales (bytes 0-7) and mins (bytes 8-15) from its 12 bytes: those
-// of sub-blocks 0-3 are the low bits of bytes 0-3 and 4-7; those of 4-7 take their low 4 bits
-// from bytes 8-11 and their top 2 from bytes 0-3 and 4-7.
-inline __m128i k_scale_bytes(const uint8_t* q) {
-  uint32_t w0, w1, w2;
-  std::memcpy(&w0, q, 4);
-  std::memcpy(&w1, q + 4, 4);
-  std::memcpy(&w2, q + 8, 4);
-  const __m128i low6 = _mm_set1_epi32(0x3f3f3f3f), low4 = _mm_set1_epi32(0x0f0f0f0f), top2 = _mm_set1_epi32(0x30303030);
-  const __m128i v0 = _mm_cvtsi32_si128(static_cast<int>(w0)), v1 = _mm_cvtsi32_si128(static_cast<int>(w1));
-  const __m128i v2 = _mm_cvtsi32_si128(static_cast<int>(w2));
-  const __m128i sc_low = _mm_and_si128(v0, low6);
-  const __m128i sc_high = _mm_or_si128(_mm_and_si128(v2, low4), _mm_and_si128(_mm_srli_epi16(v0, 2), top2));
-  const __m128i mn_low = _mm_and_si128(v1, low6);
-  const __m128i mn_high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(v2, 4), low4), _mm_and_si128(_mm_srli_epi16(v1, 2), top2));
-  return _mm_unpacklo_epi64(_mm_unpacklo_epi32(sc_low, sc_high), _mm_unpacklo_epi32(mn_low, mn_high));
 }
 
 // Q4_K, Q5_K: each lane's scale (d * 6-bit scale) and min (dmin * 6-bit min), the same
