@@ -12,6 +12,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "cpu/grouped_avx512.hpp"
 #include "cpu/k_scale_bytes.hpp"
 #include "cpu/packed.hpp"
+#include "cria/quant.hpp"
 
 namespace cria::cpu {
 
@@ -144,7 +146,7 @@ inline void plain_words(const uint8_t* g, __m512i* words) {
 // lane j is bit j mod 8 of qh[4k + b], bit 4 + k that of qh[16 + 4k + b]).
 inline __m512i plain_fifth_bits(const uint8_t* g) {
   const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16))),
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 176 + 16)), 1);
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + super_block_bytes(Kind::Q5_K) + 16)), 1);
   const __m512i sub_block = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
   const __m512i super_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8);
   const __m512i one = _mm512_set1_epi8(1);
@@ -184,7 +186,7 @@ inline void plain_q6_k_words(const uint8_t* g, __m512i words[4]) {
                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(second)), 1);
   };
   const __m512i low = halves(g, g + 64), high = halves(g + 32, g + 96);  // ql of both halves
-  const __m512i qh = _mm512_loadu_si512(g + 128);
+  const __m512i qh = _mm512_loadu_si512(g + offsetof(BlockQ6_K, qh));
   const __m512i nibble = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8(0x30);
   // Quarter q's 128-bit lanes: lanes 2q, 2q + 1 (first half), 8 + 2q, 9 + 2q (second).
   const __m512i quarter0 = _mm512_or_si512(_mm512_and_si512(low, nibble), _mm512_and_si512(_mm512_slli_epi16(qh, 4), top));
@@ -237,8 +239,8 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     // kPlain: each row's group (a short one copied), read into the grouped lanes.
     alignas(64) uint8_t short_group[kPlain ? kRows : 1][kPlain ? kGroupBlocks * block_bytes : 1];
     const uint8_t* plain[kRows];
-    __m512i words[kPlain ? kRows : 1][kKind == Kind::Q8_0 ? 8 : 4];
-    __m512i plain_fifth[kPlain && kKind == Kind::Q5_K ? kRows : 1];
+    __m512i words[kRows][kKind == Kind::Q8_0 ? 8 : 4];
+    __m512i plain_fifth[kRows];
     if constexpr (kPlain)
       for (int r = 0; r < kRows; ++r) {
         plain[r] = whole_group<kKind>(w + r * row_bytes + group_offset, blocks, short_group[r]);
@@ -250,12 +252,12 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
         __m512i low[kRows], high[kRows];
         for (int r = 0; r < kRows; ++r) {
           const uint8_t* q = w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * k;
-          const __m512i packed = kPlain ? words[kPlain ? r : 0][k] : load_lanes(lanes, full, q);
+          const __m512i packed = kPlain ? words[r][k] : load_lanes(lanes, full, q);
           low[r] = _mm512_and_si512(packed, nibble);
           high[r] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
           if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
             const __m512i fifth =
-                kPlain ? plain_fifth[kPlain ? r : 0]
+                kPlain ? plain_fifth[r]
                        : load_lanes(lanes, full, w + r * row_bytes + group_offset + 18 * blocks);
             low[r] = _mm512_or_si512(low[r], _mm512_and_si512(_mm512_slli_epi16(fifth, 4 - k), fifth_bit));
             high[r] = _mm512_or_si512(high[r], _mm512_and_si512(_mm512_srli_epi16(fifth, k), fifth_bit));
@@ -275,7 +277,7 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       for (int c = 0; c < 8; ++c) {
         __m512i wq[kRows];
         for (int r = 0; r < kRows; ++r)
-          wq[r] = kPlain ? words[kPlain ? r : 0][c] : load_lanes(lanes, full, w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * c);
+          wq[r] = kPlain ? words[r][c] : load_lanes(lanes, full, w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * c);
         for (int t = 0; t < kTokens; ++t) {
           const __m512i x = _mm512_loadu_si512(ag + t * act_bytes + 128 + 64 * c);
           for (int r = 0; r < kRows; ++r) isum[r][t] = dpbusd(isum[r][t], wq[r], x);
@@ -432,7 +434,7 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     __m512i isum[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
       for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
-    __m512i words[kPlain ? kRows : 1][4];  // kPlain: the file's super-block read into the lanes
+    __m512i words[kRows][4];  // kPlain: the file's super-block read into the lanes
     if constexpr (kPlain)
       for (int r = 0; r < kRows; ++r) plain_q6_k_words(w + r * row_bytes + g * kGroup, words[r]);
     for (int k = 0; k < 2; ++k) {
@@ -465,7 +467,7 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     __m512 w_scale[kRows];
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* group = w + r * row_bytes + g * kGroup;
-      const size_t scales_at = kPlain ? 192 : 0, d_at = kPlain ? 208 : 16;  // int8 scales[16], fp16 d
+      const size_t scales_at = kPlain ? offsetof(BlockQ6_K, scales) : 0, d_at = kPlain ? offsetof(BlockQ6_K, d) : 16;
       uint16_t d;
       std::memcpy(&d, group + d_at, 2);
       const __m512 scales =
