@@ -46,6 +46,10 @@ inline void prefetch_ahead(const uint8_t* ahead, size_t bytes) {
   }
 }
 
+// Where prefetch_ahead starts, in rows past a tile's first: the next tile, but at least two
+// rows on, when generating; the next work item (four tiles of positions on) for prompts.
+constexpr int64_t rows_ahead(int rows, int tokens) { return tokens == 1 ? (rows > 2 ? rows : 2) : 4 * rows; }
+
 // Rows in the file's layout (plain_gemm_*_avx512): each group's blocks are read into the
 // grouped layout's 16 lanes (packed.hpp) as they are loaded, so that the arithmetic after is
 // the grouped rows' and so are the results, bit for bit. A row's last group of fewer than 16
@@ -221,21 +225,25 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
   __m512 acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r)
     for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const int64_t left = n_blocks - g * kGroupBlocks;
-    const int blocks = left < kGroupBlocks ? static_cast<int>(left) : kGroupBlocks;
+  // One group of 16 blocks (full, known at compile time: plain loads) or a row's shorter last one.
+  auto group_step = [&](int64_t g, auto full_group) {
+    constexpr bool full = decltype(full_group)::value;
+    const int blocks = full ? kGroupBlocks : static_cast<int>(n_blocks - g * kGroupBlocks);
     const __mmask16 lanes = static_cast<__mmask16>((1u << blocks) - 1);
-    const bool full = blocks == kGroupBlocks;
     const size_t group_offset = static_cast<size_t>(g) * kGroupBlocks * block_bytes;
     const uint8_t* ag = act + g * kGroupedActivationBytes;
-    // Rows ahead, a slice per group (on the first pass over the rows): the next tile when
-    // generating, the next work item's rows for prompts. By the time they are needed they are
-    // in cache; the hardware prefetcher alone leaves both well short of the bandwidth.
-    const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroupBlocks * block_bytes;
+    // Rows ahead, a slice per group (on the first pass over the rows): the next tile but at
+    // least two rows on when generating, the next work item's rows for prompts. By the time
+    // they are needed they are in cache; the hardware prefetcher alone leaves both well short
+    // of the bandwidth.
+    const uint8_t* ahead = w + rows_ahead(kRows, kTokens) * row_bytes + g * kRows * kGroupBlocks * block_bytes;
     if (prefetch) prefetch_ahead<kTokens>(ahead, kRows * kGroupBlocks * block_bytes);
-    __m512i isum[kRows][kTokens];
+    // A tile of one row and one position (generation) sums each group in two chains of
+    // vpdpbusd, whose latencies overlap; larger tiles have chains enough and no registers to spare.
+    constexpr bool kTwoChains = kRows * kTokens == 1;
+    __m512i isum[kRows][kTokens], isum_odd[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
-      for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
+      for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
     // kPlain: each row's group (a short one copied), read into the grouped lanes.
     alignas(64) uint8_t short_group[kPlain ? kRows : 1][kPlain ? kGroupBlocks * block_bytes : 1];
     const uint8_t* plain[kRows];
@@ -269,7 +277,8 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
           const __m512i x_high = _mm512_loadu_si512(xq + 64 * (2 * k + 1));
           for (int r = 0; r < kRows; ++r) {
             isum[r][t] = dpbusd(isum[r][t], low[r], x_low);
-            isum[r][t] = dpbusd(isum[r][t], high[r], x_high);
+            if (kTwoChains) isum_odd[r][t] = dpbusd(isum_odd[r][t], high[r], x_high);
+            else isum[r][t] = dpbusd(isum[r][t], high[r], x_high);
           }
         }
       }
@@ -280,10 +289,16 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
           wq[r] = kPlain ? words[r][c] : load_lanes(lanes, full, w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * c);
         for (int t = 0; t < kTokens; ++t) {
           const __m512i x = _mm512_loadu_si512(ag + t * act_bytes + 128 + 64 * c);
-          for (int r = 0; r < kRows; ++r) isum[r][t] = dpbusd(isum[r][t], wq[r], x);
+          for (int r = 0; r < kRows; ++r) {
+            if (kTwoChains && c % 2) isum_odd[r][t] = dpbusd(isum_odd[r][t], wq[r], x);
+            else isum[r][t] = dpbusd(isum[r][t], wq[r], x);
+          }
         }
       }
     }
+    if (kTwoChains)
+      for (int r = 0; r < kRows; ++r)
+        for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_add_epi32(isum[r][t], isum_odd[r][t]);
     // Remove the weights' offset (8 for Q4_0, 128 for Q8_0) times each block's activation
     // sum, or for Q4_K the min times that sum, and apply both scales.
     if (kK && decoded) {
@@ -298,7 +313,7 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
           acc[r][t] = _mm512_fnmadd_ps(_mm512_loadu_ps(rd + 16), x_total, acc[r][t]);
         }
       }
-      continue;
+      return;
     }
     __m512 w_scale[kRows], w_min[kRows];
     for (int r = 0; r < kRows; ++r) {
@@ -330,24 +345,18 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
                                       _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
       }
     }
-  }
+  };
+  const int64_t n_full_groups = n_blocks / kGroupBlocks;
+  for (int64_t g = 0; g < n_full_groups; ++g) group_step(g, std::true_type());
+  if (n_full_groups < n_groups) group_step(n_full_groups, std::false_type());
   for (int r = 0; r < kRows; ++r)
     for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// Generation (one position) on 4-bit rows of more than kPairRowBytes: tiles of two rows
-// instead of four, which stream such wide rows from memory faster. Narrower 4-bit rows and
-// Q8_0 rows run faster in tiles of four.
-constexpr size_t kPairRowBytes = 2048;
-
-// Calls tile(r, rows) for rows r, r + 1 of [0, n_rows), rows an integral_constant of 2 (of 1
-// for an odd last row).
-template <typename Tile>
-void rows_in_pairs(int64_t n_rows, Tile tile) {
-  int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) tile(r, std::integral_constant<int, 2>());
-  if (r < n_rows) tile(r, std::integral_constant<int, 1>());
-}
+// Generation (one position) on rows of more than kWideRowBytes: one row at a time, so that
+// each tile reads a single stream from memory (two chains of vpdpbusd cover its latency).
+// Narrower rows, and Q8_0 rows, run faster in tiles of four.
+constexpr size_t kWideRowBytes = 2048;
 
 template <Kind kKind, int kRows, bool kPlain>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
@@ -366,10 +375,9 @@ void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
 template <Kind kKind, bool kPlain>
 void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
-  if (kKind != Kind::Q8_0 && n_tokens == 1 && row_bytes > kPairRowBytes) {
-    rows_in_pairs(n_rows, [&](int64_t r, auto rows) {
-      gemm_tile<kKind, decltype(rows)::value, 1, kPlain>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, nullptr, 0, true);
-    });
+  if (kKind != Kind::Q8_0 && n_tokens == 1 && row_bytes > kWideRowBytes) {
+    for (int64_t r = 0; r < n_rows; ++r)
+      gemm_tile<kKind, 1, 1, kPlain>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, nullptr, 0, true);
     return;
   }
   // Q4_K and Q5_K with more than one tile of positions: decode the rows' scales and mins once.
@@ -428,12 +436,13 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
   for (int64_t g = 0; g < n_groups; ++g) {
     const uint8_t* ag = act + g * kGroupedActivationBytesQ6K;
     if (prefetch) {
-      const uint8_t* ahead = w + (kTokens == 1 ? 1 : 4) * kRows * row_bytes + g * kRows * kGroup;
+      const uint8_t* ahead = w + rows_ahead(kRows, kTokens) * row_bytes + g * kRows * kGroup;
       prefetch_ahead<kTokens>(ahead, kRows * kGroup);
     }
-    __m512i isum[kRows][kTokens];
+    constexpr bool kTwoChains = kRows * kTokens == 1;  // as in gemm_tile
+    __m512i isum[kRows][kTokens], isum_odd[kRows][kTokens];
     for (int r = 0; r < kRows; ++r)
-      for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_setzero_si512();
+      for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
     __m512i words[kRows][4];  // kPlain: the file's super-block read into the lanes
     if constexpr (kPlain)
       for (int r = 0; r < kRows; ++r) plain_q6_k_words(w + r * row_bytes + g * kGroup, words[r]);
@@ -460,10 +469,12 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
         const __m512i x_odd = _mm512_loadu_si512(xq + 64 * (2 * k + 1));
         for (int r = 0; r < kRows; ++r) {
           isum[r][t] = dpbusd(isum[r][t], even[r], x_even);
-          isum[r][t] = dpbusd(isum[r][t], odd[r], x_odd);
+          if (kTwoChains) isum_odd[r][t] = dpbusd(isum_odd[r][t], odd[r], x_odd);
+          else isum[r][t] = dpbusd(isum[r][t], odd[r], x_odd);
         }
       }
     }
+    if (kTwoChains) isum[0][0] = _mm512_add_epi32(isum[0][0], isum_odd[0][0]);
     __m512 w_scale[kRows];
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* group = w + r * row_bytes + g * kGroup;
@@ -501,10 +512,8 @@ void q6_k_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
 template <bool kPlain>
 void q6_k_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
-  if (n_tokens == 1 && row_bytes > kPairRowBytes) {  // generation, as in gemm_rows
-    rows_in_pairs(n_rows, [&](int64_t r, auto rows) {
-      q6_k_tile<decltype(rows)::value, 1, kPlain>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, true);
-    });
+  if (n_tokens == 1 && row_bytes > kWideRowBytes) {  // generation, as in gemm_rows
+    for (int64_t r = 0; r < n_rows; ++r) q6_k_tile<1, 1, kPlain>(w + r * row_bytes, row_bytes, act, 0, cols, out + r, 1, true);
     return;
   }
   for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
