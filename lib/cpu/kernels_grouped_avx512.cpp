@@ -206,6 +206,11 @@ inline void plain_q6_k_words(const uint8_t* g, __m512i words[4]) {
   transpose_lanes(y, words);
 }
 
+// Loops over the rows and positions of a tile are unrolled before GCC places its arrays of
+// vectors, so that the accumulators stay in registers: left as loops, each one is also stored
+// to the stack in every group, and a 512-bit store costs about one vpdpbusd slot.
+#define CRIA_UNROLL _Pragma("GCC unroll 16")
+
 // kRows rows by kTokens positions. Per group, each weight chunk is loaded and unpacked once
 // for all positions, each activation chunk once for all rows, and the kRows * kTokens
 // accumulators are independent chains of vpdpbusd.
@@ -223,13 +228,16 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
   const __m512i fifth_bit = _mm512_set1_epi8(0x10);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512 acc[kRows][kTokens];
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
-  // One group of 16 blocks (full, known at compile time: plain loads) or a row's shorter last one.
+  CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
+  // One group of 16 blocks, or fewer at a row's end. With full_group true the group is known
+  // to be full (plain loads, a constant block count); otherwise the loads are masked to the
+  // group's lanes.
   auto group_step = [&](int64_t g, auto full_group) {
     constexpr bool full = decltype(full_group)::value;
-    const int blocks = full ? kGroupBlocks : static_cast<int>(n_blocks - g * kGroupBlocks);
+    const int blocks = full || n_blocks - g * kGroupBlocks >= kGroupBlocks ? kGroupBlocks : static_cast<int>(n_blocks - g * kGroupBlocks);
     const __mmask16 lanes = static_cast<__mmask16>((1u << blocks) - 1);
+    auto lanes_at = [lanes](const uint8_t* p) { return load_lanes(lanes, full, p); };
     const size_t group_offset = static_cast<size_t>(g) * kGroupBlocks * block_bytes;
     const uint8_t* ag = act + g * kGroupedActivationBytes;
     // Rows ahead, a slice per group (on the first pass over the rows): the next tile but at
@@ -242,54 +250,51 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     // vpdpbusd, whose latencies overlap; larger tiles have chains enough and no registers to spare.
     constexpr bool kTwoChains = kRows * kTokens == 1;
     __m512i isum[kRows][kTokens], isum_odd[kRows][kTokens];
-    for (int r = 0; r < kRows; ++r)
-      for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
+    CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+      CRIA_UNROLL for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
     // kPlain: each row's group (a short one copied), read into the grouped lanes.
     alignas(64) uint8_t short_group[kPlain ? kRows : 1][kPlain ? kGroupBlocks * block_bytes : 1];
     const uint8_t* plain[kRows];
     __m512i words[kRows][kKind == Kind::Q8_0 ? 8 : 4];
     __m512i plain_fifth[kRows];
     if constexpr (kPlain)
-      for (int r = 0; r < kRows; ++r) {
+      CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
         plain[r] = whole_group<kKind>(w + r * row_bytes + group_offset, blocks, short_group[r]);
         plain_words<kKind>(plain[r], words[r]);
         if constexpr (kKind == Kind::Q5_K) plain_fifth[r] = plain_fifth_bits(plain[r]);
       }
     if (kQ4) {
-      for (int k = 0; k < 4; ++k) {
-        __m512i low[kRows], high[kRows];
-        for (int r = 0; r < kRows; ++r) {
-          const uint8_t* q = w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * k;
-          const __m512i packed = kPlain ? words[r][k] : load_lanes(lanes, full, q);
-          low[r] = _mm512_and_si512(packed, nibble);
-          high[r] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-          if (kKind == Kind::Q5_K) {  // bits k and 4+k of each byte of the fifth bits, to bit 4
-            const __m512i fifth =
-                kPlain ? plain_fifth[r]
-                       : load_lanes(lanes, full, w + r * row_bytes + group_offset + 18 * blocks);
-            low[r] = _mm512_or_si512(low[r], _mm512_and_si512(_mm512_slli_epi16(fifth, 4 - k), fifth_bit));
-            high[r] = _mm512_or_si512(high[r], _mm512_and_si512(_mm512_srli_epi16(fifth, k), fifth_bit));
+      // Chunk k's low nibbles (weights 4k.. of each lane), then its high ones (16 + 4k..):
+      // one register per row holds the unpacked weights at a time.
+      CRIA_UNROLL for (int k = 0; k < 4; ++k)
+        CRIA_UNROLL for (int half = 0; half < 2; ++half) {
+          __m512i wq[kRows];
+          CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
+            const uint8_t* q = w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * k;
+            const __m512i packed = kPlain ? words[r][k] : lanes_at(q);
+            wq[r] = _mm512_and_si512(half == 0 ? packed : _mm512_srli_epi16(packed, 4), nibble);
+            if (kKind == Kind::Q5_K) {  // bit k (low nibbles) or 4+k (high) of each byte of the fifth bits, to bit 4
+              const __m512i fifth = kPlain ? plain_fifth[r] : lanes_at(w + r * row_bytes + group_offset + 18 * blocks);
+              const __m512i placed = half == 0 ? _mm512_slli_epi16(fifth, 4 - k) : _mm512_srli_epi16(fifth, k);
+              wq[r] = _mm512_or_si512(wq[r], _mm512_and_si512(placed, fifth_bit));
+            }
+          }
+          CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
+            const __m512i x = _mm512_loadu_si512(ag + t * act_bytes + 128 + 64 * (2 * k + half));
+            CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
+              if (kTwoChains && half == 1) isum_odd[r][t] = dpbusd(isum_odd[r][t], wq[r], x);
+              else isum[r][t] = dpbusd(isum[r][t], wq[r], x);
+            }
           }
         }
-        for (int t = 0; t < kTokens; ++t) {
-          const uint8_t* xq = ag + t * act_bytes + 128;
-          const __m512i x_low = _mm512_loadu_si512(xq + 64 * (2 * k));
-          const __m512i x_high = _mm512_loadu_si512(xq + 64 * (2 * k + 1));
-          for (int r = 0; r < kRows; ++r) {
-            isum[r][t] = dpbusd(isum[r][t], low[r], x_low);
-            if (kTwoChains) isum_odd[r][t] = dpbusd(isum_odd[r][t], high[r], x_high);
-            else isum[r][t] = dpbusd(isum[r][t], high[r], x_high);
-          }
-        }
-      }
     } else {
-      for (int c = 0; c < 8; ++c) {
+      CRIA_UNROLL for (int c = 0; c < 8; ++c) {
         __m512i wq[kRows];
-        for (int r = 0; r < kRows; ++r)
-          wq[r] = kPlain ? words[r][c] : load_lanes(lanes, full, w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * c);
-        for (int t = 0; t < kTokens; ++t) {
+        CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+          wq[r] = kPlain ? words[r][c] : lanes_at(w + r * row_bytes + group_offset + 2 * blocks + 4 * blocks * c);
+        CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
           const __m512i x = _mm512_loadu_si512(ag + t * act_bytes + 128 + 64 * c);
-          for (int r = 0; r < kRows; ++r) {
+          CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
             if (kTwoChains && c % 2) isum_odd[r][t] = dpbusd(isum_odd[r][t], wq[r], x);
             else isum[r][t] = dpbusd(isum[r][t], wq[r], x);
           }
@@ -297,17 +302,17 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       }
     }
     if (kTwoChains)
-      for (int r = 0; r < kRows; ++r)
-        for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_add_epi32(isum[r][t], isum_odd[r][t]);
+      CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+        CRIA_UNROLL for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm512_add_epi32(isum[r][t], isum_odd[r][t]);
     // Remove the weights' offset (8 for Q4_0, 128 for Q8_0) times each block's activation
     // sum, or for Q4_K the min times that sum, and apply both scales.
     if (kK && decoded) {
       // Scales and mins straight from the decoded copy (L1), which keeps registers free.
-      for (int t = 0; t < kTokens; ++t) {
+      CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
         const uint8_t* at = ag + t * act_bytes;
         const __m512 x_scale = _mm512_loadu_ps(at);
         const __m512 x_total = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(at + 64)), x_scale);
-        for (int r = 0; r < kRows; ++r) {
+        CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
           const float* rd = decoded + r * decoded_stride + g * 32;
           acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(_mm512_loadu_ps(rd), x_scale), acc[r][t]);
           acc[r][t] = _mm512_fnmadd_ps(_mm512_loadu_ps(rd + 16), x_total, acc[r][t]);
@@ -316,7 +321,7 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
       return;
     }
     __m512 w_scale[kRows], w_min[kRows];
-    for (int r = 0; r < kRows; ++r) {
+    CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
       const uint8_t* header = w + r * row_bytes + group_offset;
       if constexpr (kPlain) {
         if constexpr (kK) plain_k_scales<kKind>(plain[r], &w_scale[r], &w_min[r]);
@@ -328,35 +333,46 @@ void gemm_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
         w_scale[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, header));
       }
     }
-    for (int t = 0; t < kTokens; ++t) {
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
       const __m512 x_scale = _mm512_loadu_ps(at);
       const __m512i x_sum = _mm512_loadu_si512(at + 64);
       if (kK) {
         const __m512 x_total = _mm512_mul_ps(_mm512_cvtepi32_ps(x_sum), x_scale);
-        for (int r = 0; r < kRows; ++r) {
+        CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
           acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
           acc[r][t] = _mm512_fnmadd_ps(w_min[r], x_total, acc[r][t]);
         }
       } else {
         const __m512i offset = _mm512_slli_epi32(x_sum, kKind == Kind::Q4_0 ? 3 : 7);
-        for (int r = 0; r < kRows; ++r)
+        CRIA_UNROLL for (int r = 0; r < kRows; ++r)
           acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[r][t], offset)),
                                       _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
       }
     }
   };
-  const int64_t n_full_groups = n_blocks / kGroupBlocks;
-  for (int64_t g = 0; g < n_full_groups; ++g) group_step(g, std::true_type());
-  if (n_full_groups < n_groups) group_step(n_full_groups, std::false_type());
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+  // Q4_K and Q8_0 run faster with their full groups compiled apart; Q4_0 and Q5_K with one
+  // masked body for every group, as GCC then keeps more of their tiles in registers
+  // (docs/performance-notes.md).
+  constexpr bool kUnmaskedFull = kKind == Kind::Q4_K || kKind == Kind::Q8_0;
+  int64_t g = 0;
+  if constexpr (kUnmaskedFull)
+    for (; g < n_blocks / kGroupBlocks; ++g) group_step(g, std::true_type());
+  for (; g < n_groups; ++g) group_step(g, std::false_type());
+  CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 // Generation (one position) on rows of more than kWideRowBytes: one row at a time, so that
 // each tile reads a single stream from memory (two chains of vpdpbusd cover its latency).
 // Narrower rows, and Q8_0 rows, run faster in tiles of four.
 constexpr size_t kWideRowBytes = 2048;
+
+// Positions per tile of prompts. Q4_0 in tiles of 4 rows by 3 positions keeps its 12
+// accumulators and 12 block sums in registers, where 4 by 4 spills some in every group; the
+// other types measured faster 4 by 4 (docs/performance-notes.md).
+template <Kind kKind>
+constexpr int64_t tile_tokens() { return kKind == Kind::Q4_0 ? 3 : 4; }
 
 template <Kind kKind, int kRows, bool kPlain>
 void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t act_bytes,
@@ -370,8 +386,8 @@ void gemm_row_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_
   }
 }
 
-// Positions in tiles of four on the outside, so that a work item's rows stay in cache while
-// each tile of activations is reused by all of them.
+// Positions in tiles (tile_tokens) on the outside, so that a work item's rows stay in cache
+// while each tile of activations is reused by all of them.
 template <Kind kKind, bool kPlain>
 void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t* act,
                size_t act_bytes, int64_t n_tokens, int64_t cols, float* out, int64_t out_stride) {
@@ -384,7 +400,7 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
   const int64_t n_groups = (cols / 32 + kGroupBlocks - 1) / kGroupBlocks;
   const size_t decoded_stride = static_cast<size_t>(n_groups) * 32;
   const float* decoded = nullptr;
-  if ((kKind == Kind::Q4_K || kKind == Kind::Q5_K) && n_tokens > 4) {
+  if ((kKind == Kind::Q4_K || kKind == Kind::Q5_K) && n_tokens > tile_tokens<kKind>()) {
     thread_local std::vector<float> buffer;
     buffer.resize(decoded_stride * static_cast<size_t>(n_rows));
     for (int64_t r = 0; r < n_rows; ++r)
@@ -404,8 +420,9 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
       }
     decoded = buffer.data();
   }
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-    const int64_t tokens = n_tokens - t0 < 4 ? n_tokens - t0 : 4;
+  constexpr int64_t kTileTokens = tile_tokens<kKind>();
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
+    const int64_t tokens = n_tokens - t0 < kTileTokens ? n_tokens - t0 : kTileTokens;
     const uint8_t* a = act + t0 * act_bytes;
     float* o = out + t0 * out_stride;
     int64_t r = 0;
