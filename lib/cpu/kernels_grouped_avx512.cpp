@@ -421,8 +421,11 @@ void gemm_rows(const uint8_t* w, size_t row_bytes, int64_t n_rows, const uint8_t
     decoded = buffer.data();
   }
   constexpr int64_t kTileTokens = tile_tokens<kKind>();
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
-    const int64_t tokens = n_tokens - t0 < kTileTokens ? n_tokens - t0 : kTileTokens;
+  for (int64_t t0 = 0, tokens = 0; t0 < n_tokens; t0 += tokens) {
+    const int64_t left = n_tokens - t0;
+    // One position more than a tile left: two tiles of two, as a tile of one position has too
+    // few chains of vpdpbusd to hide their latency.
+    tokens = left == kTileTokens + 1 ? 2 : left < kTileTokens ? left : kTileTokens;
     const uint8_t* a = act + t0 * act_bytes;
     float* o = out + t0 * out_stride;
     int64_t r = 0;
