@@ -451,8 +451,8 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
   const int64_t n_groups = cols / 256;
   const __m512i nibble = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8(0x30);
   __m512 acc[kRows][kTokens];
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
+  CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t g = 0; g < n_groups; ++g) {
     const uint8_t* ag = act + g * kGroupedActivationBytesQ6K;
     if (prefetch) {
@@ -461,14 +461,14 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     }
     constexpr bool kTwoChains = kRows * kTokens == 1;  // as in gemm_tile
     __m512i isum[kRows][kTokens], isum_odd[kRows][kTokens];
-    for (int r = 0; r < kRows; ++r)
-      for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
+    CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+      CRIA_UNROLL for (int t = 0; t < kTokens; ++t) isum[r][t] = isum_odd[r][t] = _mm512_setzero_si512();
     __m512i words[kRows][4];  // kPlain: the file's super-block read into the lanes
     if constexpr (kPlain)
-      for (int r = 0; r < kRows; ++r) plain_q6_k_words(w + r * row_bytes + g * kGroup, words[r]);
-    for (int k = 0; k < 2; ++k) {
+      CRIA_UNROLL for (int r = 0; r < kRows; ++r) plain_q6_k_words(w + r * row_bytes + g * kGroup, words[r]);
+    CRIA_UNROLL for (int k = 0; k < 2; ++k) {
       __m512i even[kRows], odd[kRows];  // weights 8k+b and 8k+4+b of each lane
-      for (int r = 0; r < kRows; ++r) {
+      CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
         if constexpr (kPlain) {
           even[r] = words[r][2 * k];
           odd[r] = words[r][2 * k + 1];
@@ -483,11 +483,11 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
         odd[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
                                  _mm512_and_si512(high_odd, top));
       }
-      for (int t = 0; t < kTokens; ++t) {
+      CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
         const uint8_t* xq = ag + t * act_bytes + 128;
         const __m512i x_even = _mm512_loadu_si512(xq + 64 * (2 * k));
         const __m512i x_odd = _mm512_loadu_si512(xq + 64 * (2 * k + 1));
-        for (int r = 0; r < kRows; ++r) {
+        CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
           isum[r][t] = dpbusd(isum[r][t], even[r], x_even);
           if (kTwoChains) isum_odd[r][t] = dpbusd(isum_odd[r][t], odd[r], x_odd);
           else isum[r][t] = dpbusd(isum[r][t], odd[r], x_odd);
@@ -496,7 +496,7 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
     }
     if (kTwoChains) isum[0][0] = _mm512_add_epi32(isum[0][0], isum_odd[0][0]);
     __m512 w_scale[kRows];
-    for (int r = 0; r < kRows; ++r) {
+    CRIA_UNROLL for (int r = 0; r < kRows; ++r) {
       const uint8_t* group = w + r * row_bytes + g * kGroup;
       const size_t scales_at = kPlain ? offsetof(BlockQ6_K, scales) : 0, d_at = kPlain ? offsetof(BlockQ6_K, d) : 16;
       uint16_t d;
@@ -505,17 +505,17 @@ void q6_k_tile(const uint8_t* w, size_t row_bytes, const uint8_t* act, size_t ac
           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group + scales_at))));
       w_scale[r] = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), scales);
     }
-    for (int t = 0; t < kTokens; ++t) {
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) {
       const uint8_t* at = ag + t * act_bytes;
       const __m512 x_scale = _mm512_loadu_ps(at);
       const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(at + 64), 5);  // 32 * sum
-      for (int r = 0; r < kRows; ++r)
+      CRIA_UNROLL for (int r = 0; r < kRows; ++r)
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[r][t], offset)),
                                     _mm512_mul_ps(w_scale[r], x_scale), acc[r][t]);
     }
   }
-  for (int r = 0; r < kRows; ++r)
-    for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+  CRIA_UNROLL for (int r = 0; r < kRows; ++r)
+    CRIA_UNROLL for (int t = 0; t < kTokens; ++t) out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 template <int kRows, bool kPlain>
